@@ -1,0 +1,46 @@
+# Every target installs what it needs: a fresh clone needs only python3 (3.11+) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-unit lint format typecheck generate lint-template clean
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: run the main job on the embedded local stack (moto server + SP-API emulator + worker)
+demo: $(STAMP)
+	$(BIN)/sp-relay demo
+
+## test: lint, type-check and run every test tier
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy .
+
+## generate: regenerate domain/spapi/ from the vendored official models
+generate: $(STAMP)
+	$(BIN)/python tools/generate_models.py
+	$(BIN)/ruff format domain/spapi
+
+clean:
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

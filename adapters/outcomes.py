@@ -1,0 +1,52 @@
+"""Outcome events on the EventBridge bus."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from adapters.aws import aws_failures_are_retryable
+from domain.errors import DependencyUnavailable
+from domain.outcomes import Outcome
+
+logger = Logger(service="sp-relay", child=True)
+
+EVENT_SOURCE = "sp-relay"
+
+
+def detail_type(outcome: Outcome) -> str:
+    return f"sp-relay command {outcome.status.value}"
+
+
+class EventBridgeOutcomes:
+    """Implements the ``OutcomePublisher`` port."""
+
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client = client
+        self._bus_name = bus_name
+
+    def publish(self, outcome: Outcome) -> None:
+        entry = {
+            "Source": EVENT_SOURCE,
+            "DetailType": detail_type(outcome),
+            "Detail": json.dumps(outcome.detail(), default=str),
+            "EventBusName": self._bus_name,
+        }
+        with aws_failures_are_retryable("publishing the outcome event"):
+            answer = self._client.put_events(Entries=[entry])
+        if answer.get("FailedEntryCount"):
+            code = answer["Entries"][0].get("ErrorCode", "unknown")
+            raise DependencyUnavailable(f"publishing the outcome event failed: {code}")
+        logger.info(
+            "command outcome",
+            extra={
+                "outcome": outcome.status.value,
+                "command_type": outcome.command_type,
+                "command_id": outcome.command_id,
+                "account": outcome.account,
+                "message_id": outcome.message_id,
+                "reason": outcome.failure.code if outcome.failure else None,
+            },
+        )

@@ -1,0 +1,69 @@
+"""Typed settings read from the environment once, when the composition root is built."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from domain.errors import PermanentError
+
+DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
+DEFAULT_SECRET_PREFIX = "sp-relay/accounts/"  # noqa: S105 - a name prefix
+
+
+class SettingsError(PermanentError):
+    code = "SettingsError"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    command_queue_url: str
+    dead_letter_queue_url: str
+    idempotency_table_name: str
+    rate_limit_table_name: str
+    outcome_bus_name: str
+    account_secret_prefix: str = DEFAULT_SECRET_PREFIX
+    # Overrides the SP-API host of every region (local emulator, a proxy). Empty: Amazon's host by region.
+    spapi_endpoint_url: str | None = None
+    lwa_token_url: str = DEFAULT_LWA_TOKEN_URL
+    spapi_sandbox: bool = False
+    max_receive_count: int = 5
+    max_inline_wait_seconds: float = 2.0
+    http_timeout_seconds: float = 10.0
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise SettingsError(f"environment variable {name} is required")
+            return value
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(name, "").strip()
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise SettingsError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+        return cls(
+            command_queue_url=required("COMMAND_QUEUE_URL"),
+            dead_letter_queue_url=required("DEAD_LETTER_QUEUE_URL"),
+            idempotency_table_name=required("IDEMPOTENCY_TABLE_NAME"),
+            rate_limit_table_name=required("RATE_LIMIT_TABLE_NAME"),
+            outcome_bus_name=required("OUTCOME_BUS_NAME"),
+            account_secret_prefix=env.get("ACCOUNT_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,
+            spapi_endpoint_url=env.get("SPAPI_ENDPOINT_URL") or None,
+            lwa_token_url=env.get("LWA_TOKEN_URL") or DEFAULT_LWA_TOKEN_URL,
+            spapi_sandbox=env.get("SPAPI_SANDBOX", "").strip().lower() in {"1", "true", "yes"},
+            max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
+            max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
+            http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
+            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        )

@@ -1,0 +1,212 @@
+"""SP-API over httpx: LWA access tokens, host by region, one refresh on an expired token."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from aws_lambda_powertools import Logger
+
+from domain.errors import CredentialsRejected, SpApiUnavailable
+from domain.requests import SpApiRequest, SpApiResponse
+
+logger = Logger(service="sp-relay", child=True)
+
+REGION_HOSTS = {
+    "na": "sellingpartnerapi-na.amazon.com",
+    "eu": "sellingpartnerapi-eu.amazon.com",
+    "fe": "sellingpartnerapi-fe.amazon.com",
+}
+USER_AGENT = "sp-relay/0.1 (Language=Python)"
+# Refresh an access token this long before LWA says it expires: a request in flight must not carry a dead one.
+REFRESH_MARGIN_SECONDS = 60.0
+
+
+class CredentialsSource(Protocol):
+    def credentials(self, account: str) -> Any: ...
+
+
+def spapi_base_url(region: str, *, sandbox: bool, endpoint_override: str | None) -> str:
+    if endpoint_override:
+        return endpoint_override.rstrip("/")
+    host = REGION_HOSTS[region]
+    return f"https://{'sandbox.' if sandbox else ''}{host}"
+
+
+@dataclass(slots=True)
+class _CachedToken:
+    value: str
+    expires_at: float
+
+
+class LwaTokenCache:
+    """Access tokens per account, exchanged from the refresh token and cached until shortly before expiry."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        token_url: str,
+        credentials: CredentialsSource,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._token_url = token_url
+        self._credentials = credentials
+        self._clock = clock
+        self._tokens: dict[str, _CachedToken] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.exchanges = 0  # how many token requests this container made (benchmarks read it)
+
+    def access_token(self, account: str) -> str:
+        token = self._tokens.get(account)
+        if token is not None and token.expires_at > self._clock():
+            return token.value
+        with self._lock_for(account):
+            token = self._tokens.get(account)
+            if token is None or token.expires_at <= self._clock():
+                token = self._tokens[account] = self._exchange(account)
+            return token.value
+
+    def invalidate(self, account: str, rejected_token: str) -> None:
+        """Forget the token SP-API rejected, unless another thread already replaced it."""
+        with self._lock_for(account):
+            token = self._tokens.get(account)
+            if token is not None and token.value == rejected_token:
+                del self._tokens[account]
+
+    def _lock_for(self, account: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(account, threading.Lock())
+
+    def _exchange(self, account: str) -> _CachedToken:
+        credentials = self._credentials.credentials(account)
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": credentials.refresh_token,
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+        }
+        self.exchanges += 1
+        try:
+            response = self._http.post(self._token_url, data=form, headers={"accept": "application/json"})
+        except httpx.TransportError as error:
+            raise SpApiUnavailable(f"LWA token request failed: {type(error).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise SpApiUnavailable(f"LWA answered {response.status_code}", status=response.status_code)
+        answer = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(answer, dict) or "access_token" not in answer:
+            reason = (
+                answer.get("error", "unexpected answer") if isinstance(answer, dict) else "unexpected answer"
+            )
+            raise CredentialsRejected(
+                f"LWA refused the credentials of account {account!r}: {response.status_code} {reason}"
+            )
+        lifetime = float(answer.get("expires_in", 3600))
+        logger.debug("LWA access token exchanged", extra={"account": account, "expires_in": lifetime})
+        return _CachedToken(str(answer["access_token"]), self._clock() + lifetime - REFRESH_MARGIN_SECONDS)
+
+
+class SpApiHttpClient:
+    """Implements the ``SpApi`` port. The body sent is exactly the request body: nothing injected."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        tokens: LwaTokenCache,
+        credentials: CredentialsSource,
+        *,
+        endpoint_override: str | None = None,
+        sandbox: bool = False,
+    ) -> None:
+        self._http = http
+        self._tokens = tokens
+        self._credentials = credentials
+        self._endpoint_override = endpoint_override
+        self._sandbox = sandbox
+
+    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+        sandbox = self._sandbox or bool(self._credentials.credentials(account).sandbox)
+        url = (
+            spapi_base_url(region, sandbox=sandbox, endpoint_override=self._endpoint_override) + request.path
+        )
+        content = None if request.body is None else json.dumps(request.body, ensure_ascii=False).encode()
+        for attempt in (1, 2):
+            token = self._tokens.access_token(account)
+            started = time.perf_counter()
+            try:
+                response = self._http.request(
+                    request.method,
+                    url,
+                    params=list(request.query),
+                    content=content,
+                    headers=self._headers(token, has_body=content is not None),
+                )
+            except httpx.TimeoutException as error:
+                raise SpApiUnavailable(
+                    f"SP-API {request.operation_id} timed out ({type(error).__name__})"
+                ) from None
+            except httpx.TransportError as error:
+                raise SpApiUnavailable(
+                    f"SP-API {request.operation_id} connection failed ({type(error).__name__})"
+                ) from None
+            answer = _to_response(response)
+            logger.info(
+                "SP-API call",
+                extra={
+                    "operation": request.operation_id,
+                    "account": account,
+                    "region": region,
+                    "status": answer.status,
+                    "request_id": answer.request_id,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
+            if not _token_rejected(answer):
+                return answer
+            self._tokens.invalidate(account, token)
+            if attempt == 2:
+                break
+        raise CredentialsRejected(
+            f"SP-API rejected the access token of account {account!r} again after a refresh ({answer.status})"
+        )
+
+    @staticmethod
+    def _headers(token: str, *, has_body: bool) -> dict[str, str]:
+        headers = {"x-amz-access-token": token, "user-agent": USER_AGENT, "accept": "application/json"}
+        if has_body:
+            headers["content-type"] = "application/json"
+        return headers
+
+
+def _token_rejected(response: SpApiResponse) -> bool:
+    if response.status not in (401, 403):
+        return False
+    text = " ".join(f"{e.get('message', '')} {e.get('details', '')}" for e in response.errors()).lower()
+    return "access token" in text or response.status == 401
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _to_response(response: httpx.Response) -> SpApiResponse:
+    rate = response.headers.get("x-amzn-RateLimit-Limit")
+    try:
+        granted = float(rate) if rate else None
+    except ValueError:
+        granted = None
+    return SpApiResponse(
+        status=response.status_code,
+        body=_json_or_none(response) if response.content else None,
+        request_id=response.headers.get("x-amzn-RequestId"),
+        granted_rate=granted,
+    )

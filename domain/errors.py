@@ -1,0 +1,131 @@
+"""The error vocabulary: every failure is either retryable or permanent, and nothing else.
+
+A retryable error sends the message back to the queue with backoff; after the queue's maxReceiveCount
+the worker dead-letters it itself. A permanent error goes straight to the dead-letter queue with its reason.
+Messages here never carry secrets, tokens or payload values: they name fields and reasons only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+
+class RelayError(Exception):
+    """Base of every failure the relay knows how to handle."""
+
+    retryable: ClassVar[bool]
+    code: ClassVar[str]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+class RetryableError(RelayError):
+    retryable = True
+    code = "Retryable"
+
+
+class PermanentError(RelayError):
+    retryable = False
+    code = "Permanent"
+
+
+# --- permanent -------------------------------------------------------------------------------------------
+
+
+class InvalidCommand(PermanentError):
+    """The message is not a valid command: not JSON, wrong shape, or a payload field breaks the model."""
+
+    code = "InvalidCommand"
+
+
+class UnknownCommandType(PermanentError):
+    code = "UnknownCommandType"
+
+
+class UnknownAccount(PermanentError):
+    """No credentials are configured for the account the command names."""
+
+    code = "UnknownAccount"
+
+
+class CredentialsRejected(PermanentError):
+    """LWA or SP-API still rejects the account's credentials after one refresh."""
+
+    code = "CredentialsRejected"
+
+
+class CommandIdReused(PermanentError):
+    """The producer reused a commandId with a different payload."""
+
+    code = "CommandIdReused"
+
+
+class SpApiRejected(PermanentError):
+    """SP-API answered 4xx (other than 429): resending the same request cannot succeed."""
+
+    code = "SpApiRejected"
+
+    def __init__(
+        self,
+        operation_id: str,
+        status: int,
+        errors: Sequence[Mapping[str, Any]],
+        request_id: str | None = None,
+    ) -> None:
+        self.operation_id = operation_id
+        self.status = status
+        self.errors = [dict(error) for error in errors]
+        self.request_id = request_id
+        codes = ", ".join(str(error.get("code", "?")) for error in self.errors) or "no error body"
+        super().__init__(f"SP-API {operation_id} answered {status} ({codes})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            "status": self.status,
+            "errors": self.errors,
+            "requestId": self.request_id,
+        }
+
+
+# --- retryable -------------------------------------------------------------------------------------------
+
+
+class SpApiUnavailable(RetryableError):
+    """429, 5xx, timeouts and connection errors."""
+
+    code = "SpApiUnavailable"
+
+    def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+class Throttled(RetryableError):
+    """No token in the bucket within the inline wait budget: give the message back with a delay."""
+
+    code = "Throttled"
+
+    def __init__(self, bucket: str, retry_after_seconds: float) -> None:
+        super().__init__(f"rate limit of {bucket}: next token in {retry_after_seconds:.2f}s")
+        self.bucket = bucket
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CommandInProgress(RetryableError):
+    """Another worker holds the idempotency lease of this (account, commandId)."""
+
+    code = "CommandInProgress"
+
+
+class DependencyUnavailable(RetryableError):
+    """An AWS dependency (DynamoDB, Secrets Manager, SQS, EventBridge) failed transiently."""
+
+    code = "DependencyUnavailable"

@@ -1,0 +1,83 @@
+"""What the use cases need from the outside world. Adapters implement these; tests pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.commands import Command
+from domain.outcomes import Failure, Outcome
+from domain.rate_limits import Bucket, UsagePlan
+from domain.requests import SpApiRequest, SpApiResponse
+
+# Message attributes the relay reads and writes on queue messages.
+DEFERRALS_ATTRIBUTE = "sp-relay-deferrals"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    message_id: str
+    body: str
+    receive_count: int
+    receipt_handle: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def deferrals(self) -> int:
+        value = self.attributes.get(DEFERRALS_ATTRIBUTE, "0")
+        return int(value) if value.isdigit() else 0
+
+
+class SpApi(Protocol):
+    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+        """Send one request. Raises SpApiUnavailable on transport failures, CredentialsRejected,
+        UnknownAccount; any HTTP answer (2xx or not) is returned."""
+        ...
+
+
+class Accounts(Protocol):
+    def default_region(self, account: str) -> str:
+        """The region configured for the account. Raises UnknownAccount."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
+        """Take one token: 0.0 when taken, else the seconds until one is due (nothing taken)."""
+        ...
+
+
+class IdempotencyGuard(Protocol):
+    def run_once(self, command: Command, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``action`` once per (account, commandId); a repeat returns the saved result.
+
+        Raises CommandIdReused (same key, other payload), CommandInProgress, DependencyUnavailable,
+        or whatever ``action`` raised (and then forgets the attempt so it can be retried)."""
+        ...
+
+
+class OutcomePublisher(Protocol):
+    def publish(self, outcome: Outcome) -> None: ...
+
+
+class MessageQueue(Protocol):
+    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
+        """Put the message on the dead-letter queue with the failure attached."""
+        ...
+
+    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
+        """Send the message again with a delay (a new receive count): waiting for a token is no failure."""
+        ...
+
+    def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
+        """Keep the message invisible for ``delay_seconds`` before it is received again."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...

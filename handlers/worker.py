@@ -1,0 +1,58 @@
+"""Lambda entry point of the worker: SQS batch in, partial batch response out. Wiring only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from domain.ports import InboundMessage
+from domain.relay import Disposition
+from handlers.bootstrap import Worker, container_worker
+
+logger = Logger(service="sp-relay")
+
+
+class RetryLater(Exception):
+    """Marks a record as a batch item failure: SQS gives it back after its visibility timeout."""
+
+
+def inbound_message(record: SQSRecord) -> InboundMessage:
+    attributes = {
+        name: value.string_value
+        for name, value in (record.message_attributes or {}).items()
+        if value.string_value is not None
+    }
+    return InboundMessage(
+        message_id=record.message_id,
+        body=record.body,
+        receive_count=int(record.attributes.approximate_receive_count or 1),
+        receipt_handle=record.receipt_handle,
+        attributes=attributes,
+    )
+
+
+def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) -> dict[str, Any]:
+    worker.idempotency.bind(context)
+
+    def remaining_seconds() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    def record_handler(record: SQSRecord) -> None:
+        if worker.relay.process(inbound_message(record), remaining_seconds) is Disposition.RETRY:
+            raise RetryLater(record.message_id)
+
+    # Every record is judged on its own: a batch where all fail is reported item by item, not raised.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_batch(event, context, container_worker())

@@ -1,0 +1,120 @@
+"""In-memory fakes of the domain ports, for pure unit tests of the use cases."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.commands import Command
+from domain.errors import CommandIdReused, RetryableError
+from domain.outcomes import Failure, Outcome
+from domain.ports import InboundMessage
+from domain.rate_limits import Bucket, UsagePlan
+from domain.requests import SpApiRequest, SpApiResponse
+
+
+@dataclass
+class FakeSpApi:
+    """Answers from a script per operationId; answers 200 {} when the script is empty."""
+
+    script: dict[str, list[SpApiResponse | Exception]] = field(default_factory=lambda: defaultdict(list))
+    calls: list[tuple[str, str, SpApiRequest]] = field(default_factory=list)
+
+    def answer(self, operation_id: str, *answers: SpApiResponse | Exception) -> None:
+        self.script[operation_id].extend(answers)
+
+    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+        self.calls.append((account, region, request))
+        queue = self.script.get(request.operation_id)
+        if queue:
+            answer = queue.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        return SpApiResponse(status=200, body={}, request_id="req-1")
+
+    def operations(self) -> list[str]:
+        return [request.operation_id for _, _, request in self.calls]
+
+
+@dataclass
+class FakeAccounts:
+    regions: dict[str, str] = field(default_factory=lambda: {"acme": "eu"})
+
+    def default_region(self, account: str) -> str:
+        from domain.errors import UnknownAccount  # noqa: PLC0415
+
+        if account not in self.regions:
+            raise UnknownAccount(f"account: no credentials for account {account!r}")
+        return self.regions[account]
+
+
+@dataclass
+class FakeLimiter:
+    waits: list[float] = field(default_factory=list)
+    taken: list[tuple[Bucket, UsagePlan]] = field(default_factory=list)
+
+    def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
+        self.taken.append((bucket, plan))
+        return self.waits.pop(0) if self.waits else 0.0
+
+
+@dataclass
+class FakeIdempotency:
+    records: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def run_once(self, command: Command, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        key = (command.account, command.command_id)
+        data = command.idempotency_data()
+        fingerprint = json.dumps([data["type"], data["region"], data["payload"]], sort_keys=True)
+        if key in self.records:
+            saved_fingerprint, result = self.records[key]
+            if saved_fingerprint != fingerprint:
+                raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
+            return result
+        result = action()
+        self.records[key] = (fingerprint, result)
+        return result
+
+
+@dataclass
+class FakeOutcomes:
+    published: list[Outcome] = field(default_factory=list)
+    failures_to_raise: list[RetryableError] = field(default_factory=list)
+
+    def publish(self, outcome: Outcome) -> None:
+        if self.failures_to_raise:
+            raise self.failures_to_raise.pop(0)
+        self.published.append(outcome)
+
+
+@dataclass
+class FakeQueue:
+    dead_letters: list[tuple[InboundMessage, Failure]] = field(default_factory=list)
+    deferred: list[tuple[InboundMessage, int]] = field(default_factory=list)
+    backed_off: list[tuple[InboundMessage, int]] = field(default_factory=list)
+
+    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
+        self.dead_letters.append((message, failure))
+
+    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
+        self.deferred.append((message, delay_seconds))
+
+    def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
+        self.backed_off.append((message, delay_seconds))
+
+
+@dataclass
+class FakeClock:
+    current: float = 1_700_000_000.0
+    slept: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.current += seconds

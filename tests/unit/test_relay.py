@@ -1,0 +1,293 @@
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.errors import SpApiUnavailable
+from domain.outcomes import OutcomeStatus
+from domain.ports import InboundMessage
+from domain.rate_limits import UsagePlanBook
+from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
+from domain.requests import SpApiResponse
+from tests.fakes import (
+    FakeAccounts,
+    FakeClock,
+    FakeIdempotency,
+    FakeLimiter,
+    FakeOutcomes,
+    FakeQueue,
+    FakeSpApi,
+)
+
+pytestmark = pytest.mark.unit
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def sample(command_type: str, **overrides: Any) -> dict[str, Any]:
+    command: dict[str, Any] = json.loads((EVENTS / f"{command_type}.json").read_text())
+    command["account"] = "acme"
+    command.update(overrides)
+    return command
+
+
+def message(body: dict[str, Any] | str, receive_count: int = 1, message_id: str = "m-1") -> InboundMessage:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return InboundMessage(message_id=message_id, body=text, receive_count=receive_count, receipt_handle="rh")
+
+
+@dataclass
+class World:
+    spapi: FakeSpApi
+    limiter: FakeLimiter
+    idempotency: FakeIdempotency
+    outcomes: FakeOutcomes
+    queue: FakeQueue
+    clock: FakeClock
+    plans: UsagePlanBook
+    relay: Relay
+
+    def process(self, msg: InboundMessage) -> Disposition:
+        return self.relay.process(msg, lambda: 60.0)
+
+
+@pytest.fixture
+def world() -> World:
+    spapi, limiter, idem = FakeSpApi(), FakeLimiter(), FakeIdempotency()
+    outcomes, queue, clock, plans = FakeOutcomes(), FakeQueue(), FakeClock(), UsagePlanBook()
+    ports = RelayPorts(spapi, FakeAccounts(), limiter, idem, outcomes, queue, clock)
+    relay = Relay(ports, RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0), plans)
+    return World(spapi, limiter, idem, outcomes, queue, clock, plans, relay)
+
+
+@pytest.mark.parametrize("command_type", ["create-fulfillment", "update-fulfillment", "cancel-fulfillment"])
+def test_a_valid_command_is_sent_once_with_its_payload_as_the_body(world: World, command_type: str) -> None:
+    command = sample(command_type)
+
+    assert world.process(message(command)) is Disposition.DONE
+
+    [(account, region, request)] = world.spapi.calls
+    assert (account, region) == ("acme", command.get("region", "eu"))
+    expected_body = {k: v for k, v in command["payload"].items() if k != "sellerFulfillmentOrderId"}
+    if command_type == "create-fulfillment":
+        expected_body = command["payload"]
+    assert (request.body or {}) == expected_body
+    [outcome] = world.outcomes.published
+    assert outcome.status is OutcomeStatus.SUCCEEDED
+    assert outcome.command_id == command["commandId"]
+
+
+def test_acknowledgement_outcome_carries_the_transaction_id(world: World) -> None:
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-42"}, "req-9"))
+
+    world.process(message(sample("acknowledge-po")))
+
+    [outcome] = world.outcomes.published
+    assert outcome.result is not None
+    assert outcome.result["answer"] == {"transactionId": "tx-42"}
+    assert outcome.result["httpStatus"] == 202
+
+
+def test_the_same_command_id_twice_makes_one_sp_api_call(world: World) -> None:
+    command = sample("create-fulfillment")
+
+    world.process(message(command, message_id="m-1"))
+    world.process(message(command, message_id="m-2"))
+
+    assert world.spapi.operations() == ["createFulfillmentOrder"]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED] * 2
+
+
+def test_a_command_id_reused_with_another_payload_is_rejected(world: World) -> None:
+    command = sample("cancel-fulfillment")
+    world.process(message(command))
+    command["payload"] = {"sellerFulfillmentOrderId": "OTHER-ORDER"}
+
+    assert world.process(message(command)) is Disposition.DONE
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "CommandIdReused"
+    assert "commandId" in failure.detail
+    assert len(world.spapi.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "named"),
+    [
+        ("not json", "InvalidCommand", "not valid JSON"),
+        (
+            '{"type": "ship-it", "commandId": "c", "account": "acme", "payload": {}}',
+            "UnknownCommandType",
+            "ship-it",
+        ),
+        ('{"type": "cancel-fulfillment", "account": "acme", "payload": {}}', "InvalidCommand", "commandId"),
+        (
+            json.dumps(sample("cancel-fulfillment", payload={"sellerFulfillmentOrderId": "X" * 41})),
+            "InvalidCommand",
+            "payload.sellerFulfillmentOrderId",
+        ),
+    ],
+)
+def test_bad_input_is_dead_lettered_with_a_reason_naming_the_problem(
+    world: World, body: str, code: str, named: str
+) -> None:
+    assert world.process(message(body)) is Disposition.DONE
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == code
+    assert named in failure.detail
+    assert world.outcomes.published[0].status is OutcomeStatus.REJECTED
+    assert world.spapi.calls == []
+
+
+def test_an_unknown_account_is_rejected_naming_the_account(world: World) -> None:
+    world.process(message(sample("cancel-fulfillment", account="nobody")))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "UnknownAccount"
+    assert "nobody" in failure.detail
+
+
+def test_sp_api_400_is_rejected_with_sp_api_errors_and_not_retried(world: World) -> None:
+    errors = [{"code": "InvalidInput", "message": "Invalid marketplace", "details": ""}]
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": errors}, "req-3"))
+
+    assert world.process(message(sample("create-fulfillment"))) is Disposition.DONE
+
+    [outcome] = world.outcomes.published
+    assert outcome.status is OutcomeStatus.REJECTED
+    assert outcome.failure is not None
+    assert outcome.failure.error["errors"] == errors
+    assert len(world.queue.dead_letters) == 1
+
+
+@pytest.mark.parametrize(
+    "failure", [SpApiResponse(503, None), SpApiResponse(429, None), SpApiUnavailable("timed out")]
+)
+def test_transient_failures_are_retried_with_backoff_then_dead_lettered(
+    world: World, failure: SpApiResponse | Exception
+) -> None:
+    world.spapi.answer("cancelFulfillmentOrder", failure, failure, failure)
+    command = sample("cancel-fulfillment")
+
+    assert world.process(message(command, receive_count=1)) is Disposition.RETRY
+    assert world.process(message(command, receive_count=2)) is Disposition.RETRY
+    assert world.process(message(command, receive_count=3)) is Disposition.DONE
+
+    assert len(world.queue.backed_off) == 2
+    assert all(delay >= 1 for _, delay in world.queue.backed_off)
+    [(_, dead)] = world.queue.dead_letters
+    assert dead.status is OutcomeStatus.DEAD_LETTERED
+    assert "retries exhausted after 3 attempts" in dead.detail
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.DEAD_LETTERED]
+
+
+def test_a_retry_after_a_transient_failure_succeeds(world: World) -> None:
+    world.spapi.answer("cancelFulfillmentOrder", SpApiResponse(503, None))
+    command = sample("cancel-fulfillment")
+
+    assert world.process(message(command, receive_count=1)) is Disposition.RETRY
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+
+
+def test_a_create_that_already_exists_is_confirmed_and_counted_done(world: World) -> None:
+    exists = [
+        {
+            "code": "InvalidInput",
+            "message": "A create request already exists for MerchantFulfillmentOrderId : ORDER-10001",
+        }
+    ]
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": exists}))
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, {"payload": {"fulfillmentOrder": {}}}))
+
+    world.process(message(sample("create-fulfillment")))
+
+    assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder"]
+    assert world.spapi.calls[1][2].path.endswith("/fulfillmentOrders/ORDER-10001")
+    [outcome] = world.outcomes.published
+    assert outcome.status is OutcomeStatus.SUCCEEDED
+    assert outcome.result is not None
+    assert "already exists" in outcome.result["alreadyDone"]
+    assert (
+        outcome.result["answer"] is None
+    )  # the confirmation carries the customer's address: never published
+
+
+def test_an_unconfirmed_already_exists_keeps_the_original_rejection(world: World) -> None:
+    exists = [
+        {
+            "code": "InvalidInput",
+            "message": "A create request already exists for MerchantFulfillmentOrderId : X",
+        }
+    ]
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": exists}))
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(404, {"errors": [{"code": "NotFound"}]}))
+
+    world.process(message(sample("create-fulfillment")))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.error["errors"] == exists
+
+
+def test_a_duplicate_cancel_is_done(world: World) -> None:
+    duplicate = [{"code": "InvalidInput", "message": "Invalid request", "details": "DuplicateCancelRequest"}]
+    world.spapi.answer("cancelFulfillmentOrder", SpApiResponse(400, {"errors": duplicate}))
+
+    world.process(message(sample("cancel-fulfillment")))
+
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.queue.dead_letters == []
+
+
+def test_a_short_token_wait_is_waited_inline(world: World) -> None:
+    world.limiter.waits = [0.5, 0.0]
+
+    world.process(message(sample("cancel-fulfillment")))
+
+    assert world.clock.slept == [0.5]
+    assert len(world.spapi.calls) == 1
+
+
+def test_a_long_token_wait_defers_the_message_without_calling_sp_api(world: World) -> None:
+    world.limiter.waits = [12.3]
+
+    assert world.process(message(sample("cancel-fulfillment"))) is Disposition.DONE
+
+    [(_, delay)] = world.queue.deferred
+    assert delay == 13
+    assert world.spapi.calls == []
+    assert world.outcomes.published == []
+    assert world.idempotency.records == {}  # nothing happened: the deferred copy runs it later
+
+
+def test_the_bucket_is_per_account_region_and_operation(world: World) -> None:
+    world.process(message(sample("cancel-fulfillment")))
+
+    [(bucket, plan)] = world.limiter.taken
+    assert bucket.key == "acme#eu#fulfillment_outbound_2020_07_01.cancelFulfillmentOrder"
+    assert (plan.rate, plan.burst) == (2.0, 30)
+
+
+def test_a_granted_rate_header_changes_the_plan_of_the_bucket(world: World) -> None:
+    world.spapi.answer("cancelFulfillmentOrder", SpApiResponse(200, {}, granted_rate=0.5))
+    world.process(message(sample("cancel-fulfillment")))
+    world.process(message(sample("cancel-fulfillment", commandId="second")))
+
+    assert [plan.rate for _, plan in world.limiter.taken] == [2.0, 0.5]
+
+
+def test_a_failed_outcome_publish_is_retried_without_a_second_sp_api_call(world: World) -> None:
+    world.outcomes.failures_to_raise = [SpApiUnavailable("bus down")]
+    command = sample("cancel-fulfillment")
+
+    assert world.process(message(command, receive_count=1)) is Disposition.RETRY
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert len(world.spapi.calls) == 1
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]

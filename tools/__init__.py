@@ -1,0 +1,1 @@
+"""Developer tools (code generation); not part of the deployed package."""
