@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint format typecheck generate lint-template clean
+.PHONY: install demo test test-unit lint format typecheck generate clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/sp-relay demo
 
-## test: lint, type-check and run every test tier
-test: $(STAMP) lint typecheck
+## test: lint, type-check, validate the SAM template and run every test tier
+test: $(STAMP) lint typecheck validate-template
 	$(BIN)/pytest
 
 test-unit: $(STAMP)
@@ -43,4 +43,7 @@ generate: $(STAMP)
 	$(BIN)/ruff format domain/spapi
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-sam .aws-sam .mypy_cache .ruff_cache .pytest_cache
+
+# SAM CLI targets (own virtualenv): sam-venv, validate-template, sam-build, build-WorkerFunction.
+include mk/sam.mk

@@ -30,6 +30,7 @@ class Settings:
     spapi_sandbox: bool = False
     max_receive_count: int = 5
     max_inline_wait_seconds: float = 2.0
+    retry_backoff_base_seconds: float = 2.0
     http_timeout_seconds: float = 10.0
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
@@ -63,6 +64,7 @@ class Settings:
             spapi_sandbox=env.get("SPAPI_SANDBOX", "").strip().lower() in {"1", "true", "yes"},
             max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
             max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
+            retry_backoff_base_seconds=number("RETRY_BACKOFF_BASE_SECONDS", 2.0),
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,

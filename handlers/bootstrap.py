@@ -6,6 +6,7 @@ reuses it (clients, cached credentials and access tokens) for every later invoca
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -34,12 +35,23 @@ class Worker:
     limiter: DynamoDbGcraLimiter
 
 
+# These libraries log request and response bodies and headers at DEBUG: secrets, tokens, addresses.
+# They stay at WARNING whatever level the root logger or the Lambda log configuration asks for.
+CHATTY_LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore")
+
+
+def silence_library_debug_logs() -> None:
+    for name in CHATTY_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def build_worker(
     settings: Settings,
     *,
     session: boto3.Session | None = None,
     http: httpx.Client | None = None,
 ) -> Worker:
+    silence_library_debug_logs()
     session = session or boto3.Session()
 
     def client(service: str) -> object:
@@ -71,6 +83,7 @@ def build_worker(
     policy = RetryPolicy(
         max_receive_count=settings.max_receive_count,
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
+        backoff_base_seconds=settings.retry_backoff_base_seconds,
     )
     return Worker(relay=Relay(ports, policy), idempotency=idempotency, tokens=tokens, limiter=limiter)
 

@@ -1,0 +1,299 @@
+"""sp-relay command line: run the local stack, publish commands, print the command schema.
+
+Every command reads its AWS endpoint the usual way (``AWS_ENDPOINT_URL``, profile, region), so the
+same flags work against AWS and against the local stack; ``--stack-file`` reads the names and
+endpoints that ``sp-relay local`` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import boto3
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from domain.commands import command_json_schema, parse_command
+from domain.errors import PermanentError
+
+app = typer.Typer(
+    name="sp-relay",
+    help="Durable command relay from Amazon SQS to the Selling Partner API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals can hold credentials
+)
+console = Console()
+errors = Console(stderr=True)
+
+StackFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--stack-file",
+        help="JSON file written by `sp-relay local --write-endpoints`; supplies the endpoint and queue URLs.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where commands go: a queue URL and the boto3 settings to reach it."""
+
+    queue_url: str
+    endpoint_url: str | None
+    region: str | None
+
+    def sqs(self) -> Any:
+        extra: dict[str, str] = {}
+        if self.endpoint_url and "amazonaws.com" not in self.endpoint_url:
+            extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        return boto3.client("sqs", endpoint_url=self.endpoint_url, region_name=self.region, **extra)  # type: ignore[call-overload]
+
+
+def resolve_target(queue_url: str | None, stack_file: Path | None) -> Target:
+    import os  # noqa: PLC0415
+
+    described: dict[str, Any] = json.loads(stack_file.read_text()) if stack_file else {}
+    url = queue_url or described.get("commandQueueUrl") or os.environ.get("COMMAND_QUEUE_URL")
+    if not url:
+        errors.print("[red]No command queue: pass --queue-url, --stack-file, or set COMMAND_QUEUE_URL.[/red]")
+        raise typer.Exit(2)
+    return Target(
+        queue_url=url,
+        endpoint_url=described.get("awsEndpointUrl") or os.environ.get("AWS_ENDPOINT_URL"),
+        region=described.get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION"),
+    )
+
+
+# --- schema --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the schema to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of every command, for producers in any language."""
+    text = json.dumps(command_json_schema(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"Wrote the command schema to {output}")
+
+
+# --- send ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InputCommand:
+    where: str  # "file:line" or "file[index]", for the report
+    body: str
+
+
+def read_commands(source: str) -> Iterator[InputCommand]:
+    """Commands from a JSON object, a JSON array of objects, or JSON lines ('-' reads stdin)."""
+    name = "stdin" if source == "-" else source
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    stripped = text.strip()
+    try:
+        document = json.loads(stripped)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        yield InputCommand(name, stripped)
+        return
+    if isinstance(document, list):
+        for index, item in enumerate(document):
+            yield InputCommand(f"{name}[{index}]", json.dumps(item))
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            yield InputCommand(f"{name}:{number}", line.strip())
+
+
+@app.command()
+def send(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Command files: a JSON object, a JSON array, or JSON lines; '-' for stdin."),
+    ],
+    queue_url: Annotated[
+        str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
+    ] = None,
+    stack_file: StackFile = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; publish nothing.")] = False,
+) -> None:
+    """Validate commands and publish the valid ones to the command queue.
+
+    Each refused command is reported with the field and the reason; the others are still sent.
+    Exits 1 when any command was refused.
+    """
+    target = None if dry_run else resolve_target(queue_url, stack_file)
+    sqs = target.sqs() if target else None
+    sent, refused = 0, 0
+    report = Table("where", "result", "detail", title="sp-relay send")
+    for source in sources:
+        try:
+            commands = list(read_commands(source))
+        except OSError as error:
+            report.add_row(source, "[red]refused[/red]", f"cannot read: {error.strerror}")
+            refused += 1
+            continue
+        for command in commands:
+            try:
+                parsed = parse_command(command.body)
+            except PermanentError as error:
+                report.add_row(command.where, "[red]refused[/red]", error.message)
+                refused += 1
+                continue
+            if sqs is not None and target is not None:
+                answer = sqs.send_message(QueueUrl=target.queue_url, MessageBody=command.body)
+                detail = f"{parsed.type.name} {parsed.command_id} → message {answer['MessageId']}"
+            else:
+                detail = f"{parsed.type.name} {parsed.command_id} (dry run)"
+            report.add_row(command.where, "[green]sent[/green]" if sqs else "[green]valid[/green]", detail)
+            sent += 1
+    console.print(report)
+    console.print(f"{sent} {'sent' if sqs else 'valid'}, {refused} refused")
+    if refused:
+        raise typer.Exit(1)
+
+
+# --- local stack and worker ----------------------------------------------------------------------------
+
+
+@app.command()
+def local(
+    spapi_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Use this SP-API endpoint (e.g. the sandbox) instead of the embedded emulator."),
+    ] = None,
+    lwa_token_url: Annotated[
+        str | None, typer.Option(help="LWA token URL to use with --spapi-endpoint.")
+    ] = None,
+    write_endpoints: Annotated[
+        Path | None, typer.Option(help="Write the endpoints and resource names to this JSON file.")
+    ] = Path("local-stack.json"),
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Concurrent worker loops.")] = 2,
+    max_receive_count: Annotated[int, typer.Option(min=1, help="Deliveries before the DLQ.")] = 5,
+) -> None:
+    """Run the whole relay on this machine until Ctrl-C.
+
+    Starts a moto server, creates the resources from template.yaml in it, seeds the demo accounts'
+    secrets, starts the SP-API emulator (unless --spapi-endpoint is given) and the worker loop.
+    """
+    from local.runtime import LocalStack, LocalStackOptions  # noqa: PLC0415 - heavy; only this command needs it
+
+    options = LocalStackOptions(
+        spapi_endpoint=spapi_endpoint,
+        lwa_token_url=lwa_token_url,
+        workers=workers,
+        max_receive_count=max_receive_count,
+    )
+    with console.status("Starting moto server, local stack, SP-API emulator and worker…"):
+        stack = LocalStack(options).start()
+    try:
+        described = stack.describe()
+        table = Table("what", "where", title="sp-relay local stack")
+        for key, value in described.items():
+            if key != "environment":
+                table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
+        console.print(table)
+        if write_endpoints is not None:
+            write_endpoints.write_text(json.dumps(described, indent=2) + "\n")
+            console.print(f"Endpoints written to {write_endpoints}. In another shell:")
+            console.print(f"  sp-relay send events/create-fulfillment.json --stack-file {write_endpoints}")
+        console.print("Worker running. Ctrl-C stops everything.")
+        _wait_for_interrupt()
+    finally:
+        with console.status("Stopping…"):
+            stack.stop()
+
+
+@app.command()
+def worker(
+    queue_url: Annotated[
+        str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
+    ] = None,
+    stack_file: StackFile = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Concurrent pollers.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, max=10, help="Messages per handler invocation.")] = 10,
+    function_timeout: Annotated[float, typer.Option(help="Seconds each invocation may run.")] = 60.0,
+) -> None:
+    """Poll the command queue like Lambda's event source mapping and call the real handler.
+
+    The handler reads its settings from the environment (see the README's configuration table); with
+    --stack-file they are taken from the file that `sp-relay local` wrote.
+    """
+    import os  # noqa: PLC0415
+
+    from handlers.worker import lambda_handler  # noqa: PLC0415
+    from local.worker_loop import LocalEventSourceMapping  # noqa: PLC0415
+
+    if stack_file is not None:
+        os.environ.update(json.loads(stack_file.read_text())["environment"])
+    target = resolve_target(queue_url, stack_file)
+    mapping = LocalEventSourceMapping(
+        target.sqs(),
+        target.queue_url,
+        lambda_handler,
+        region=target.region or "us-east-1",
+        batch_size=batch_size,
+        function_timeout_seconds=function_timeout,
+        concurrency=concurrency,
+    )
+    mapping.start()
+    console.print(f"Polling {target.queue_url} with {concurrency} workers. Ctrl-C stops.")
+    try:
+        _wait_for_interrupt()
+    finally:
+        mapping.stop()
+        stats = mapping.stats
+        console.print(f"{stats.received} received, {stats.deleted} done, {stats.failed} returned for retry")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_interrupt() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("Interrupted.")
+
+
+@app.command()
+def demo(
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Concurrent worker loops.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step to finish.")] = 60.0,
+) -> None:
+    """Run the main job on the embedded local stack and show what happened.
+
+    Publishes the sample commands from events/ (plus a producer duplicate and two broken commands),
+    then prints every outcome event and what landed in the dead-letter queue. Exits 1 if anything
+    did not end as expected.
+    """
+    from cli.demo import run_demo  # noqa: PLC0415
+
+    raise typer.Exit(run_demo(console, workers=workers, timeout=timeout))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

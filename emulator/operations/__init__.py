@@ -1,0 +1,19 @@
+"""Handlers of the SP-API operations the emulator implements, one module per API.
+
+Each module has ``register(registry)``; add a module to ``MODULES`` to make its handlers live.
+"""
+
+from __future__ import annotations
+
+from emulator.operations import fulfillment, tokens, vendor_direct_fulfillment
+from emulator.registry import HandlerRegistry
+
+MODULES = (fulfillment, vendor_direct_fulfillment, tokens)
+
+
+def default_registry() -> HandlerRegistry:
+    """A fresh registry with every operation the emulator implements."""
+    registry = HandlerRegistry()
+    for module in MODULES:
+        module.register(registry)
+    return registry

@@ -1,0 +1,86 @@
+"""An in-process moto server: SQS, DynamoDB, Secrets Manager, EventBridge and CloudFormation over HTTP.
+
+The local stack talks to it exactly as it would talk to AWS: boto3 clients with an explicit
+``endpoint_url`` (see :func:`aws_client_kwargs`), so nothing depends on ``AWS_ENDPOINT_URL`` being set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from moto.server import ThreadedMotoServer
+
+# moto accepts any credentials; these make sure a misconfigured client can never sign for a real account.
+FAKE_ACCESS_KEY_ID = "testing"
+FAKE_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret: moto's fake credentials
+DEFAULT_REGION = "us-east-1"
+
+
+class AwsClientKwargs(TypedDict):
+    """``boto3.client(service, **kwargs)`` arguments (a TypedDict, so type checkers see each key)."""
+
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+@dataclass
+class MotoHandle:
+    """A running moto server. ``stop()`` is idempotent."""
+
+    endpoint_url: str
+    host: str
+    port: int
+    _server: Any = field(repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._server.stop()
+
+    def __enter__(self) -> MotoHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
+    """Start moto's threaded server on ``host:port`` (``port=0``: a free port chosen by the OS).
+
+    The socket is bound before this returns, so the endpoint is usable immediately.
+    """
+    # werkzeug logs every request at INFO: hundreds of lines that drown the relay's own logs.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return MotoHandle(
+        endpoint_url=f"http://{url_host}:{bound_port}",
+        host=bound_host,
+        port=int(bound_port),
+        _server=server,
+    )
+
+
+def aws_client_kwargs(endpoint_url: str, region: str = DEFAULT_REGION) -> AwsClientKwargs:
+    """Keyword arguments for ``boto3.client(service, **kwargs)`` against a local endpoint.
+
+    Explicit fake credentials and region: the result never depends on (or leaks to) the caller's
+    AWS profile or environment.
+    """
+    return {
+        "endpoint_url": endpoint_url,
+        "region_name": region,
+        "aws_access_key_id": FAKE_ACCESS_KEY_ID,
+        "aws_secret_access_key": FAKE_SECRET_ACCESS_KEY,
+    }

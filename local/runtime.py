@@ -1,0 +1,264 @@
+"""The embedded local stack: moto server + resources from template.yaml + SP-API emulator + worker loop.
+
+One object starts everything in this process, hands out endpoints and names, and stops it again. The
+CLI's ``local`` and ``demo`` commands and the end-to-end tests all use it, so what the tests prove is
+what a developer runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import boto3
+
+from emulator.server import EmulatorServer
+from handlers.bootstrap import silence_library_debug_logs
+from handlers.worker import lambda_handler
+from local.moto import MotoHandle, aws_client_kwargs, start_moto_server
+from local.stack import LocalResources, deploy_local_stack, seed_account_secret
+from local.worker_loop import LambdaHandler, LocalEventSourceMapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EVENTS_DIR = REPO_ROOT / "events"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    """A selling-partner account of the local stack: its secret and the emulator's matching account."""
+
+    name: str
+    seller_id: str
+    region: str = "na"
+
+    @property
+    def secret(self) -> dict[str, str]:
+        # Fake credentials known only to the local emulator.
+        return {
+            "clientId": f"amzn1.application-oa2-client.{self.name}",
+            "clientSecret": f"local-secret-{self.name}",
+            "refreshToken": f"Atzr|local-refresh-{self.name}",
+            "region": self.region,
+        }
+
+
+DEMO_ACCOUNTS = (DemoAccount("demo-seller", "A2SELLERDEMO"), DemoAccount("demo-vendor", "A3VENDORDEMO"))
+
+
+@dataclass(slots=True)
+class LocalStackOptions:
+    spapi_endpoint: str | None = None  # an external SP-API (or sandbox); None: the embedded emulator
+    lwa_token_url: str | None = None
+    workers: int = 2
+    batch_size: int = 10
+    function_timeout_seconds: float = 60.0
+    max_receive_count: int = 5
+    emulator_rate_scale: float = 1.0
+    http_timeout_seconds: float = 10.0
+    retry_backoff_base_seconds: float = 2.0
+    accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
+    start_worker: bool = True
+    template_path: Path = REPO_ROOT / "template.yaml"
+    handler: LambdaHandler = field(default=lambda_handler)
+
+
+class LocalStack:
+    def __init__(self, options: LocalStackOptions | None = None) -> None:
+        self.options = options or LocalStackOptions()
+        self.moto: MotoHandle | None = None
+        self.emulator: EmulatorServer | None = None
+        self.resources: LocalResources | None = None
+        self.worker: LocalEventSourceMapping | None = None
+        self._saved_environ: dict[str, str | None] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        options = self.options
+        silence_library_debug_logs()
+        self.moto = start_moto_server()
+        self.resources = deploy_local_stack(
+            self.moto.endpoint_url,
+            parameters={"MaxReceiveCount": str(options.max_receive_count)},
+            template_path=options.template_path,
+        )
+        if options.spapi_endpoint is None:
+            self.emulator = EmulatorServer(rate_scale=options.emulator_rate_scale).start()
+            for account in options.accounts:
+                secret = account.secret
+                self.emulator.register_account(
+                    secret["clientId"], secret["clientSecret"], secret["refreshToken"], account.seller_id
+                )
+        for account in options.accounts:
+            seed_account_secret(
+                self.moto.endpoint_url,
+                self.resources.region,
+                f"{self.resources.account_secret_prefix}{account.name}",
+                account.secret,
+            )
+        self._apply_environment(self.environment())
+        self.worker = LocalEventSourceMapping(
+            self.client("sqs"),
+            self.resources.command_queue_url,
+            options.handler,
+            region=self.resources.region,
+            batch_size=options.batch_size,
+            function_timeout_seconds=options.function_timeout_seconds,
+            concurrency=options.workers,
+        )
+        if options.start_worker:
+            self.worker.start()
+        return self
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self.emulator is not None:
+            self.emulator.stop()
+        if self.moto is not None:
+            self.moto.stop()
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- endpoints ---------------------------------------------------------------------------------------
+
+    @property
+    def spapi_endpoint(self) -> str:
+        if self.options.spapi_endpoint:
+            return self.options.spapi_endpoint
+        assert self.emulator is not None, "start() first"
+        return self.emulator.url
+
+    @property
+    def lwa_token_url(self) -> str:
+        if self.options.lwa_token_url:
+            return self.options.lwa_token_url
+        if self.emulator is not None:
+            return self.emulator.lwa_token_url
+        return "https://api.amazon.com/auth/o2/token"
+
+    def environment(self) -> dict[str, str]:
+        """The worker's environment variables, as template.yaml sets them on AWS."""
+        assert self.moto is not None and self.resources is not None, "start() first"
+        resources = self.resources
+        return {
+            "AWS_ENDPOINT_URL": self.moto.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": resources.region,
+            "AWS_REGION": resources.region,
+            "COMMAND_QUEUE_URL": resources.command_queue_url,
+            "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
+            "IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
+            "RATE_LIMIT_TABLE_NAME": resources.rate_limit_table_name,
+            "OUTCOME_BUS_NAME": resources.outcome_bus_name,
+            "OUTCOME_TAP_QUEUE_URL": resources.outcome_tap_queue_url,
+            "ACCOUNT_SECRET_PREFIX": resources.account_secret_prefix,
+            "MAX_RECEIVE_COUNT": str(resources.max_receive_count),
+            "SPAPI_ENDPOINT_URL": self.spapi_endpoint,
+            "LWA_TOKEN_URL": self.lwa_token_url,
+            "HTTP_TIMEOUT_SECONDS": str(self.options.http_timeout_seconds),
+            "RETRY_BACKOFF_BASE_SECONDS": str(self.options.retry_backoff_base_seconds),
+            "POWERTOOLS_SERVICE_NAME": "sp-relay",
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Endpoints and resource names, for people and for ``--write-endpoints``."""
+        assert self.resources is not None, "start() first"
+        return {
+            "awsEndpointUrl": self.resources.endpoint_url,
+            "spapiEndpointUrl": self.spapi_endpoint,
+            "lwaTokenUrl": self.lwa_token_url,
+            "region": self.resources.region,
+            "commandQueueUrl": self.resources.command_queue_url,
+            "deadLetterQueueUrl": self.resources.dead_letter_queue_url,
+            "outcomeTapQueueUrl": self.resources.outcome_tap_queue_url,
+            "idempotencyTableName": self.resources.idempotency_table_name,
+            "rateLimitTableName": self.resources.rate_limit_table_name,
+            "outcomeBusName": self.resources.outcome_bus_name,
+            "accounts": [account.name for account in self.options.accounts],
+            "environment": self.environment(),
+        }
+
+    def client(self, service: str) -> Any:
+        assert self.moto is not None and self.resources is not None, "start() first"
+        kwargs = aws_client_kwargs(self.moto.endpoint_url, self.resources.region)
+        return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+    # --- using it ----------------------------------------------------------------------------------------
+
+    def send(self, command: Mapping[str, Any] | str) -> str:
+        assert self.resources is not None, "start() first"
+        body = command if isinstance(command, str) else json.dumps(command)
+        answer = self.client("sqs").send_message(QueueUrl=self.resources.command_queue_url, MessageBody=body)
+        return str(answer["MessageId"])
+
+    def wait_until_drained(self, timeout: float = 60.0) -> bool:
+        assert self.worker is not None, "start() first"
+        return self.worker.wait_until_drained(timeout)
+
+    def outcomes(self, max_rounds: int = 3) -> list[dict[str, Any]]:
+        """Outcome events delivered so far to the tap queue (each read once)."""
+        assert self.resources is not None, "start() first"
+        return [
+            json.loads(body)["detail"]
+            for body in self._drain(self.resources.outcome_tap_queue_url, max_rounds)
+        ]
+
+    def dead_letters(self, max_rounds: int = 3) -> list[dict[str, Any]]:
+        """Messages on the DLQ with their reason attributes (each read once, then deleted)."""
+        assert self.resources is not None, "start() first"
+        return list(self._drain_messages(self.resources.dead_letter_queue_url, max_rounds))
+
+    def _drain(self, queue_url: str, max_rounds: int) -> Iterator[str]:
+        for message in self._drain_messages(queue_url, max_rounds):
+            yield str(message["body"])
+
+    def _drain_messages(self, queue_url: str, max_rounds: int) -> Iterator[dict[str, Any]]:
+        sqs = self.client("sqs")
+        empty_rounds = 0
+        while empty_rounds < max_rounds:
+            answer = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                empty_rounds += 1
+                continue
+            for message in messages:
+                attributes = {
+                    name: value.get("StringValue")
+                    for name, value in message.get("MessageAttributes", {}).items()
+                }
+                yield {"messageId": message["MessageId"], "body": message["Body"], "attributes": attributes}
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+
+    def _apply_environment(self, environment: Mapping[str, str]) -> None:
+        for name, value in environment.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+
+def sample_commands() -> list[tuple[str, dict[str, Any]]]:
+    """The sample commands in ``events/``, by file name."""
+    return [(path.name, json.loads(path.read_text())) for path in sorted(EVENTS_DIR.glob("*.json"))]

@@ -1,0 +1,256 @@
+"""template.yaml: lint-clean, and the properties the worker's correctness depends on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.stack import load_template, localize_template, sam_translate
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+EXPECTED_ENVIRONMENT = {
+    "COMMAND_QUEUE_URL",
+    "DEAD_LETTER_QUEUE_URL",
+    "IDEMPOTENCY_TABLE_NAME",
+    "RATE_LIMIT_TABLE_NAME",
+    "OUTCOME_BUS_NAME",
+    "ACCOUNT_SECRET_PREFIX",
+    "SPAPI_ENDPOINT_URL",
+    "LWA_TOKEN_URL",
+    "SPAPI_SANDBOX",
+    "MAX_RECEIVE_COUNT",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_NAMESPACE",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = template["Resources"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def function_properties(template: dict[str, Any]) -> dict[str, Any]:
+    """WorkerFunction's properties with Globals.Function applied (the function's own values win)."""
+    globals_ = template.get("Globals", {}).get("Function", {})
+    own = template["Resources"]["WorkerFunction"]["Properties"]
+    merged = {**globals_, **own}
+    if "Environment" in globals_ and "Environment" in own:
+        merged["Environment"] = {
+            "Variables": {**globals_["Environment"]["Variables"], **own["Environment"]["Variables"]}
+        }
+    return merged
+
+
+@pytest.fixture(scope="module")
+def sqs_event(function_properties: dict[str, Any]) -> dict[str, Any]:
+    events = [e for e in function_properties["Events"].values() if e["Type"] == "SQS"]
+    assert len(events) == 1
+    properties: dict[str, Any] = events[0]["Properties"]
+    return properties
+
+
+def test_cfn_lint_is_clean() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    completed = subprocess.run(  # noqa: S603 - fixed argv, our own venv's binary
+        [str(cfn_lint), str(TEMPLATE_PATH)], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_worker_function_shape(function_properties: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert resources["WorkerFunction"]["Type"] == "AWS::Serverless::Function"
+    assert function_properties["Handler"] == "handlers.worker.lambda_handler"
+    assert function_properties["Runtime"] in {"python3.12", "python3.13"}
+    assert function_properties["Architectures"] == ["arm64"]
+    assert function_properties["Timeout"] == 60
+    assert function_properties["MemorySize"] == 512
+
+
+def test_visibility_timeout_is_at_least_six_function_timeouts(
+    resources: dict[str, Any], function_properties: dict[str, Any], sqs_event: dict[str, Any]
+) -> None:
+    visibility = int(resources["CommandQueue"]["Properties"]["VisibilityTimeout"])
+    timeout = int(function_properties["Timeout"])
+    assert visibility >= 6 * timeout
+    # AWS adds the batching window on top of the 6x.
+    assert visibility >= 6 * timeout + int(sqs_event.get("MaximumBatchingWindowInSeconds", 0))
+
+
+def test_sqs_event_reports_partial_failures_and_caps_concurrency(
+    template: dict[str, Any], sqs_event: dict[str, Any]
+) -> None:
+    assert sqs_event["Queue"] == {"Fn::GetAtt": ["CommandQueue", "Arn"]}
+    assert sqs_event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sqs_event["BatchSize"] == 10
+    assert "MaximumBatchingWindowInSeconds" in sqs_event
+    assert sqs_event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaxConcurrency"}
+    parameter = template["Parameters"]["MaxConcurrency"]
+    assert (parameter["MinValue"], parameter["MaxValue"], parameter["Default"]) == (2, 1000, 5)
+
+
+def test_dead_letter_queue_redrive(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    command_queue = resources["CommandQueue"]["Properties"]
+    assert command_queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] == 5
+    assert resources["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert command_queue["SqsManagedSseEnabled"] is True
+
+
+def test_tables_match_powertools_and_rate_limiter(resources: dict[str, Any]) -> None:
+    for logical_id, key, ttl in (
+        ("IdempotencyTable", "id", "expiration"),
+        ("RateLimitTable", "bucket", "expiresAt"),
+    ):
+        props = resources[logical_id]["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+        assert props["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+
+
+def test_environment_variables_are_exactly_the_contract(function_properties: dict[str, Any]) -> None:
+    variables = function_properties["Environment"]["Variables"]
+    assert set(variables) == EXPECTED_ENVIRONMENT
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "sp-relay"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "SpRelay"
+
+
+def _statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere in a template fragment."""
+    if isinstance(node, dict):
+        statement = node.get("Statement")
+        if isinstance(statement, list):
+            yield from (s for s in statement if isinstance(s, dict))
+        elif isinstance(statement, dict):
+            yield statement
+        for value in node.values():
+            yield from _statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _statements(item)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("stage", ["sam", "cloudformation"])
+def test_no_wildcard_actions_or_resources(template: dict[str, Any], stage: str) -> None:
+    document = template if stage == "sam" else sam_translate(template, parameters={}, region="us-east-1")
+    statements = list(_statements(document["Resources"]))
+    assert len(statements) >= 6
+    for statement in statements:
+        for action in _as_list(statement.get("Action", [])):
+            assert isinstance(action, str), statement
+            assert action != "*" and not action.endswith(":*"), statement
+        for resource in _as_list(statement.get("Resource", [])):
+            assert resource != "*", statement
+
+
+def test_worker_permissions_are_scoped_to_stack_resources(function_properties: dict[str, Any]) -> None:
+    statements = [s for policy in function_properties["Policies"] for s in _as_list(policy["Statement"])]
+    granted: dict[str, list[Any]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        for action in _as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(_as_list(statement["Resource"]))
+
+    def arn(logical_id: str) -> dict[str, Any]:
+        return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert arn("IdempotencyTable") in granted[action]
+    assert granted["dynamodb:PutItem"] == [arn("IdempotencyTable")]
+    assert granted["dynamodb:DeleteItem"] == [arn("IdempotencyTable")]
+    assert sorted(map(str, granted["dynamodb:UpdateItem"])) == sorted(
+        map(str, [arn("IdempotencyTable"), arn("RateLimitTable")])
+    )
+    assert granted["events:PutEvents"] == [arn("OutcomeBus")]
+    assert sorted(map(str, granted["sqs:SendMessage"])) == sorted(
+        map(str, [arn("DeadLetterQueue"), arn("CommandQueue")])
+    )
+    assert granted["sqs:ChangeMessageVisibility"] == [arn("CommandQueue")]
+    (secrets,) = granted["secretsmanager:GetSecretValue"]
+    assert secrets == {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+        "${AccountSecretPrefix}*"
+    }
+
+
+def test_log_group_has_retention_and_is_used_by_the_function(
+    resources: dict[str, Any], function_properties: dict[str, Any]
+) -> None:
+    groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == 1
+    assert groups[0]["Properties"]["RetentionInDays"] == 30
+    assert function_properties["LoggingConfig"]["LogGroup"] == {"Ref": "WorkerLogGroup"}
+
+
+def test_outcome_tap_is_conditional(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert template["Parameters"]["EnableOutcomeTap"]["Default"] == "false"
+    for logical_id in ("OutcomeTapQueue", "OutcomeTapRule", "OutcomeTapQueuePolicy"):
+        assert resources[logical_id]["Condition"] == "OutcomeTapEnabled"
+    assert template["Outputs"]["OutcomeTapQueueUrl"]["Condition"] == "OutcomeTapEnabled"
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {
+        "CommandQueueUrl",
+        "DeadLetterQueueUrl",
+        "IdempotencyTableName",
+        "RateLimitTableName",
+        "OutcomeBusName",
+        "OutcomeTapQueueUrl",
+    } <= set(template["Outputs"])
+
+
+def test_packaging_uses_the_make_target(
+    resources: dict[str, Any], function_properties: dict[str, Any]
+) -> None:
+    assert resources["WorkerFunction"]["Metadata"]["BuildMethod"] == "makefile"
+    assert function_properties["CodeUri"] == "."
+    fragment = (ROOT / "mk" / "sam.mk").read_text(encoding="utf-8")
+    assert re.search(r"^build-WorkerFunction:", fragment, re.MULTILINE)
+    shipped = re.search(r"^LAMBDA_PACKAGES := (.+)$", fragment, re.MULTILINE)
+    assert shipped is not None
+    assert shipped.group(1).split() == ["domain", "adapters", "handlers"]
+
+
+def test_localized_template_keeps_everything_but_the_function(template: dict[str, Any]) -> None:
+    translated = sam_translate(template, parameters={"EnableOutcomeTap": "true"}, region="us-east-1")
+    local, dropped = localize_template(translated)
+    assert set(dropped) == {"WorkerFunction", "WorkerFunctionRole", "WorkerFunctionCommands"}
+    assert not any(r["Type"].startswith("AWS::Lambda::") for r in local["Resources"].values())
+    assert {
+        "CommandQueue",
+        "DeadLetterQueue",
+        "IdempotencyTable",
+        "RateLimitTable",
+        "OutcomeBus",
+        "OutcomeTapQueue",
+        "OutcomeTapRule",
+        "OutcomeTapQueuePolicy",
+        "WorkerLogGroup",
+    } <= set(local["Resources"])
+    assert "WorkerFunctionName" not in local["Outputs"]

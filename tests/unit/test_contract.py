@@ -1,0 +1,84 @@
+"""The published contract: sample commands, the JSON Schema file, and request bodies against the
+official models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from domain.catalog import CATALOG
+from domain.commands import command_json_schema, parse_command
+from domain.requests import build_request
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL_FILES = {
+    "fulfillment_outbound_2020_07_01": "fulfillmentOutbound_2020-07-01.json",
+    "vendor_df_orders_2021_12_28": "vendorDirectFulfillmentOrders_2021-12-28.json",
+}
+SAMPLES = sorted((ROOT / "events").glob("*.json"))
+
+
+def official_operation(api: str, operation_id: str) -> tuple[dict[str, Any], str, str, dict[str, Any]]:
+    model: dict[str, Any] = json.loads((ROOT / "spapi-models" / MODEL_FILES[api]).read_text())
+    for path, operations in model["paths"].items():
+        for method, operation in operations.items():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                return model, path, method.upper(), operation
+    raise AssertionError(f"{operation_id} not in {api}")
+
+
+def test_there_is_a_sample_for_every_command_type() -> None:
+    assert {path.stem for path in SAMPLES} == set(CATALOG)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_each_request_the_relay_builds_matches_the_official_model(sample: Path) -> None:
+    command = parse_command(sample.read_text())
+    operation = command.type.operation
+    request = build_request(operation, command.payload)
+    model, path, method, official = official_operation(operation.api, operation.operation_id)
+
+    assert (request.method, operation.path) == (method, path)
+    body_parameters = [p for p in official.get("parameters", []) if p["in"] == "body"]
+    if body_parameters:
+        schema = {**body_parameters[0]["schema"], "definitions": model["definitions"]}
+        jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker()).validate(request.body)
+    else:
+        assert request.body is None
+    for parameter in official.get("parameters", []):
+        if parameter["in"] == "path":
+            assert "{" not in request.path and str(command.payload[parameter["name"]]) in request.path
+
+
+def test_the_body_is_exactly_the_payload_without_path_parameters() -> None:
+    command = parse_command((ROOT / "events" / "update-fulfillment.json").read_text())
+    request = build_request(command.type.operation, command.payload)
+
+    assert request.body == {k: v for k, v in command.payload.items() if k != "sellerFulfillmentOrderId"}
+    assert list(request.body) == [k for k in command.payload if k != "sellerFulfillmentOrderId"]
+
+
+def test_the_published_schema_file_is_in_sync() -> None:
+    published = json.loads((ROOT / "schema" / "commands.schema.json").read_text())
+    assert published == command_json_schema(), "run `sp-relay schema -o schema/commands.schema.json`"
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_the_published_schema_accepts_every_sample(sample: Path) -> None:
+    schema = json.loads((ROOT / "schema" / "commands.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(sample.read_text()))
+
+
+def test_the_published_schema_refuses_what_the_relay_refuses() -> None:
+    schema = json.loads((ROOT / "schema" / "commands.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    command = json.loads((ROOT / "events" / "cancel-fulfillment.json").read_text())
+    command["payload"]["sellerFulfillmentOrderId"] = "X" * 41
+
+    assert not validator.is_valid(command)
