@@ -41,9 +41,10 @@ class AccountCredentials:
 class SecretsManagerAccounts:
     """Implements the ``Accounts`` port and hands credentials to the LWA token cache."""
 
-    def __init__(self, client: Any, secret_prefix: str) -> None:
+    def __init__(self, client: Any, secret_prefix: str, *, sandbox_everywhere: bool = False) -> None:
         self._client = client
         self._prefix = secret_prefix
+        self._sandbox_everywhere = sandbox_everywhere
         self._cache: dict[str, AccountCredentials] = {}
         self._lock = threading.Lock()
 
@@ -59,6 +60,9 @@ class SecretsManagerAccounts:
 
     def default_region(self, account: str) -> str:
         return self.credentials(account).region
+
+    def is_sandbox(self, account: str) -> bool:
+        return self._sandbox_everywhere or self.credentials(account).sandbox
 
     def _load(self, account: str) -> AccountCredentials:
         secret_name = f"{self._prefix}{account}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -14,6 +15,8 @@ from domain.outcomes import Outcome
 logger = Logger(service="sp-relay", child=True)
 
 EVENT_SOURCE = "sp-relay"
+# EventBridge takes at most 256 KiB per entry; leave room for the envelope.
+MAX_DETAIL_BYTES = 200_000
 
 
 def detail_type(outcome: Outcome) -> str:
@@ -28,17 +31,8 @@ class EventBridgeOutcomes:
         self._bus_name = bus_name
 
     def publish(self, outcome: Outcome) -> None:
-        entry = {
-            "Source": EVENT_SOURCE,
-            "DetailType": detail_type(outcome),
-            "Detail": json.dumps(outcome.detail(), default=str),
-            "EventBusName": self._bus_name,
-        }
-        with aws_failures_are_retryable("publishing the outcome event"):
-            answer = self._client.put_events(Entries=[entry])
-        if answer.get("FailedEntryCount"):
-            code = answer["Entries"][0].get("ErrorCode", "unknown")
-            raise DependencyUnavailable(f"publishing the outcome event failed: {code}")
+        for detail in outcome.event_details(MAX_DETAIL_BYTES):
+            self.publish_event(detail_type(outcome), detail)
         logger.info(
             "command outcome",
             extra={
@@ -50,3 +44,16 @@ class EventBridgeOutcomes:
                 "reason": outcome.failure.code if outcome.failure else None,
             },
         )
+
+    def publish_event(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        entry = {
+            "Source": EVENT_SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, default=str),
+            "EventBusName": self._bus_name,
+        }
+        with aws_failures_are_retryable("publishing an event"):
+            answer = self._client.put_events(Entries=[entry])
+        if answer.get("FailedEntryCount"):
+            code = answer["Entries"][0].get("ErrorCode", "unknown")
+            raise DependencyUnavailable(f"publishing an event failed: {code}")

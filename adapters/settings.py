@@ -31,9 +31,15 @@ class Settings:
     max_receive_count: int = 5
     max_inline_wait_seconds: float = 2.0
     retry_backoff_base_seconds: float = 2.0
+    follow_up_interval_seconds: int = 60
+    follow_up_max_minutes: float = 30.0
     http_timeout_seconds: float = 10.0
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
+    # Pollers: where they keep watermarks, and which accounts ("name" or "name:region") each polls.
+    poller_state_table_name: str | None = None
+    df_poll_accounts: tuple[tuple[str, str | None], ...] = ()
+    mcf_poll_accounts: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,7 +71,25 @@ class Settings:
             max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
             max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
             retry_backoff_base_seconds=number("RETRY_BACKOFF_BASE_SECONDS", 2.0),
+            follow_up_interval_seconds=int(number("FOLLOW_UP_INTERVAL_SECONDS", 60)),
+            follow_up_max_minutes=number("FOLLOW_UP_MAX_MINUTES", 30.0),
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,
+            df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
+            mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
         )
+
+
+def parse_poll_accounts(variable: str, text: str) -> tuple[tuple[str, str | None], ...]:
+    """``"shop-a, shop-b:eu"`` → ``(("shop-a", None), ("shop-b", "eu"))``."""
+    accounts: list[tuple[str, str | None]] = []
+    for item in text.split(","):
+        name, _, region = item.strip().partition(":")
+        if not name:
+            continue
+        if region and region not in {"na", "eu", "fe"}:
+            raise SettingsError(f"{variable}: region of {name!r} must be na, eu or fe, got {region!r}")
+        accounts.append((name, region or None))
+    return tuple(accounts)

@@ -73,6 +73,28 @@ class LwaTokenCache:
                 token = self._tokens[account] = self._exchange(account)
             return token.value
 
+    def grantless_token(self, account: str, scope: str) -> str:
+        """A grantless access token (client_credentials) for ``scope``, e.g. ``sellingpartnerapi::migration``.
+
+        Cached per (application, scope): every account of the same application shares it.
+        """
+        credentials = self._credentials.credentials(account)
+        key = f"grantless#{credentials.client_id}#{scope}"
+        token = self._tokens.get(key)
+        if token is not None and token.expires_at > self._clock():
+            return token.value
+        with self._lock_for(key):
+            token = self._tokens.get(key)
+            if token is None or token.expires_at <= self._clock():
+                form = {
+                    "grant_type": "client_credentials",
+                    "scope": scope,
+                    "client_id": credentials.client_id,
+                    "client_secret": credentials.client_secret,
+                }
+                token = self._tokens[key] = self._request_token(account, form)
+            return token.value
+
     def invalidate(self, account: str, rejected_token: str) -> None:
         """Forget the token SP-API rejected, unless another thread already replaced it."""
         with self._lock_for(account):
@@ -92,6 +114,9 @@ class LwaTokenCache:
             "client_id": credentials.client_id,
             "client_secret": credentials.client_secret,
         }
+        return self._request_token(account, form)
+
+    def _request_token(self, account: str, form: dict[str, str]) -> _CachedToken:
         self.exchanges += 1
         try:
             response = self._http.post(self._token_url, data=form, headers={"accept": "application/json"})
@@ -136,8 +161,10 @@ class SpApiHttpClient:
             spapi_base_url(region, sandbox=sandbox, endpoint_override=self._endpoint_override) + request.path
         )
         content = None if request.body is None else json.dumps(request.body, ensure_ascii=False).encode()
-        for attempt in (1, 2):
-            token = self._tokens.access_token(account)
+        # A Restricted Data Token is sent as is; the caller renews it if SP-API refuses it.
+        attempts = (1,) if request.access_token else (1, 2)
+        for attempt in attempts:
+            token = request.access_token or self._tokens.access_token(account)
             started = time.perf_counter()
             try:
                 response = self._http.request(
@@ -167,7 +194,7 @@ class SpApiHttpClient:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 },
             )
-            if not _token_rejected(answer):
+            if request.access_token or not _token_rejected(answer):
                 return answer
             self._tokens.invalidate(account, token)
             if attempt == 2:

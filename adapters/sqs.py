@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,15 @@ class SqsMessageQueue:
             "message deferred for a rate-limit token",
             extra={"message_id": message.message_id, "delay_seconds": delay_seconds},
         )
+
+    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+        with aws_failures_are_retryable("scheduling a message"):
+            self._client.send_message(
+                QueueUrl=self._command_queue_url,
+                MessageBody=body,
+                DelaySeconds=delay_seconds,
+                MessageAttributes={name: _string(value) for name, value in attributes.items()},
+            )
 
     def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
         with aws_failures_are_retryable("changing message visibility"):

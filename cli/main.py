@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.dlq import app as dlq_app
+from cli.status import status as status_command
 from domain.commands import command_json_schema, parse_command
 from domain.errors import PermanentError
 
@@ -33,6 +35,9 @@ app = typer.Typer(
 )
 console = Console()
 errors = Console(stderr=True)
+# Operators' tools (cli/dlq.py, cli/status.py).
+app.add_typer(dlq_app, name="dlq")
+app.command("status")(status_command)
 
 StackFile = Annotated[
     Path | None,

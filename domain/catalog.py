@@ -1,26 +1,41 @@
-"""The operation catalog: which SP-API operation each command type calls, and how duplicates look.
+"""The operation catalog: which SP-API operation each command type calls, and what the models cannot say.
 
 Paths, parameters and usage plans come from the generated ``domain.spapi`` package (Amazon's official
-models); this module adds only what the models cannot say: the command's name, and how SP-API signals
-that the effect of a command already happened.
+models). This module adds the command's name, whether it changes anything at Amazon (writes are applied
+once per commandId; reads are simply repeated), how SP-API signals that a write already happened, how
+a read pages, which operations need a Restricted Data Token, and which transaction a write leaves
+behind to follow.
 
-Adding a command type: add an entry here (and a sample in ``events/``); the type checker and the catalog
-tests point at whatever else needs attention.
+Adding a command type: an entry here and a sample in ``events/``; the catalog tests say what else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from domain.paging import Paging
 from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
 
 FULFILLMENT_OUTBOUND = "fulfillment_outbound_2020_07_01"
 VENDOR_DF_ORDERS = "vendor_df_orders_2021_12_28"
+VENDOR_DF_TRANSACTIONS = "vendor_df_transactions_2021_12_28"
+VENDOR_ORDERS = "vendor_orders_v1"
+VENDOR_TRANSACTION_STATUS = "vendor_transaction_status_v1"
+EASY_SHIP = "easy_ship_2022_03_23"
 
 SpApiErrors = Sequence[Mapping[str, Any]]
+
+# Operations that return personal data and need a Restricted Data Token instead of the LWA token.
+RESTRICTED_OPERATIONS = frozenset(
+    {
+        f"{VENDOR_DF_ORDERS}.getOrders",
+        f"{VENDOR_DF_ORDERS}.getOrder",
+        f"{EASY_SHIP}.createScheduledPackageBulk",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +53,36 @@ class AlreadyDone:
 
 
 @dataclass(frozen=True, slots=True)
+class TransactionStatus:
+    """Where a transaction-status answer keeps the status and the errors."""
+
+    status: tuple[str, ...]
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A write whose result arrives later: follow its transactionId with ``status_command``."""
+
+    status_command: str
+    transaction_id: tuple[str, ...]  # where the write's answer puts the transactionId
+
+
+@dataclass(frozen=True, slots=True)
 class CommandType:
     name: str
     operation: OperationSpec
     summary: str
+    # Reads change nothing at Amazon: they skip the idempotency store and are repeated if redelivered.
+    reads: bool = False
     already_done: AlreadyDone | None = None
-    # Keys of the payload that identify the business object; they label logs and outcome events.
-    natural_key: tuple[str, ...] = field(default=())
+    paging: Paging | None = None
+    follow_up: FollowUp | None = None
+    transaction_status: TransactionStatus | None = None
+
+    @property
+    def sandbox_only(self) -> bool:
+        return self.operation.sandbox_only
 
 
 def _error_text(errors: SpApiErrors) -> str:
@@ -59,42 +97,155 @@ def _duplicate_cancel(errors: SpApiErrors) -> bool:
     return "DuplicateCancelRequest" in _error_text(errors)
 
 
-_CATALOG_ENTRIES = (
+def _fba(operation_id: str) -> OperationSpec:
+    return find_operation(FULFILLMENT_OUTBOUND, operation_id)
+
+
+def _read(name: str, operation: OperationSpec, summary: str, **options: Any) -> CommandType:
+    return CommandType(name=name, operation=operation, summary=summary, reads=True, **options)
+
+
+_ENTRIES = (
+    # --- Fulfillment Outbound 2020-07-01 (Multi-Channel Fulfillment) ------------------------------------
+    _read("get-fulfillment-preview", _fba("getFulfillmentPreview"), "Preview fulfillment options and fees."),
+    _read("get-delivery-offers", _fba("deliveryOffers"), "Delivery offers for a product and destination."),
+    _read(
+        "list-fulfillment-orders",
+        _fba("listAllFulfillmentOrders"),
+        "All fulfillment orders updated since queryStartDate (every page, joined).",
+        paging=Paging(("payload", "nextToken"), "nextToken", ("payload", "fulfillmentOrders")),
+    ),
     CommandType(
         name="create-fulfillment",
-        operation=find_operation(FULFILLMENT_OUTBOUND, "createFulfillmentOrder"),
-        summary="Create a Multi-Channel Fulfillment order (Fulfillment Outbound createFulfillmentOrder).",
+        operation=_fba("createFulfillmentOrder"),
+        summary="Create a Multi-Channel Fulfillment order.",
         already_done=AlreadyDone(
             matches=_create_already_exists,
             description="a create request already exists for this sellerFulfillmentOrderId",
-            confirm_with=find_operation(FULFILLMENT_OUTBOUND, "getFulfillmentOrder"),
+            confirm_with=_fba("getFulfillmentOrder"),
         ),
-        natural_key=("sellerFulfillmentOrderId",),
     ),
+    _read("get-package-tracking", _fba("getPackageTrackingDetails"), "Tracking details of a package."),
+    _read("list-return-reason-codes", _fba("listReturnReasonCodes"), "Return reason codes for a seller SKU."),
+    CommandType(
+        name="create-fulfillment-return",
+        operation=_fba("createFulfillmentReturn"),
+        summary="Create a return authorization for items of a fulfillment order.",
+    ),
+    _read("get-fulfillment-order", _fba("getFulfillmentOrder"), "One fulfillment order with shipments."),
     CommandType(
         name="update-fulfillment",
-        operation=find_operation(FULFILLMENT_OUTBOUND, "updateFulfillmentOrder"),
-        summary="Update a Multi-Channel Fulfillment order (Fulfillment Outbound updateFulfillmentOrder).",
-        natural_key=("sellerFulfillmentOrderId",),
+        operation=_fba("updateFulfillmentOrder"),
+        summary="Update a Multi-Channel Fulfillment order.",
     ),
     CommandType(
         name="cancel-fulfillment",
-        operation=find_operation(FULFILLMENT_OUTBOUND, "cancelFulfillmentOrder"),
-        summary="Cancel a Multi-Channel Fulfillment order (Fulfillment Outbound cancelFulfillmentOrder).",
+        operation=_fba("cancelFulfillmentOrder"),
+        summary="Cancel a Multi-Channel Fulfillment order.",
         already_done=AlreadyDone(
             matches=_duplicate_cancel,
             description="the order already has a cancel request (DuplicateCancelRequest)",
         ),
-        natural_key=("sellerFulfillmentOrderId",),
+    ),
+    CommandType(
+        name="submit-fulfillment-order-status-update",
+        operation=_fba("submitFulfillmentOrderStatusUpdate"),
+        summary="Move a fulfillment order to another status (SP-API sandbox accounts only).",
+    ),
+    _read("get-features", _fba("getFeatures"), "MCF features available in a marketplace."),
+    _read(
+        "get-feature-inventory",
+        _fba("getFeatureInventory"),
+        "SKUs eligible for an MCF feature (every page, joined).",
+        paging=Paging(("payload", "nextToken"), "nextToken", ("payload", "featureSkus")),
+    ),
+    _read("get-feature-sku", _fba("getFeatureSKU"), "Whether one SKU is eligible for an MCF feature."),
+    # --- Vendor Direct Fulfillment 2021-12-28 -------------------------------------------------------------
+    _read(
+        "list-df-purchase-orders",
+        find_operation(VENDOR_DF_ORDERS, "getOrders"),
+        "Direct Fulfillment purchase orders created in a window (every page, joined; addresses redacted).",
+        paging=Paging(("pagination", "nextToken"), "nextToken", ("orders",)),
+    ),
+    _read(
+        "get-df-purchase-order",
+        find_operation(VENDOR_DF_ORDERS, "getOrder"),
+        "One Direct Fulfillment purchase order (addresses redacted).",
     ),
     CommandType(
         name="acknowledge-po",
         operation=find_operation(VENDOR_DF_ORDERS, "submitAcknowledgement"),
         summary=(
-            "Acknowledge vendor Direct Fulfillment purchase orders (Vendor DF Orders 2021-12-28 "
-            "submitAcknowledgement); the outcome carries the transactionId."
+            "Acknowledge Direct Fulfillment purchase orders; the outcome carries the transactionId and "
+            "sp-relay follows the transaction to its final status."
         ),
+        follow_up=FollowUp("get-df-transaction-status", ("transactionId",)),
+    ),
+    _read(
+        "get-df-transaction-status",
+        find_operation(VENDOR_DF_TRANSACTIONS, "getTransactionStatus"),
+        "Status of a Direct Fulfillment transaction (Processing, Success, Failure).",
+        # Here errors is an ErrorList object ({"errors": [...]}); in the retail model it is the array itself.
+        transaction_status=TransactionStatus(
+            ("transactionStatus", "status"), ("transactionStatus", "errors", "errors")
+        ),
+    ),
+    # --- Retail Procurement (vendor orders v1) -------------------------------------------------------------
+    CommandType(
+        name="acknowledge-retail-po",
+        operation=find_operation(VENDOR_ORDERS, "submitAcknowledgement"),
+        summary=(
+            "Acknowledge Retail Procurement purchase orders (vendor orders v1); sp-relay follows the "
+            "transaction to its final status."
+        ),
+        follow_up=FollowUp("get-retail-transaction", ("payload", "transactionId")),
+    ),
+    _read(
+        "get-retail-transaction",
+        find_operation(VENDOR_TRANSACTION_STATUS, "getTransaction"),
+        "Status of a Retail Procurement transaction.",
+        transaction_status=TransactionStatus(
+            ("payload", "transactionStatus", "status"), ("payload", "transactionStatus", "errors")
+        ),
+    ),
+    # --- Easy Ship 2022-03-23 -----------------------------------------------------------------------------
+    _read(
+        "list-handover-slots",
+        find_operation(EASY_SHIP, "listHandoverSlots"),
+        "Handover slots available for an Easy Ship order.",
+    ),
+    _read(
+        "get-scheduled-package",
+        find_operation(EASY_SHIP, "getScheduledPackage"),
+        "The scheduled Easy Ship package of an order.",
+    ),
+    CommandType(
+        name="create-scheduled-package",
+        operation=find_operation(EASY_SHIP, "createScheduledPackage"),
+        summary="Schedule an Easy Ship package in a handover slot.",
+    ),
+    CommandType(
+        name="update-scheduled-packages",
+        operation=find_operation(EASY_SHIP, "updateScheduledPackages"),
+        summary="Move 1 to 500 Easy Ship packages to other handover slots.",
+    ),
+    CommandType(
+        name="create-scheduled-package-bulk",
+        operation=find_operation(EASY_SHIP, "createScheduledPackageBulk"),
+        summary="Schedule Easy Ship packages for many orders at once (uses a Restricted Data Token).",
     ),
 )
 
-CATALOG: Mapping[str, CommandType] = {entry.name: entry for entry in _CATALOG_ENTRIES}
+CATALOG: Mapping[str, CommandType] = {entry.name: entry for entry in _ENTRIES}
+
+
+def _check_catalog() -> None:
+    for entry in _ENTRIES:
+        follow = entry.follow_up
+        if follow is not None and CATALOG[follow.status_command].transaction_status is None:
+            raise ValueError(
+                f"{entry.name} follows with {follow.status_command}, which reads no transaction status"
+            )
+
+
+_check_catalog()

@@ -66,6 +66,12 @@ class CommandIdReused(PermanentError):
     code = "CommandIdReused"
 
 
+class SandboxOnly(PermanentError):
+    """The operation exists only in the SP-API sandbox, and the account is a production one."""
+
+    code = "SandboxOnly"
+
+
 class SpApiRejected(PermanentError):
     """SP-API answered 4xx (other than 429): resending the same request cannot succeed."""
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from domain.errors import RelayError
+from domain.paging import dig
 
 MAX_DETAIL_CHARS = 1000
 
@@ -63,3 +66,53 @@ class Outcome:
             detail["error"] = self.failure.error
             detail["attempts"] = self.failure.attempts
         return detail
+
+    def event_details(self, max_bytes: int) -> list[dict[str, Any]]:
+        """The detail as one event, or, when too large, split on the joined item list of a paged read
+        (``part``/``parts`` say how to put it together). An answer that cannot be split is left out,
+        and the event says so."""
+        detail = self.detail()
+        if _size(detail) <= max_bytes:
+            return [detail]
+        result = detail.get("result") or {}
+        items_path = tuple(result.get("joinedItems") or ())
+        items = dig(result.get("answer"), items_path) if items_path else None
+        if isinstance(items, list) and items:
+            empty = _with_items(detail, items_path, [])
+            room = max_bytes - _size(empty) - 64
+            chunks: list[list[Any]] = [[]]
+            used = 0
+            for item in items:
+                size = _size(item) + 2
+                if chunks[-1] and used + size > room:
+                    chunks.append([])
+                    used = 0
+                chunks[-1].append(item)
+                used += size
+            parts = []
+            for number, chunk in enumerate(chunks, start=1):
+                part = _with_items(detail, items_path, chunk)
+                part["part"], part["parts"] = number, len(chunks)
+                parts.append(part)
+            return parts
+        trimmed = copy.deepcopy(detail)
+        trimmed["result"]["answer"] = None
+        trimmed["result"]["answerOmitted"] = (
+            f"the answer ({_size(result.get('answer'))} bytes) exceeds one event"
+        )
+        return [trimmed]
+
+
+def _size(document: Any) -> int:
+    return len(json.dumps(document, default=str).encode())
+
+
+def _with_items(detail: dict[str, Any], items_path: tuple[str, ...], items: list[Any]) -> dict[str, Any]:
+    part = {**detail, "result": {**detail["result"]}}
+    answer = copy.deepcopy({k: v for k, v in part["result"]["answer"].items()})
+    target = answer
+    for step in items_path[:-1]:
+        target = target[step]
+    target[items_path[-1]] = items
+    part["result"]["answer"] = answer
+    return part

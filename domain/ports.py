@@ -13,6 +13,11 @@ from domain.requests import SpApiRequest, SpApiResponse
 
 # Message attributes the relay reads and writes on queue messages.
 DEFERRALS_ATTRIBUTE = "sp-relay-deferrals"
+# On the status checks that follow a transaction: which command started it, when, and how often it was read.
+FOLLOW_UP_OF_ATTRIBUTE = "sp-relay-follow-up-of"
+FOLLOW_UP_TYPE_ATTRIBUTE = "sp-relay-follow-up-type"
+FOLLOW_UP_STARTED_ATTRIBUTE = "sp-relay-follow-up-started"
+FOLLOW_UP_CHECKS_ATTRIBUTE = "sp-relay-follow-up-checks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,10 @@ class Accounts(Protocol):
         """The region configured for the account. Raises UnknownAccount."""
         ...
 
+    def is_sandbox(self, account: str) -> bool:
+        """Whether the account talks to the SP-API sandbox. Raises UnknownAccount."""
+        ...
+
 
 class RateLimiter(Protocol):
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
@@ -58,7 +67,13 @@ class IdempotencyGuard(Protocol):
 
 
 class OutcomePublisher(Protocol):
-    def publish(self, outcome: Outcome) -> None: ...
+    def publish(self, outcome: Outcome) -> None:
+        """Publish a command's outcome (split over several events when too large for one)."""
+        ...
+
+    def publish_event(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """Publish any other event of the relay (transaction results, pollers' findings)."""
+        ...
 
 
 class MessageQueue(Protocol):
@@ -68,6 +83,10 @@ class MessageQueue(Protocol):
 
     def defer(self, message: InboundMessage, delay_seconds: int) -> None:
         """Send the message again with a delay (a new receive count): waiting for a token is no failure."""
+        ...
+
+    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+        """Put a new message on the command queue, delivered after ``delay_seconds``."""
         ...
 
     def back_off(self, message: InboundMessage, delay_seconds: int) -> None:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from domain.catalog import RESTRICTED_OPERATIONS
 from domain.commands import Command, parse_command
-from domain.errors import PermanentError, RelayError, RetryableError, Throttled
+from domain.errors import PermanentError, RelayError, RetryableError, SandboxOnly, Throttled
+from domain.gateway import SpApiGateway
 from domain.outcomes import Failure, Outcome, OutcomeStatus
+from domain.paging import dig
 from domain.ports import (
+    FOLLOW_UP_CHECKS_ATTRIBUTE,
+    FOLLOW_UP_OF_ATTRIBUTE,
+    FOLLOW_UP_STARTED_ATTRIBUTE,
+    FOLLOW_UP_TYPE_ATTRIBUTE,
     Accounts,
     Clock,
     IdempotencyGuard,
@@ -22,11 +30,12 @@ from domain.ports import (
     RateLimiter,
     SpApi,
 )
-from domain.rate_limits import UsagePlanBook, bucket_for
-from domain.requests import SpApiRequest, SpApiResponse, build_request, is_retryable_status, raise_for_status
-from domain.spapi.spec import OperationSpec
+from domain.privacy import redact
+from domain.rate_limits import UsagePlanBook
+from domain.requests import SpApiResponse, is_retryable_status, raise_for_status
 
 MAX_SQS_DELAY_SECONDS = 900
+TRANSACTION_EVENT = "sp-relay transaction"
 
 
 class Disposition(Enum):
@@ -47,9 +56,13 @@ class RetryPolicy:
     max_deferrals: int = 50
     backoff_base_seconds: float = 2.0
     backoff_cap_seconds: float = 300.0
+    # Transactions (acknowledgements) are checked this often, and given up on as "still Processing,
+    # treated as accepted" after this long, as the vendor documentation describes.
+    follow_up_interval_seconds: int = 60
+    follow_up_max_seconds: float = 30 * 60
 
     def backoff_seconds(self, attempt: int, jitter: Callable[[], float] = random.random) -> int:
-        """Exponential backoff with full jitter over [base/2, base * 2^(attempt-1)] capped."""
+        """Exponential backoff with jitter: between half and all of base * 2^(attempt-1), capped."""
         ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** max(attempt - 1, 0))
         return max(1, int(ceiling / 2 + jitter() * ceiling / 2))
 
@@ -71,37 +84,78 @@ class Relay:
     ) -> None:
         self._ports = ports
         self._policy = policy or RetryPolicy()
-        self._plans = plans or UsagePlanBook()
+        self.gateway = SpApiGateway(
+            ports.spapi,
+            ports.limiter,
+            ports.clock,
+            restricted_operations=RESTRICTED_OPERATIONS,
+            max_inline_wait_seconds=self._policy.max_inline_wait_seconds,
+            plans=plans,
+        )
+
+    @property
+    def ports(self) -> RelayPorts:
+        return self._ports
 
     def process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         """Relay one message. Every path ends in an outcome event, a deferral or a retry."""
         try:
             command = parse_command(message.body)
+            self._check_sandbox(command)
         except PermanentError as error:
             return self._dead_letter(message, None, error, OutcomeStatus.REJECTED)
         try:
-            result = self._ports.idempotency.run_once(
-                command, lambda: self._execute(command, remaining_seconds)
-            )
+            if command.type.reads:
+                result = self._execute(command, remaining_seconds)
+            else:
+                result = self._ports.idempotency.run_once(
+                    command, lambda: self._execute(command, remaining_seconds)
+                )
         except Throttled as throttled:
             return self._defer(message, command, throttled)
         except PermanentError as error:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         except RetryableError as error:
             return self._retry(message, command, error)
-        return self._publish(
-            message, command, Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result)
-        )
+        if FOLLOW_UP_OF_ATTRIBUTE in message.attributes and command.type.transaction_status is not None:
+            return self._continue_follow_up(message, command, result)
+        try:
+            self._start_follow_up(command, result)
+            self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
+        except RetryableError as error:
+            # The effect is saved by the idempotency guard: the retry publishes again without a second call.
+            return self._retry(message, command, error)
+        return Disposition.DONE
+
+    def _check_sandbox(self, command: Command) -> None:
+        if command.type.sandbox_only and not self._ports.accounts.is_sandbox(command.account):
+            raise SandboxOnly(
+                f"type: {command.type.name} works only with SP-API sandbox accounts, "
+                f"and account {command.account!r} is not one"
+            )
 
     # --- one SP-API effect -------------------------------------------------------------------------------
 
-    def _execute(self, command: Command, remaining_seconds: Callable[[], float]) -> dict[str, Any]:
+    def _execute(self, command: Command, remaining: Callable[[], float]) -> dict[str, Any]:
         region = command.region or self._ports.accounts.default_region(command.account)
         operation = command.type.operation
-        request = build_request(operation, command.payload)
-        response = self._call(command.account, region, operation, request, remaining_seconds)
+        if command.type.paging is not None:
+            pages = self.gateway.send_all_pages(
+                command.account,
+                region,
+                operation,
+                command.payload,
+                paging=command.type.paging,
+                remaining=remaining,
+            )
+            result = _result(operation.operation_id, pages[-1])
+            result["answer"] = redact(command.type.paging.join([page.body for page in pages]))
+            result["pages"] = len(pages)
+            result["joinedItems"] = list(command.type.paging.items)
+            return result
+        response = self.gateway.send(command.account, region, operation, command.payload, remaining)
         if response.ok:
-            return _result(response, request)
+            return _result(operation.operation_id, response)
         try:
             raise_for_status(operation.operation_id, response)
         except PermanentError as rejection:
@@ -109,59 +163,92 @@ class Relay:
             if already_done is None or not already_done.matches(response.errors()):
                 raise
             if already_done.confirm_with is not None:
-                confirm_operation = already_done.confirm_with
-                confirm_request = build_request(confirm_operation, _parameters_of(confirm_operation, command))
-                confirmation = self._call(
-                    command.account, region, confirm_operation, confirm_request, remaining_seconds
-                )
+                confirm = already_done.confirm_with
+                names = (*confirm.path_params, *confirm.query_params)
+                parameters = {name: command.payload[name] for name in names if name in command.payload}
+                confirmation = self.gateway.send(command.account, region, confirm, parameters, remaining)
                 if not confirmation.ok:
                     if is_retryable_status(confirmation.status):
-                        raise_for_status(confirm_operation.operation_id, confirmation)
+                        raise_for_status(confirm.operation_id, confirmation)
                     raise rejection from None
-            return {**_result(response, request), "answer": None, "alreadyDone": already_done.description}
+            # The confirmation's answer carries the customer's address: it is not published.
+            return {
+                **_result(operation.operation_id, response),
+                "answer": None,
+                "alreadyDone": already_done.description,
+            }
         raise AssertionError("raise_for_status returned on a failed answer")  # pragma: no cover
 
-    def _call(
-        self,
-        account: str,
-        region: str,
-        operation: OperationSpec,
-        request: SpApiRequest,
-        remaining_seconds: Callable[[], float],
-    ) -> SpApiResponse:
-        bucket = bucket_for(account, region, operation)
-        self._take_token(
-            bucket.key,
-            lambda: self._ports.limiter.try_acquire(bucket, self._plans.plan_for(bucket, operation)),
-            remaining_seconds,
-        )
-        response = self._ports.spapi.call(account, region, request)
-        self._plans.record_granted_rate(bucket, response.granted_rate)
-        return response
+    # --- transactions followed after a write -------------------------------------------------------------
 
-    def _take_token(
-        self, bucket_key: str, try_acquire: Callable[[], float], remaining_seconds: Callable[[], float]
-    ) -> None:
-        waited = 0.0
-        while True:
-            wait = try_acquire()
-            if wait <= 0:
-                return
-            budget = min(self._policy.max_inline_wait_seconds - waited, remaining_seconds() / 4)
-            if wait > budget:
-                raise Throttled(bucket_key, wait)
-            self._ports.clock.sleep(wait)
-            waited += wait
+    def _start_follow_up(self, command: Command, result: dict[str, Any]) -> None:
+        follow_up = command.type.follow_up
+        if follow_up is None:
+            return
+        transaction_id = dig(result.get("answer"), follow_up.transaction_id)
+        if not isinstance(transaction_id, str):
+            return
+        status_command = {
+            "type": follow_up.status_command,
+            "commandId": f"{command.command_id[:120]}.status",
+            "account": command.account,
+            "payload": {"transactionId": transaction_id},
+        }
+        if command.region is not None:
+            status_command["region"] = command.region
+        attributes = {
+            FOLLOW_UP_OF_ATTRIBUTE: command.command_id,
+            FOLLOW_UP_TYPE_ATTRIBUTE: command.type.name,
+            FOLLOW_UP_STARTED_ATTRIBUTE: f"{self._ports.clock.now():.3f}",
+            FOLLOW_UP_CHECKS_ATTRIBUTE: "0",
+        }
+        self._ports.queue.schedule(json.dumps(status_command), self._follow_up_delay(), attributes)
 
-    # --- endings -----------------------------------------------------------------------------------------
-
-    def _publish(self, message: InboundMessage, command: Command | None, outcome: Outcome) -> Disposition:
+    def _continue_follow_up(
+        self, message: InboundMessage, command: Command, result: dict[str, Any]
+    ) -> Disposition:
+        reading = command.type.transaction_status
+        assert reading is not None
+        status = dig(result.get("answer"), reading.status)
+        attributes = dict(message.attributes)
+        started = _float(attributes.get(FOLLOW_UP_STARTED_ATTRIBUTE), self._ports.clock.now())
+        checks = int(_float(attributes.get(FOLLOW_UP_CHECKS_ATTRIBUTE), 0)) + 1
+        elapsed = self._ports.clock.now() - started
         try:
-            self._ports.outcomes.publish(outcome)
+            if status not in ("Success", "Failure"):
+                if elapsed + self._follow_up_delay() <= self._policy.follow_up_max_seconds:
+                    attributes[FOLLOW_UP_CHECKS_ATTRIBUTE] = str(checks)
+                    self._ports.queue.schedule(message.body, self._follow_up_delay(), attributes)
+                    return Disposition.DONE
+                status = "TreatedAsAccepted"
+            errors = dig(result.get("answer"), reading.errors)
+            self._ports.outcomes.publish_event(
+                f"{TRANSACTION_EVENT} {status}",
+                {
+                    "status": status,
+                    "of": attributes.get(FOLLOW_UP_OF_ATTRIBUTE),
+                    "type": attributes.get(FOLLOW_UP_TYPE_ATTRIBUTE),
+                    "account": command.account,
+                    "transactionId": command.payload.get("transactionId"),
+                    "errors": errors if isinstance(errors, list) else [],
+                    "checks": checks,
+                    "elapsedSeconds": round(elapsed, 1),
+                    "note": (
+                        f"still Processing after {elapsed / 60:.1f} minutes: treated as accepted, "
+                        "as the vendor documentation describes"
+                        if status == "TreatedAsAccepted"
+                        else None
+                    ),
+                },
+            )
         except RetryableError as error:
-            # The effect is saved by the idempotency guard: the retry publishes again without a second call.
             return self._retry(message, command, error)
         return Disposition.DONE
+
+    def _follow_up_delay(self) -> int:
+        return min(MAX_SQS_DELAY_SECONDS, max(1, self._policy.follow_up_interval_seconds))
+
+    # --- endings -----------------------------------------------------------------------------------------
 
     def _dead_letter(
         self, message: InboundMessage, command: Command | None, error: RelayError, status: OutcomeStatus
@@ -189,10 +276,8 @@ class Relay:
     def _defer(self, message: InboundMessage, command: Command, throttled: Throttled) -> Disposition:
         if message.deferrals >= self._policy.max_deferrals:
             return self._retry(message, command, throttled)
-        delay = min(
-            MAX_SQS_DELAY_SECONDS,
-            max(self._policy.min_defer_seconds, int(throttled.retry_after_seconds + 0.999)),
-        )
+        wait = int(throttled.retry_after_seconds + 0.999)
+        delay = min(MAX_SQS_DELAY_SECONDS, max(self._policy.min_defer_seconds, wait))
         try:
             self._ports.queue.defer(message, delay)
         except RetryableError as error:
@@ -206,15 +291,17 @@ def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, 
     return command.type.name, command.command_id, command.account, message.message_id
 
 
-def _parameters_of(operation: OperationSpec, command: Command) -> dict[str, Any]:
-    names = (*operation.path_params, *operation.query_params)
-    return {name: command.payload[name] for name in names if name in command.payload}
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
 
 
-def _result(response: SpApiResponse, request: SpApiRequest) -> dict[str, Any]:
+def _result(operation_id: str, response: SpApiResponse) -> dict[str, Any]:
     return {
-        "operationId": request.operation_id,
+        "operationId": operation_id,
         "httpStatus": response.status,
         "requestId": response.request_id,
-        "answer": response.body,
+        "answer": redact(response.body),
     }

@@ -18,6 +18,9 @@ class SpApiRequest:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
+    # A Restricted Data Token to send instead of the account's LWA access token. repr=False: a request
+    # printed in a log or a traceback must not show it.
+    access_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

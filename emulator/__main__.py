@@ -38,6 +38,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="seconds a DF transaction stays Processing before it reads Success (default: 2)",
     )
     parser.add_argument(
+        "--page-size",
+        type=int,
+        default=2,
+        help="orders per page of listAllFulfillmentOrders / getFeatureInventory (default: 2)",
+    )
+    parser.add_argument(
         "--account",
         action="append",
         default=[],
@@ -64,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox_usage_plan=args.sandbox_usage_plan,
         token_ttl_seconds=args.token_ttl,
         transaction_settle_seconds=args.settle_seconds,
+        page_size=args.page_size,
         log_requests=args.log_requests,
     )
     for spec in args.account:

@@ -33,7 +33,8 @@ from emulator.models import (
     UsagePlan,
 )
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
-from emulator.state import CallRecord, EmulatorState, Fault, StateError
+from emulator.restricted import RDT_NOT_GRANTED_DETAILS, RDT_REQUIRED_DETAILS, grants, is_restricted
+from emulator.state import CallRecord, EmulatorState, Fault, IssuedToken, StateError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -87,6 +88,15 @@ class EmulatorApp:
             "orders": self._get_orders,
             "order_status": self._post_order_status,
             "transaction_status": self._post_transaction_status,
+            "transaction_outcome": self._post_transaction_outcome,
+            "ship": self._post_ship,
+            "package_status": self._post_package_status,
+            "inventory": self._post_inventory,
+            "df_orders_get": self._get_df_orders,
+            "df_orders_post": self._post_df_orders,
+            "easy_ship_packages": self._get_easy_ship_packages,
+            "restricted_tokens": self._get_restricted_tokens,
+            "grantless_token_requests": self._get_grantless_token_requests,
             "calls": self._get_calls,
             "effects": self._get_effects,
             "token_requests": self._get_token_requests,
@@ -104,6 +114,17 @@ class EmulatorApp:
                 Rule(f"{p}/faults", endpoint="faults_delete", methods=["DELETE"]),
                 Rule(f"{p}/orders", endpoint="orders", methods=["GET"]),
                 Rule(f"{p}/orders/<path:order_id>/status", endpoint="order_status", methods=["POST"]),
+                Rule(f"{p}/orders/<path:order_id>/ship", endpoint="ship", methods=["POST"]),
+                Rule(
+                    f"{p}/packages/<int:package_number>/status", endpoint="package_status", methods=["POST"]
+                ),
+                Rule(f"{p}/inventory", endpoint="inventory", methods=["POST"]),
+                Rule(f"{p}/df-orders", endpoint="df_orders_get", methods=["GET"]),
+                Rule(f"{p}/df-orders", endpoint="df_orders_post", methods=["POST"]),
+                Rule(f"{p}/easy-ship/packages", endpoint="easy_ship_packages", methods=["GET"]),
+                Rule(f"{p}/transaction-outcome", endpoint="transaction_outcome", methods=["POST"]),
+                Rule(f"{p}/restricted-tokens", endpoint="restricted_tokens", methods=["GET"]),
+                Rule(f"{p}/grantless-token-requests", endpoint="grantless_token_requests", methods=["GET"]),
                 Rule(
                     f"{p}/transactions/<path:transaction_id>/status",
                     endpoint="transaction_status",
@@ -206,14 +227,25 @@ class EmulatorApp:
         base = sandbox if config.sandbox_usage_plan else operation.usage_plan or sandbox
         return UsagePlan(base.rate * config.rate_scale, base.burst)
 
-    def _authenticate(self, request: Request) -> tuple[str, str]:
+    def _authenticate(self, request: Request) -> tuple[str, str, IssuedToken]:
         token = request.headers.get("x-amz-access-token", "")
         issued = self.state.lookup_token(token) if token else None
         if issued is None or issued.seller_id is None:
             raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, INVALID_TOKEN_DETAILS)
         if issued.expires_at <= time.monotonic():
             raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, EXPIRED_TOKEN_DETAILS)
-        return issued.seller_id, issued.client_id
+        return issued.seller_id, issued.client_id, issued
+
+    @staticmethod
+    def _authorize(request: Request, operation: Operation, issued: IssuedToken) -> None:
+        """Restricted operations need an RDT naming their method and path; an RDT is good for nothing else."""
+        if issued.kind == "restricted":
+            if not grants(issued.restricted_resources, request.method, request.path):
+                details = RDT_NOT_GRANTED_DETAILS.format(request.method, request.path)
+                raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, details)
+        elif is_restricted(operation):
+            details = RDT_REQUIRED_DETAILS.format(request.method, request.path)
+            raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, details)
 
     def spapi(self, request: Request) -> Response:
         operation: Operation | None = None
@@ -227,7 +259,8 @@ class EmulatorApp:
                 ) from exc
             except NotFound as exc:
                 raise ApiError(404, "NotFound", f"Resource {request.path} is not found.") from exc
-            seller, client_id = self._authenticate(request)
+            seller, client_id, issued = self._authenticate(request)
+            self._authorize(request, operation, issued)
             response = self._call(request, operation, path_params, seller, client_id)
         except ApiError as error:
             response = api_error_response(error)
@@ -387,11 +420,94 @@ class EmulatorApp:
 
     def _post_transaction_status(self, request: Request, values: dict[str, str]) -> Response:
         data = self._json_object(request)
+        errors = self._errors_field(data)
+        self.state.set_transaction_result(values["transaction_id"], str(data.get("status")), errors)
+        return json_response(200, {})
+
+    @staticmethod
+    def _errors_field(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         errors = data.get("errors") or []
         if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
             raise StateError("errors must be a list of {code, message, details}")
-        self.state.set_transaction_result(values["transaction_id"], str(data.get("status")), errors)
+        return errors
+
+    def _post_transaction_outcome(self, request: Request, _: dict[str, str]) -> Response:
+        data = self._json_object(request)
+        self.state.set_transaction_outcome(str(data.get("status")), self._errors_field(data))
         return json_response(200, {})
+
+    @staticmethod
+    def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
+        value = data.get(name)
+        return None if value is None else str(value)
+
+    def _post_ship(self, request: Request, values: dict[str, str]) -> Response:
+        data = self._json_object(request)
+        items = data.get("items")
+        if items is not None and (not isinstance(items, list) or not all(isinstance(i, dict) for i in items)):
+            raise StateError("items must be a list of {sellerFulfillmentOrderItemId, quantity}")
+        shipped = self.state.ship_order(
+            values["order_id"],
+            self._optional_str(data, "sellerId"),
+            items=items,
+            carrier_code=str(data.get("carrierCode") or "UPS"),
+            tracking_number=self._optional_str(data, "trackingNumber"),
+        )
+        return json_response(200, shipped)
+
+    def _post_package_status(self, request: Request, values: dict[str, str]) -> Response:
+        data = self._json_object(request)
+        self.state.set_package_status(int(values["package_number"]), str(data.get("currentStatus")))
+        return json_response(200, {})
+
+    def _post_inventory(self, request: Request, _: dict[str, str]) -> Response:
+        data = self._json_object(request)
+        items = data.get("items")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise StateError("items must be a list of {sellerSku, quantity, asin?, fnSku?}")
+        skus = self.state.set_inventory(self._optional_str(data, "sellerId"), items)
+        return json_response(200, {"sellerSkus": skus})
+
+    def _get_df_orders(self, _request: Request, _: dict[str, str]) -> Response:
+        with self.state.lock:
+            orders = [
+                {
+                    "sellerId": o.seller_id,
+                    "purchaseOrderNumber": o.purchase_order_number,
+                    "orderStatus": o.order["orderDetails"]["orderStatus"],
+                    "orderDate": o.order["orderDetails"]["orderDate"],
+                }
+                for o in self.state.df_orders.values()
+            ]
+        return json_response(200, orders)
+
+    def _post_df_orders(self, request: Request, _: dict[str, str]) -> Response:
+        data = self._json_object(request)
+        try:
+            count = int(data.get("count", 1))
+        except (TypeError, ValueError) as exc:
+            raise StateError("count must be an integer") from exc
+        numbers = self.state.seed_df_orders(
+            self._optional_str(data, "sellerId"),
+            count,
+            status=str(data.get("status") or "NEW"),
+            ship_from_party_id=str(data.get("shipFromPartyId") or "WH1"),
+        )
+        return json_response(201, {"purchaseOrderNumbers": numbers})
+
+    def _get_easy_ship_packages(self, _request: Request, _: dict[str, str]) -> Response:
+        with self.state.lock:
+            packages = [
+                {"sellerId": p.seller_id, "amazonOrderId": p.amazon_order_id, "package": p.package}
+                for p in self.state.easy_ship_packages.values()
+            ]
+        return json_response(200, packages)
+
+    def _get_restricted_tokens(self, _request: Request, _: dict[str, str]) -> Response:
+        return json_response(200, {"issued": self.state.rdt_issues()})
+
+    def _get_grantless_token_requests(self, _request: Request, _: dict[str, str]) -> Response:
+        return json_response(200, self.state.grantless_token_requests())
 
     def _get_calls(self, _request: Request, _: dict[str, str]) -> Response:
         return json_response(200, [call.to_json() for call in self.state.calls()])

@@ -59,6 +59,7 @@ class EmulatorServer:
         sandbox_usage_plan: bool = False,
         token_ttl_seconds: int = 3600,
         transaction_settle_seconds: float = 2.0,
+        page_size: int = 2,
         models_dir: Path = DEFAULT_MODELS_DIR,
         registry: HandlerRegistry | None = None,
         log_requests: bool = False,
@@ -71,6 +72,7 @@ class EmulatorServer:
                 sandbox_usage_plan=sandbox_usage_plan,
                 token_ttl_seconds=token_ttl_seconds,
                 transaction_settle_seconds=transaction_settle_seconds,
+                page_size=page_size,
             )
         )
         self.catalog = ModelCatalog(models_dir)

@@ -5,17 +5,21 @@ Tests reach it as ``server.state``; the control API (``/_emulator/...``) calls t
 
 from __future__ import annotations
 
+import copy
+import itertools
 import random
 import secrets
+import string
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from emulator.generators import DF_ORDER_STATUSES, generate_df_order, generate_purchase_order_number
 from emulator.ratelimit import RateLimiter
 
 FaultKind = Literal["status", "timeout", "slow"]
@@ -35,13 +39,55 @@ ORDER_STATUSES = (
     "Unfulfillable",
     "Invalid",
 )
+# Orders that have not left the warehouse can ship (the control API's ``ship``).
+SHIPPABLE_STATUSES = frozenset({"New", "Received", "Planning", "Processing"})
+# CurrentStatus of getPackageTrackingDetails (fulfillmentOutbound_2020-07-01).
+TRACKING_STATUSES = (
+    "IN_TRANSIT",
+    "DELIVERED",
+    "RETURNING",
+    "RETURNED",
+    "UNDELIVERABLE",
+    "DELAYED",
+    "AVAILABLE_FOR_PICKUP",
+    "CUSTOMER_ACTION",
+    "UNKNOWN",
+    "OUT_FOR_DELIVERY",
+    "DELIVERY_ATTEMPTED",
+    "PICKUP_SUCCESSFUL",
+    "PICKUP_CANCELLED",
+    "PICKUP_ATTEMPTED",
+    "PICKUP_SCHEDULED",
+    "RETURN_REQUEST_ACCEPTED",
+    "REFUND_ISSUED",
+    "RETURN_RECEIVED_IN_FC",
+)
 DEFAULT_TIMEOUT_DELAY = 30.0
 DEFAULT_SLOW_DELAY = 3.0
 
 
 def timestamp() -> str:
     """Now, the way SP-API writes it: ``2020-02-07T01:23:30Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _format(datetime.now(UTC))
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    """An ISO-8601 date-time (``Z`` or offset; naive means UTC); ValueError when it is not one."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _tracking_number(carrier_code: str) -> str:
+    digits = "".join(random.choices(string.digits, k=16))
+    if carrier_code.upper() == "UPS":
+        return "1Z" + digits
+    if carrier_code.upper() in ("AMZN_US", "AMZL", "AMAZON"):
+        return "TBA" + digits[:12]
+    return digits
 
 
 class StateError(ValueError):
@@ -63,6 +109,8 @@ class IssuedToken:
     kind: TokenKind
     expires_at: float  # time.monotonic()
     scope: str | None = None
+    # A restricted data token's grants: (method, path) pairs; a path may hold ``{placeholders}``.
+    restricted_resources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -78,6 +126,64 @@ class FulfillmentOrderRecord:
     status: str
     received_date: str
     status_updated_date: str
+    shipments: list[dict[str, Any]] = field(default_factory=list)  # FulfillmentShipment (model shape)
+    unfulfillable: dict[str, int] = field(default_factory=dict)  # by sellerFulfillmentOrderItemId
+    return_items: list[dict[str, Any]] = field(default_factory=list)  # ReturnItem (model shape)
+    return_authorizations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PackageRecord:
+    """A package of an MCF shipment, for getPackageTrackingDetails."""
+
+    package_number: int
+    seller_id: str
+    seller_fulfillment_order_id: str
+    amazon_shipment_id: str
+    carrier_code: str
+    tracking_number: str
+    ship_date: str
+    estimated_arrival_date: str
+    current_status: str = "IN_TRANSIT"
+    status_history: list[tuple[str, str]] = field(default_factory=list)  # (currentStatus, date)
+
+
+@dataclass
+class InventoryRecord:
+    seller_sku: str
+    quantity: int
+    asin: str
+    fn_sku: str
+
+
+@dataclass
+class DfOrderRecord:
+    """A vendor direct-fulfillment purchase order: ``order`` is the model's ``Order`` (with details)."""
+
+    seller_id: str
+    purchase_order_number: str
+    created: datetime
+    order: dict[str, Any]
+
+
+@dataclass
+class EasyShipPackageRecord:
+    """``package`` is the Easy Ship model's ``Package``."""
+
+    seller_id: str
+    amazon_order_id: str
+    marketplace_id: str
+    package: dict[str, Any]
+
+
+@dataclass
+class PageCursor:
+    """The rest of a paged listing, taken as a snapshot at the first page (so every item is seen once)."""
+
+    operation: str
+    seller_id: str
+    keys: list[Any]
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +194,8 @@ class TransactionRecord:
     created_at: float  # time.monotonic()
     forced_status: TransactionStatus | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # The status the transaction settles into after ``transaction_settle_seconds`` (``Processing``: never).
+    settles_to: TransactionStatus = "Success"
 
 
 @dataclass
@@ -196,6 +304,8 @@ class EmulatorConfig:
     sandbox_usage_plan: bool = False
     token_ttl_seconds: int = 3600
     transaction_settle_seconds: float = 2.0
+    # Page size of listAllFulfillmentOrders / getFeatureInventory (small, so tests exercise paging).
+    page_size: int = 2
 
 
 class EmulatorState:
@@ -212,8 +322,17 @@ class EmulatorState:
         self._accounts: dict[str, Account] = {}  # by refresh token
         self._tokens: dict[str, IssuedToken] = {}
         self._token_requests: Counter[str] = Counter()
+        self._grantless_requests: Counter[tuple[str, str]] = Counter()
+        self._rdt_issues: Counter[str] = Counter()
         self.orders: dict[tuple[str, str], FulfillmentOrderRecord] = {}
+        self.packages: dict[int, PackageRecord] = {}
+        self.inventory: dict[str, dict[str, InventoryRecord]] = {}  # seller -> sellerSku -> record
+        self.df_orders: dict[tuple[str, str], DfOrderRecord] = {}
+        self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
+        self.page_cursors: dict[str, PageCursor] = {}
         self.transactions: dict[str, TransactionRecord] = {}
+        self._transaction_outcome: tuple[TransactionStatus, list[dict[str, Any]]] = ("Success", [])
+        self._package_numbers = itertools.count(1001)
         self.acknowledgements: list[dict[str, Any]] = []
         self._calls: list[CallRecord] = []
         self._effects: dict[str, Counter[str]] = {}
@@ -267,13 +386,41 @@ class EmulatorState:
         *,
         scope: str | None = None,
         ttl_seconds: float | None = None,
+        restricted_resources: tuple[tuple[str, str], ...] = (),
     ) -> str:
         prefix = {"access": "Atza|", "grantless": "Atc|", "restricted": "Atz.sprdt|"}[kind]
         token = prefix + secrets.token_urlsafe(48)
         ttl = self.config.token_ttl_seconds if ttl_seconds is None else ttl_seconds
         with self.lock:
-            self._tokens[token] = IssuedToken(client_id, seller_id, kind, time.monotonic() + ttl, scope)
+            self._tokens[token] = IssuedToken(
+                client_id, seller_id, kind, time.monotonic() + ttl, scope, restricted_resources
+            )
+            if kind == "grantless":
+                self._grantless_requests[(client_id, scope or "")] += 1
+            elif kind == "restricted" and seller_id is not None:
+                self._rdt_issues[seller_id] += 1
         return token
+
+    def grantless_token_request_count(self, client_id: str, scope: str) -> int:
+        """Grantless tokens issued to ``client_id`` for ``scope`` (client_credentials grants)."""
+        with self.lock:
+            return self._grantless_requests[(client_id, scope)]
+
+    def grantless_token_requests(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {"clientId": client_id, "scope": scope, "count": count}
+                for (client_id, scope), count in sorted(self._grantless_requests.items())
+            ]
+
+    def rdt_issue_count(self, seller_id: str) -> int:
+        """Restricted data tokens issued for ``seller_id`` (createRestrictedDataToken successes)."""
+        with self.lock:
+            return self._rdt_issues[seller_id]
+
+    def rdt_issues(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self._rdt_issues)
 
     def lookup_token(self, token: str) -> IssuedToken | None:
         with self.lock:
@@ -377,8 +524,16 @@ class EmulatorState:
             record.status_updated_date = timestamp()
 
     def new_transaction(self, seller_id: str, operation: str) -> TransactionRecord:
-        record = TransactionRecord(str(uuid.uuid4()), seller_id, operation, time.monotonic())
         with self.lock:
+            settles_to, errors = self._transaction_outcome
+            record = TransactionRecord(
+                str(uuid.uuid4()),
+                seller_id,
+                operation,
+                time.monotonic(),
+                errors=copy.deepcopy(errors),
+                settles_to=settles_to,
+            )
             self.transactions[record.transaction_id] = record
         return record
 
@@ -386,7 +541,15 @@ class EmulatorState:
         if record.forced_status is not None:
             return record.forced_status
         settled = time.monotonic() - record.created_at >= self.config.transaction_settle_seconds
-        return "Success" if settled else "Processing"
+        return record.settles_to if settled else "Processing"
+
+    def set_transaction_outcome(self, status: str, errors: list[dict[str, Any]] | None = None) -> None:
+        """What transactions created from now on settle into after the settle time: ``Success`` (default),
+        ``Failure`` (with ``errors``) or ``Processing`` (they never settle). ``reset()`` restores Success."""
+        if status not in TRANSACTION_STATUSES:
+            raise StateError(f"status must be one of {', '.join(TRANSACTION_STATUSES)}")
+        with self.lock:
+            self._transaction_outcome = (status, list(errors or []))
 
     def set_transaction_result(
         self, transaction_id: str, status: str, errors: list[dict[str, Any]] | None = None
@@ -401,6 +564,212 @@ class EmulatorState:
             record.forced_status = status
             record.errors = list(errors or [])
 
+    # -- selling partners -----------------------------------------------------------------------------------
+
+    def default_seller(self, seller_id: str | None) -> str:
+        """``seller_id``, or the only registered selling partner when it is None."""
+        if seller_id:
+            return seller_id
+        with self.lock:
+            sellers = sorted({account.seller_id for account in self._accounts.values()})
+        if len(sellers) != 1:
+            raise StateError("give sellerId (there is not exactly one registered selling partner)")
+        return sellers[0]
+
+    # -- MCF shipments, tracking and inventory --------------------------------------------------------------
+
+    def ship_order(
+        self,
+        order_id: str,
+        seller_id: str | None = None,
+        *,
+        items: list[Mapping[str, Any]] | None = None,
+        carrier_code: str = "UPS",
+        tracking_number: str | None = None,
+        fulfillment_center_id: str = "PHX7",
+    ) -> dict[str, Any]:
+        """Ship an MCF order in one shipment with one package.
+
+        ``items`` (``[{"sellerFulfillmentOrderItemId", "quantity"}]``) ships part of the order; by default
+        every unit ships. What does not ship becomes unfulfillable: the order ends ``Complete`` when
+        everything shipped, else ``CompletePartialled``. ``statusUpdatedDate`` moves to now.
+        """
+        with self.lock:
+            record = self._find_order(order_id, seller_id)
+            if record.status not in SHIPPABLE_STATUSES:
+                raise StateError(f"order {order_id} is {record.status}; only an order in work can ship")
+            ordered = {item["sellerFulfillmentOrderItemId"]: item for item in record.items}
+            if items is None:
+                wanted = {item_id: int(item["quantity"]) for item_id, item in ordered.items()}
+            else:
+                wanted = {}
+                for entry in items:
+                    item_id = str(entry.get("sellerFulfillmentOrderItemId"))
+                    if item_id not in ordered:
+                        raise StateError(f"order {order_id} has no item {item_id}")
+                    try:
+                        quantity = int(entry.get("quantity", ordered[item_id]["quantity"]))
+                    except (TypeError, ValueError) as exc:
+                        raise StateError("quantity must be an integer") from exc
+                    if not 0 <= quantity <= int(ordered[item_id]["quantity"]):
+                        raise StateError(f"quantity of {item_id} must be between 0 and the ordered quantity")
+                    wanted[item_id] = quantity
+            if not any(wanted.values()):
+                raise StateError("a shipment needs at least one unit")
+            package_number = next(self._package_numbers)
+            now = datetime.now(UTC)
+            ship_date = _format(now)
+            arrival = _format(now + timedelta(days=3))
+            shipment_id = "T" + "".join(random.choices(string.ascii_uppercase + string.digits, k=9))
+            tracking = tracking_number or _tracking_number(carrier_code)
+            shipment: dict[str, Any] = {
+                "amazonShipmentId": shipment_id,
+                "fulfillmentCenterId": fulfillment_center_id,
+                "fulfillmentShipmentStatus": "SHIPPED",
+                "shippingDate": ship_date,
+                "estimatedArrivalDate": arrival,
+                "fulfillmentShipmentItem": [
+                    {
+                        "sellerSku": ordered[item_id]["sellerSku"],
+                        "sellerFulfillmentOrderItemId": item_id,
+                        "quantity": quantity,
+                        "packageNumber": package_number,
+                    }
+                    for item_id, quantity in wanted.items()
+                    if quantity > 0
+                ],
+                "fulfillmentShipmentPackage": [
+                    {
+                        "packageNumber": package_number,
+                        "carrierCode": carrier_code,
+                        "trackingNumber": tracking,
+                        "estimatedArrivalDate": arrival,
+                    }
+                ],
+            }
+            record.shipments.append(shipment)
+            record.unfulfillable = {
+                item_id: int(item["quantity"]) - wanted.get(item_id, 0)
+                for item_id, item in ordered.items()
+                if int(item["quantity"]) - wanted.get(item_id, 0) > 0
+            }
+            record.status = "CompletePartialled" if record.unfulfillable else "Complete"
+            record.status_updated_date = ship_date
+            self.packages[package_number] = PackageRecord(
+                package_number=package_number,
+                seller_id=record.seller_id,
+                seller_fulfillment_order_id=record.seller_fulfillment_order_id,
+                amazon_shipment_id=shipment_id,
+                carrier_code=carrier_code,
+                tracking_number=tracking,
+                ship_date=ship_date,
+                estimated_arrival_date=arrival,
+                status_history=[("IN_TRANSIT", ship_date)],
+            )
+            return {
+                "sellerId": record.seller_id,
+                "sellerFulfillmentOrderId": record.seller_fulfillment_order_id,
+                "status": record.status,
+                "amazonShipmentId": shipment_id,
+                "packageNumber": package_number,
+                "trackingNumber": tracking,
+                "carrierCode": carrier_code,
+            }
+
+    def set_package_status(self, package_number: int, status: str) -> None:
+        """Move a shipped package along, e.g. ``OUT_FOR_DELIVERY`` then ``DELIVERED``."""
+        if status not in TRACKING_STATUSES:
+            raise StateError(f"currentStatus must be one of {', '.join(TRACKING_STATUSES)}")
+        with self.lock:
+            package = self.packages.get(package_number)
+            if package is None:
+                raise StateError(f"unknown package {package_number}")
+            package.current_status = status
+            package.status_history.append((status, timestamp()))
+
+    def set_inventory(self, seller_id: str | None, items: list[Mapping[str, Any]]) -> list[str]:
+        """Declare the sellable FBA inventory of a selling partner: ``[{"sellerSku", "quantity", "asin"?,
+        "fnSku"?}]`` (added to what is there). A seller with no declared inventory can ship any SKU."""
+        seller = self.default_seller(seller_id)
+        records: list[InventoryRecord] = []
+        for entry in items:
+            sku = str(entry.get("sellerSku") or "")
+            if not sku:
+                raise StateError("every inventory item needs a sellerSku")
+            try:
+                quantity = int(entry.get("quantity", 0))
+            except (TypeError, ValueError) as exc:
+                raise StateError("quantity must be an integer") from exc
+            if quantity < 0:
+                raise StateError("quantity must not be negative")
+            digest = uuid.uuid5(uuid.NAMESPACE_URL, f"{seller}/{sku}").hex.upper()
+            asin = str(entry.get("asin") or "B0" + digest[:8])
+            fn_sku = str(entry.get("fnSku") or "X00" + digest[8:15])
+            records.append(InventoryRecord(sku, quantity, asin, fn_sku))
+        with self.lock:
+            stock = self.inventory.setdefault(seller, {})
+            for record in records:
+                stock[record.seller_sku] = record
+        return [record.seller_sku for record in records]
+
+    # -- vendor direct fulfillment purchase orders ----------------------------------------------------------
+
+    def seed_df_orders(
+        self,
+        seller_id: str | None = None,
+        count: int = 1,
+        *,
+        status: str = "NEW",
+        ship_from_party_id: str = "WH1",
+        created: datetime | None = None,
+    ) -> list[str]:
+        """Generate ``count`` realistic DF purchase orders (customer name, phone and address included),
+        created one minute apart ending at ``created`` (default: now). Returns the purchase order numbers."""
+        seller = self.default_seller(seller_id)
+        if not 1 <= count <= 1000:
+            raise StateError("count must be between 1 and 1000")
+        if status not in DF_ORDER_STATUSES:
+            raise StateError(f"status must be one of {', '.join(DF_ORDER_STATUSES)}")
+        end = created or datetime.now(UTC)
+        numbers: list[str] = []
+        with self.lock:
+            for index in range(count):
+                when = (end - timedelta(minutes=count - 1 - index)).replace(microsecond=0)
+                number = generate_purchase_order_number(lambda n: (seller, n) in self.df_orders)
+                order = generate_df_order(number, when, status, ship_from_party_id)
+                self.df_orders[(seller, number)] = DfOrderRecord(seller, number, when, order)
+                numbers.append(number)
+        return numbers
+
+    # -- paging ---------------------------------------------------------------------------------------------
+
+    def page(
+        self,
+        operation: str,
+        seller_id: str,
+        *,
+        size: int,
+        token: str | None,
+        keys: Callable[[], list[Any]],
+        context: dict[str, Any] | None = None,
+    ) -> tuple[list[Any], str | None, dict[str, Any]]:
+        """One page of a listing: the first call snapshots ``keys()``; ``token`` continues a snapshot (tokens
+        stay valid, so a retried page answers the same). Returns the page, the next token and the context
+        given with the first page."""
+        with self.lock:
+            if token:
+                cursor = self.page_cursors.get(token)
+                if cursor is None or cursor.operation != operation or cursor.seller_id != seller_id:
+                    raise StateError("The nextToken is invalid or has expired.")
+            else:
+                cursor = PageCursor(operation, seller_id, keys(), dict(context or {}))
+            page, rest = cursor.keys[:size], cursor.keys[size:]
+            next_token: str | None = None
+            if rest:
+                next_token = secrets.token_urlsafe(24)
+                self.page_cursors[next_token] = PageCursor(operation, seller_id, rest, cursor.context)
+            return page, next_token, cursor.context
+
     # -- reset ----------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -409,9 +778,17 @@ class EmulatorState:
         self.limiter.reset()
         with self.lock:
             self.orders.clear()
+            self.packages.clear()
+            self.inventory.clear()
+            self.df_orders.clear()
+            self.easy_ship_packages.clear()
+            self.page_cursors.clear()
             self.transactions.clear()
+            self._transaction_outcome = ("Success", [])
             self.acknowledgements.clear()
             self._calls.clear()
             self._effects.clear()
             self._faults.clear()
             self._token_requests.clear()
+            self._grantless_requests.clear()
+            self._rdt_issues.clear()

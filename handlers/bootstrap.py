@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import boto3
 import httpx
@@ -17,11 +17,22 @@ from adapters.aws import aws_client
 from adapters.clock import SystemClock
 from adapters.credentials import SecretsManagerAccounts
 from adapters.idempotency import PowertoolsIdempotency
+from adapters.metrics import (
+    InMemoryMetrics,
+    Metrics,
+    metered_limiter,
+    metered_outcomes,
+    metered_queue,
+    metered_spapi,
+    metrics_from_env,
+)
 from adapters.outcomes import EventBridgeOutcomes
+from adapters.poller_state import DynamoDbPollerState
 from adapters.rate_limiter import DynamoDbGcraLimiter
-from adapters.settings import Settings
+from adapters.settings import Settings, SettingsError
 from adapters.spapi import LwaTokenCache, SpApiHttpClient
 from adapters.sqs import SqsMessageQueue
+from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
 from domain.relay import Relay, RelayPorts, RetryPolicy
 
 
@@ -33,6 +44,8 @@ class Worker:
     idempotency: PowertoolsIdempotency
     tokens: LwaTokenCache
     limiter: DynamoDbGcraLimiter
+    # EMF on Lambda (POWERTOOLS_METRICS_NAMESPACE set), in-memory totals locally; flushed per invocation.
+    metrics: Metrics = field(default_factory=InMemoryMetrics)
 
 
 # These libraries log request and response bodies and headers at DEBUG: secrets, tokens, addresses.
@@ -50,6 +63,7 @@ def build_worker(
     *,
     session: boto3.Session | None = None,
     http: httpx.Client | None = None,
+    metrics: Metrics | None = None,
 ) -> Worker:
     silence_library_debug_logs()
     session = session or boto3.Session()
@@ -63,29 +77,39 @@ def build_worker(
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )
-    accounts = SecretsManagerAccounts(client("secretsmanager"), settings.account_secret_prefix)
+    accounts = SecretsManagerAccounts(
+        client("secretsmanager"), settings.account_secret_prefix, sandbox_everywhere=settings.spapi_sandbox
+    )
     tokens = LwaTokenCache(http, settings.lwa_token_url, accounts)
     spapi = SpApiHttpClient(
         http, tokens, accounts, endpoint_override=settings.spapi_endpoint_url, sandbox=settings.spapi_sandbox
     )
+    metrics = metrics or metrics_from_env()
     dynamodb = client("dynamodb")
     limiter = DynamoDbGcraLimiter(dynamodb, settings.rate_limit_table_name)
     idempotency = PowertoolsIdempotency(dynamodb, settings.idempotency_table_name)
     ports = RelayPorts(
-        spapi=spapi,
+        spapi=metered_spapi(spapi, metrics),
         accounts=accounts,
-        limiter=limiter,
+        limiter=metered_limiter(limiter, metrics),
         idempotency=idempotency,
-        outcomes=EventBridgeOutcomes(client("events"), settings.outcome_bus_name),
-        queue=SqsMessageQueue(client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url),
+        outcomes=metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics),
+        queue=metered_queue(
+            SqsMessageQueue(client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url),
+            metrics,
+        ),
         clock=SystemClock(),
     )
     policy = RetryPolicy(
         max_receive_count=settings.max_receive_count,
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
         backoff_base_seconds=settings.retry_backoff_base_seconds,
+        follow_up_interval_seconds=settings.follow_up_interval_seconds,
+        follow_up_max_seconds=settings.follow_up_max_minutes * 60,
     )
-    return Worker(relay=Relay(ports, policy), idempotency=idempotency, tokens=tokens, limiter=limiter)
+    return Worker(
+        relay=Relay(ports, policy), idempotency=idempotency, tokens=tokens, limiter=limiter, metrics=metrics
+    )
 
 
 _workers: dict[Settings, Worker] = {}
@@ -106,3 +130,49 @@ def container_worker() -> Worker:
             if worker is None:
                 worker = _workers[settings] = build_worker(settings)
     return worker
+
+
+@dataclass(frozen=True, slots=True)
+class Pollers:
+    """Everything one poller container needs: each poller with the accounts it polls."""
+
+    pollers: dict[str, tuple[Poller, tuple[tuple[str, str | None], ...]]]
+
+
+def build_pollers(
+    settings: Settings, *, session: boto3.Session | None = None, http: httpx.Client | None = None
+) -> Pollers:
+    if not settings.poller_state_table_name:
+        raise SettingsError("environment variable POLLER_STATE_TABLE_NAME is required by the pollers")
+    worker = build_worker(settings, session=session, http=http)
+    session = session or boto3.Session()
+    dynamodb = aws_client(
+        "dynamodb", session=session, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+    )
+    ports = PollerPorts(
+        gateway=worker.relay.gateway,
+        accounts=worker.relay.ports.accounts,
+        state=DynamoDbPollerState(dynamodb, settings.poller_state_table_name),
+        events=worker.relay.ports.outcomes,
+        clock=SystemClock(),
+    )
+    accounts = {
+        PurchaseOrderPoller.name: settings.df_poll_accounts,
+        FulfillmentOrderPoller.name: settings.mcf_poll_accounts,
+    }
+    return Pollers({name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()})
+
+
+_pollers: dict[Settings, Pollers] = {}
+
+
+def container_pollers() -> Pollers:
+    """The pollers of this container, built from the environment on first use."""
+    settings = Settings.from_env()
+    pollers = _pollers.get(settings)
+    if pollers is None:
+        with _workers_lock:
+            pollers = _pollers.get(settings)
+            if pollers is None:
+                pollers = _pollers[settings] = build_pollers(settings)
+    return pollers

@@ -47,9 +47,12 @@ def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) 
 
     # Every record is judged on its own: a batch where all fail is reported item by item, not raised.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        worker.metrics.flush()  # one EMF document per invocation (adapters/metrics.py)
     return dict(response)
 
 

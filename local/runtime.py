@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
+from handlers.poller import lambda_handler as poller_handler
 from handlers.worker import lambda_handler
 from local.moto import MotoHandle, aws_client_kwargs, start_moto_server
-from local.stack import LocalResources, deploy_local_stack, seed_account_secret
-from local.worker_loop import LambdaHandler, LocalEventSourceMapping
+from local.stack import LocalResources, deploy_local_stack, load_template, seed_account_secret
+from local.worker_loop import LambdaHandler, LocalEventSourceMapping, LocalLambdaContext, logger
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EVENTS_DIR = REPO_ROOT / "events"
@@ -35,19 +40,26 @@ class DemoAccount:
     name: str
     seller_id: str
     region: str = "na"
+    sandbox: bool = False
 
     @property
-    def secret(self) -> dict[str, str]:
+    def secret(self) -> dict[str, Any]:
         # Fake credentials known only to the local emulator.
         return {
             "clientId": f"amzn1.application-oa2-client.{self.name}",
             "clientSecret": f"local-secret-{self.name}",
             "refreshToken": f"Atzr|local-refresh-{self.name}",
             "region": self.region,
+            "sandbox": self.sandbox,
         }
 
 
-DEMO_ACCOUNTS = (DemoAccount("demo-seller", "A2SELLERDEMO"), DemoAccount("demo-vendor", "A3VENDORDEMO"))
+DEMO_ACCOUNTS = (
+    DemoAccount("demo-seller", "A2SELLERDEMO"),
+    DemoAccount("demo-vendor", "A3VENDORDEMO"),
+    # Stands for an account of the SP-API sandbox: sandbox-only operations are accepted for it.
+    DemoAccount("demo-sandbox", "A4SANDBOXDEMO", sandbox=True),
+)
 
 
 @dataclass(slots=True)
@@ -61,6 +73,13 @@ class LocalStackOptions:
     emulator_rate_scale: float = 1.0
     http_timeout_seconds: float = 10.0
     retry_backoff_base_seconds: float = 2.0
+    # Transactions are checked every few seconds here (every minute on AWS), so the loop is watchable.
+    follow_up_interval_seconds: int = 2
+    follow_up_max_minutes: float = 2.0
+    # The pollers of template.yaml run on this interval locally (None: the template's PollSchedule).
+    poll_interval_seconds: float | None = 30.0
+    df_poll_accounts: str = "demo-vendor"
+    mcf_poll_accounts: str = "demo-seller"
     accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
     start_worker: bool = True
     template_path: Path = REPO_ROOT / "template.yaml"
@@ -75,6 +94,9 @@ class LocalStack:
         self.resources: LocalResources | None = None
         self.worker: LocalEventSourceMapping | None = None
         self._saved_environ: dict[str, str | None] = {}
+        self._schedules: dict[str, float] = {}
+        self._stopping = threading.Event()
+        self._scheduler: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -111,11 +133,41 @@ class LocalStack:
             function_timeout_seconds=options.function_timeout_seconds,
             concurrency=options.workers,
         )
+        self._schedules = poller_schedules(load_template(options.template_path))
         if options.start_worker:
             self.worker.start()
+            self._start_scheduler()
         return self
 
+    def run_poller(self, name: str) -> dict[str, Any]:
+        """Run one scheduled poller now, through its real Lambda handler."""
+        context = LocalLambdaContext("sp-relay-poller", timeout_seconds=300.0)
+        return poller_handler({"poller": name}, cast("LambdaContext", context))
+
+    def _start_scheduler(self) -> None:
+        def loop() -> None:
+            interval = self.options.poll_interval_seconds
+            next_runs = {
+                name: time.monotonic() + (interval or seconds) for name, seconds in self._schedules.items()
+            }
+            while not self._stopping.wait(1.0):
+                for name, due in next_runs.items():
+                    if time.monotonic() < due:
+                        continue
+                    next_runs[name] = time.monotonic() + (interval or self._schedules[name])
+                    try:
+                        self.run_poller(name)
+                    except Exception:  # noqa: BLE001 - the schedule goes on, as EventBridge's would
+                        logger.exception("scheduled poller failed", extra={"poller": name})
+
+        self._stopping.clear()
+        self._scheduler = threading.Thread(target=loop, name="local-scheduler", daemon=True)
+        self._scheduler.start()
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=30)
         if self.worker is not None:
             self.worker.stop()
         if self.emulator is not None:
@@ -176,6 +228,11 @@ class LocalStack:
             "LWA_TOKEN_URL": self.lwa_token_url,
             "HTTP_TIMEOUT_SECONDS": str(self.options.http_timeout_seconds),
             "RETRY_BACKOFF_BASE_SECONDS": str(self.options.retry_backoff_base_seconds),
+            "POLLER_STATE_TABLE_NAME": resources.poller_state_table_name,
+            "DF_POLL_ACCOUNTS": self.options.df_poll_accounts,
+            "MCF_POLL_ACCOUNTS": self.options.mcf_poll_accounts,
+            "FOLLOW_UP_INTERVAL_SECONDS": str(self.options.follow_up_interval_seconds),
+            "FOLLOW_UP_MAX_MINUTES": str(self.options.follow_up_max_minutes),
             "POWERTOOLS_SERVICE_NAME": "sp-relay",
         }
 
@@ -214,13 +271,15 @@ class LocalStack:
         assert self.worker is not None, "start() first"
         return self.worker.wait_until_drained(timeout)
 
-    def outcomes(self, max_rounds: int = 3) -> list[dict[str, Any]]:
-        """Outcome events delivered so far to the tap queue (each read once)."""
+    def events(self, max_rounds: int = 3) -> list[tuple[str, dict[str, Any]]]:
+        """Every event delivered so far to the tap queue, as (detail-type, detail); each is read once."""
         assert self.resources is not None, "start() first"
-        return [
-            json.loads(body)["detail"]
-            for body in self._drain(self.resources.outcome_tap_queue_url, max_rounds)
-        ]
+        events = [json.loads(body) for body in self._drain(self.resources.outcome_tap_queue_url, max_rounds)]
+        return [(str(event["detail-type"]), event["detail"]) for event in events]
+
+    def outcomes(self, max_rounds: int = 3) -> list[dict[str, Any]]:
+        """The command outcome events delivered so far (other events read meanwhile are dropped)."""
+        return [detail for kind, detail in self.events(max_rounds) if kind.startswith("sp-relay command")]
 
     def dead_letters(self, max_rounds: int = 3) -> list[dict[str, Any]]:
         """Messages on the DLQ with their reason attributes (each read once, then deleted)."""
@@ -257,6 +316,32 @@ class LocalStack:
         for name, value in environment.items():
             self._saved_environ.setdefault(name, os.environ.get(name))
             os.environ[name] = value
+
+
+def poller_schedules(template: Mapping[str, Any]) -> dict[str, float]:
+    """Poller name → interval in seconds, from the Schedule events of template.yaml's functions."""
+    default_rate = str(
+        template.get("Parameters", {}).get("PollSchedule", {}).get("Default", "rate(5 minutes)")
+    )
+    schedules: dict[str, float] = {}
+    for resource in template.get("Resources", {}).values():
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") != "Schedule":
+                continue
+            properties = event.get("Properties", {})
+            expression = properties.get("Schedule")
+            rate = expression if isinstance(expression, str) else default_rate
+            schedules[json.loads(properties["Input"])["poller"]] = _rate_seconds(rate)
+    return schedules
+
+
+def _rate_seconds(expression: str) -> float:
+    """``rate(5 minutes)`` → 300.0."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if match is None:
+        raise ValueError(f"only rate(...) schedules run locally, not {expression!r}")
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+    return float(match.group(1)) * unit
 
 
 def sample_commands() -> list[tuple[str, dict[str, Any]]]:

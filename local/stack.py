@@ -111,6 +111,7 @@ class LocalResources:
     dead_letter_queue_url: str
     idempotency_table_name: str
     rate_limit_table_name: str
+    poller_state_table_name: str
     outcome_bus_name: str
     outcome_tap_queue_url: str
     max_receive_count: int
@@ -131,6 +132,7 @@ class LocalResources:
             dead_letter_queue_url=str(data["dead_letter_queue_url"]),
             idempotency_table_name=str(data["idempotency_table_name"]),
             rate_limit_table_name=str(data["rate_limit_table_name"]),
+            poller_state_table_name=str(data["poller_state_table_name"]),
             outcome_bus_name=str(data["outcome_bus_name"]),
             outcome_tap_queue_url=str(data["outcome_tap_queue_url"]),
             max_receive_count=int(data["max_receive_count"]),
@@ -798,6 +800,7 @@ def deploy_local_stack(
             dead_letter_queue_url=outputs["DeadLetterQueueUrl"],
             idempotency_table_name=outputs["IdempotencyTableName"],
             rate_limit_table_name=outputs["RateLimitTableName"],
+            poller_state_table_name=outputs["PollerStateTableName"],
             outcome_bus_name=outputs["OutcomeBusName"],
             outcome_tap_queue_url=outputs["OutcomeTapQueueUrl"],
             max_receive_count=int(values["MaxReceiveCount"]),
@@ -812,7 +815,7 @@ def deploy_local_stack(
 # --------------------------------------------------------------------------- secrets
 
 
-def seed_account_secret(endpoint_url: str, region: str, secret_name: str, value: Mapping[str, str]) -> None:
+def seed_account_secret(endpoint_url: str, region: str, secret_name: str, value: Mapping[str, Any]) -> None:
     """Create (or overwrite) one selling-partner account secret, JSON like the operator stores it."""
     client = boto3.client("secretsmanager", **aws_client_kwargs(endpoint_url, region))
     secret_string = json.dumps(dict(value))

@@ -44,6 +44,11 @@ def local_stack() -> Iterator[LocalStack]:
         retry_backoff_base_seconds=0.5,
         # Tests must not wait on real usage plans unless they mean to.
         emulator_rate_scale=20.0,
+        # Tests run the pollers themselves (stack.run_poller) and must not race the schedule.
+        poll_interval_seconds=24 * 3600.0,
+        # A transaction still Processing after 6 s is given up on ("treated as accepted").
+        follow_up_interval_seconds=1,
+        follow_up_max_minutes=0.1,
     )
     with LocalStack(options) as stack:
         yield stack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,8 @@ class FakeSpApi:
 
 @dataclass
 class FakeAccounts:
-    regions: dict[str, str] = field(default_factory=lambda: {"acme": "eu"})
+    regions: dict[str, str] = field(default_factory=lambda: {"acme": "eu", "play": "na"})
+    sandbox_accounts: set[str] = field(default_factory=lambda: {"play"})
 
     def default_region(self, account: str) -> str:
         from domain.errors import UnknownAccount  # noqa: PLC0415
@@ -50,6 +51,10 @@ class FakeAccounts:
         if account not in self.regions:
             raise UnknownAccount(f"account: no credentials for account {account!r}")
         return self.regions[account]
+
+    def is_sandbox(self, account: str) -> bool:
+        self.default_region(account)
+        return account in self.sandbox_accounts
 
 
 @dataclass
@@ -85,10 +90,17 @@ class FakeOutcomes:
     published: list[Outcome] = field(default_factory=list)
     failures_to_raise: list[RetryableError] = field(default_factory=list)
 
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
     def publish(self, outcome: Outcome) -> None:
         if self.failures_to_raise:
             raise self.failures_to_raise.pop(0)
         self.published.append(outcome)
+
+    def publish_event(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        if self.failures_to_raise:
+            raise self.failures_to_raise.pop(0)
+        self.events.append((detail_type, dict(detail)))
 
 
 @dataclass
@@ -96,6 +108,10 @@ class FakeQueue:
     dead_letters: list[tuple[InboundMessage, Failure]] = field(default_factory=list)
     deferred: list[tuple[InboundMessage, int]] = field(default_factory=list)
     backed_off: list[tuple[InboundMessage, int]] = field(default_factory=list)
+    scheduled: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
+
+    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+        self.scheduled.append((body, delay_seconds, dict(attributes)))
 
     def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
         self.dead_letters.append((message, failure))

@@ -221,6 +221,9 @@ class Block:
     deps: set[str] = field(default_factory=set)
 
 
+SANDBOX_USAGE_PLAN = (5.0, 15)
+
+
 @dataclass
 class Operation:
     operation_id: str
@@ -234,6 +237,7 @@ class Operation:
     rate: float
     burst: int
     success_statuses: list[int]
+    sandbox_only: bool = False
 
 
 class ModuleGenerator:
@@ -246,7 +250,6 @@ class ModuleGenerator:
         self.blocks: dict[str, Block] = {}
         self.used: set[str] = set()  # imported names actually used
         self.operations: list[Operation] = []
-        self.skipped: list[str] = []
 
     # ---- types ----------------------------------------------------------------------------------
 
@@ -418,7 +421,15 @@ class ModuleGenerator:
             return resolved
         return parameter
 
-    def add_operation(self, path: str, method: str, operation: Mapping[str, Any], shared: list[Any]) -> None:
+    def add_operation(
+        self,
+        path: str,
+        method: str,
+        operation: Mapping[str, Any],
+        shared: list[Any],
+        *,
+        sandbox_only: bool = False,
+    ) -> None:
         operation_id = operation.get("operationId")
         if not operation_id:
             raise self.fail(f"{method.upper()} {path}", "operation without operationId")
@@ -455,7 +466,8 @@ class ModuleGenerator:
         if params_model in self.names.values():
             raise self.fail(where, f"parameters model {params_model} collides with a definition")
         self.class_block(params_model, doc, fields, where, owner=owner)
-        rate, burst = self.usage_plan(operation, where)
+        # Sandbox-only operations have no usage-plan table; the sandbox allows 5/s, burst 15, for all.
+        rate, burst = SANDBOX_USAGE_PLAN if sandbox_only else self.usage_plan(operation, where)
         self.operations.append(
             Operation(
                 operation_id=operation_id,
@@ -469,6 +481,7 @@ class ModuleGenerator:
                 rate=rate,
                 burst=burst,
                 success_statuses=success_statuses(operation, where),
+                sandbox_only=sandbox_only,
             )
         )
 
@@ -524,10 +537,13 @@ class ModuleGenerator:
                 if method not in item:
                     continue
                 operation = item[method]
-                if sandbox_only or operation.get("x-amzn-api-sandbox-only"):
-                    self.skipped.append(operation.get("operationId", f"{method.upper()} {path}"))
-                    continue
-                self.add_operation(path, method, operation, item.get("parameters", []))
+                self.add_operation(
+                    path,
+                    method,
+                    operation,
+                    item.get("parameters", []),
+                    sandbox_only=sandbox_only or bool(operation.get("x-amzn-api-sandbox-only")),
+                )
         self.operations.sort(key=lambda operation: operation.operation_id)
         if len({operation.operation_id for operation in self.operations}) != len(self.operations):
             raise GeneratorError(f"{self.source.name}: duplicate operationId")
@@ -584,8 +600,6 @@ class ModuleGenerator:
             single = index == 0 and not block.lines[0].startswith("class ")
             lines += ["", *block.lines] if single else ["", "", *block.lines]
         lines += ["", ""]
-        if self.skipped:
-            lines.append(f"# Sandbox-only operations, not relayed: {', '.join(sorted(self.skipped))}.")
         lines.append("OPERATIONS: Final[dict[str, OperationSpec]] = {")
         for operation in self.operations:
             lines += [
@@ -602,6 +616,7 @@ class ModuleGenerator:
                 f"        burst={operation.burst!r},",
                 f"        success_statuses={tuple_literal(operation.success_statuses)},",
                 f"        list_query_params={tuple_literal(operation.list_query_params)},",
+                *(["        sandbox_only=True,"] if operation.sandbox_only else []),
                 "    ),",
             ]
         lines.append("}")

@@ -1070,6 +1070,15 @@ class ListReturnReasonCodesResponse(SpApiModel):
     errors: ErrorList | None = None
 
 
+class SubmitFulfillmentOrderStatusUpdateParams(SpApiModel):
+    """Payload of submitFulfillmentOrderStatusUpdate (PUT
+    /fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}/status): Requests that Amazon
+    update the status of an order in the sandbox testing environment."""
+
+    sellerFulfillmentOrderId: Annotated[str, Field(max_length=40)]
+    fulfillmentOrderStatus: FulfillmentOrderStatus | None = None
+
+
 class SubmitFulfillmentOrderStatusUpdateRequest(SpApiModel):
     """The request body schema for the `submitFulfillmentOrderStatusUpdate` operation."""
 
@@ -1144,7 +1153,6 @@ class UpdateFulfillmentOrderResponse(SpApiModel):
     errors: ErrorList | None = None
 
 
-# Sandbox-only operations, not relayed: submitFulfillmentOrderStatusUpdate.
 OPERATIONS: Final[dict[str, OperationSpec]] = {
     "cancelFulfillmentOrder": OperationSpec(
         api="fulfillment_outbound_2020_07_01",
@@ -1313,6 +1321,21 @@ OPERATIONS: Final[dict[str, OperationSpec]] = {
         burst=30,
         success_statuses=(200,),
         list_query_params=(),
+    ),
+    "submitFulfillmentOrderStatusUpdate": OperationSpec(
+        api="fulfillment_outbound_2020_07_01",
+        operation_id="submitFulfillmentOrderStatusUpdate",
+        method="PUT",
+        path="/fba/outbound/2020-07-01/fulfillmentOrders/{sellerFulfillmentOrderId}/status",
+        path_params=("sellerFulfillmentOrderId",),
+        query_params=(),
+        has_body=True,
+        params_model=SubmitFulfillmentOrderStatusUpdateParams,
+        rate=5.0,
+        burst=15,
+        success_statuses=(200,),
+        list_query_params=(),
+        sandbox_only=True,
     ),
     "updateFulfillmentOrder": OperationSpec(
         api="fulfillment_outbound_2020_07_01",

@@ -29,6 +29,8 @@ class OperationSpec:
     success_statuses: tuple[int, ...]  # the 2xx codes the model declares
     # Query parameters of type array (collectionFormat csv): their items are joined with commas.
     list_query_params: tuple[str, ...] = ()
+    # Served by the SP-API sandbox only (x-amzn-api-sandbox-only); its plan is the sandbox's 5/s, burst 15.
+    sandbox_only: bool = False
 
     @property
     def key(self) -> str:

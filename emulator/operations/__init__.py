@@ -5,10 +5,10 @@ Each module has ``register(registry)``; add a module to ``MODULES`` to make its 
 
 from __future__ import annotations
 
-from emulator.operations import fulfillment, tokens, vendor_direct_fulfillment
+from emulator.operations import easy_ship, fulfillment, tokens, vendor_direct_fulfillment, vendor_orders
 from emulator.registry import HandlerRegistry
 
-MODULES = (fulfillment, vendor_direct_fulfillment, tokens)
+MODULES = (fulfillment, vendor_direct_fulfillment, vendor_orders, easy_ship, tokens)
 
 
 def default_registry() -> HandlerRegistry:

@@ -47,12 +47,20 @@ def test_every_sample_command_succeeds_in_order(stack: LocalStack) -> None:
     run(stack, update)
     run(stack, cancel)
 
-    outcomes = by_command_id(stack.outcomes())
+    events = stack.events()
+    outcomes = by_command_id([detail for kind, detail in events if kind.startswith("sp-relay command")])
     for command in (create, update, cancel, acknowledge):
         [outcome] = outcomes[command["commandId"]]
         assert outcome["status"] == "succeeded", outcome
     answer = outcomes[acknowledge["commandId"]][0]["result"]["answer"]
     assert set(answer) == {"transactionId"}
+    # The acknowledgement's transaction was followed to its end (the queue drained only after that).
+    [(kind, transaction)] = [(kind, d) for kind, d in events if kind.startswith("sp-relay transaction")]
+    assert kind == "sp-relay transaction Success"
+    assert (transaction["of"], transaction["transactionId"]) == (
+        acknowledge["commandId"],
+        answer["transactionId"],
+    )
     assert effect_count(stack, "createFulfillmentOrder", order_id) == 1
     assert stack.dead_letters() == []
 
@@ -227,7 +235,7 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
         value
         for account in DEMO_ACCOUNTS
         for key, value in account.secret.items()
-        if key not in {"clientId", "region"}
+        if key in {"clientSecret", "refreshToken"}
     ]
     tokens = stack.emulator.state.issued_token_values()
     address = create["payload"]["destinationAddress"]

@@ -292,10 +292,17 @@ def test_invalid_path_and_query_parameters(
     path_param = emulator_http.get(f"{FBA}/{'y' * 41}", headers=emulator_auth)
     assert path_param.status_code == 400
     assert "sellerFulfillmentOrderId" in path_param.json()["errors"][0]["message"]
-    query = emulator_http.get(
-        "/vendor/directFulfillment/orders/2021-12-28/purchaseOrders",
-        params={"createdAfter": "2024-01-01", "limit": "0", "status": "LOST"},
+    df_orders = "/vendor/directFulfillment/orders/2021-12-28/purchaseOrders"
+    rdt = emulator_http.post(
+        "/tokens/2021-03-01/restrictedDataToken",
+        json={"restrictedResources": [{"method": "GET", "path": df_orders}]},
         headers=emulator_auth,
+    )
+    assert rdt.status_code == 200, rdt.text
+    query = emulator_http.get(
+        df_orders,
+        params={"createdAfter": "2024-01-01", "limit": "0", "status": "LOST"},
+        headers={"x-amz-access-token": rdt.json()["restrictedDataToken"]},
     )
     assert query.status_code == 400
     message = query.json()["errors"][0]["message"]
@@ -310,7 +317,7 @@ def test_unknown_path_and_unimplemented_operation(
     assert unknown.status_code == 404
     assert unknown.json()["errors"][0]["code"] == "NotFound"
     unimplemented = emulator_http.get(
-        "/fba/outbound/2020-07-01/features", params={"marketplaceId": "ATVPDKIKX0DER"}, headers=emulator_auth
+        "/vendor/orders/v1/purchaseOrdersStatus", params={"limit": "1"}, headers=emulator_auth
     )
     assert unimplemented.status_code == 501
     assert unimplemented.json()["errors"][0]["code"] == "NotImplemented"

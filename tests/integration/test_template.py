@@ -201,10 +201,12 @@ def test_worker_permissions_are_scoped_to_stack_resources(function_properties: d
 def test_log_group_has_retention_and_is_used_by_the_function(
     resources: dict[str, Any], function_properties: dict[str, Any]
 ) -> None:
-    groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 1
-    assert groups[0]["Properties"]["RetentionInDays"] == 30
+    groups = {name: r for name, r in resources.items() if r["Type"] == "AWS::Logs::LogGroup"}
+    assert all(group["Properties"]["RetentionInDays"] == 30 for group in groups.values())
     assert function_properties["LoggingConfig"]["LogGroup"] == {"Ref": "WorkerLogGroup"}
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == len(groups) == 2
+    assert {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions} == set(groups)
 
 
 def test_outcome_tap_is_conditional(template: dict[str, Any], resources: dict[str, Any]) -> None:
@@ -240,7 +242,21 @@ def test_packaging_uses_the_make_target(
 def test_localized_template_keeps_everything_but_the_function(template: dict[str, Any]) -> None:
     translated = sam_translate(template, parameters={"EnableOutcomeTap": "true"}, region="us-east-1")
     local, dropped = localize_template(translated)
-    assert set(dropped) == {"WorkerFunction", "WorkerFunctionRole", "WorkerFunctionCommands"}
+    # The function, and what watches it (its alarms and the dashboard, which moto skips anyway).
+    assert set(dropped) == {
+        "WorkerFunction",
+        "WorkerFunctionRole",
+        "WorkerFunctionCommands",
+        "WorkerErrorsAlarm",
+        "WorkerThrottlesAlarm",
+        "OperationsDashboard",
+        "PollerFunction",
+        "PollerFunctionRole",
+        "PollerFunctionPurchaseOrders",
+        "PollerFunctionPurchaseOrdersPermission",
+        "PollerFunctionFulfillmentOrders",
+        "PollerFunctionFulfillmentOrdersPermission",
+    }
     assert not any(r["Type"].startswith("AWS::Lambda::") for r in local["Resources"].values())
     assert {
         "CommandQueue",
@@ -252,5 +268,7 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
         "OutcomeTapRule",
         "OutcomeTapQueuePolicy",
         "WorkerLogGroup",
+        "PollerStateTable",
+        "PollerLogGroup",
     } <= set(local["Resources"])
     assert "WorkerFunctionName" not in local["Outputs"]

@@ -13,14 +13,12 @@ import pytest
 from domain.catalog import CATALOG
 from domain.commands import command_json_schema, parse_command
 from domain.requests import build_request
+from tools.generate_models import MODULE_NAMES
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL_FILES = {
-    "fulfillment_outbound_2020_07_01": "fulfillmentOutbound_2020-07-01.json",
-    "vendor_df_orders_2021_12_28": "vendorDirectFulfillmentOrders_2021-12-28.json",
-}
+MODEL_FILES = {module: f"{stem}.json" for stem, module in MODULE_NAMES.items()}
 SAMPLES = sorted((ROOT / "events").glob("*.json"))
 
 
@@ -51,9 +49,22 @@ def test_each_request_the_relay_builds_matches_the_official_model(sample: Path) 
         jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker()).validate(request.body)
     else:
         assert request.body is None
+    sent_query = dict(request.query)
     for parameter in official.get("parameters", []):
         if parameter["in"] == "path":
             assert "{" not in request.path and str(command.payload[parameter["name"]]) in request.path
+        if parameter["in"] == "query":
+            if parameter.get("required"):
+                assert parameter["name"] in sent_query
+            if parameter["name"] in sent_query:
+                value: Any = sent_query[parameter["name"]]
+                if parameter.get("type") == "integer":
+                    value = int(value)
+                schema = {
+                    k: v for k, v in parameter.items() if k not in {"name", "in", "required", "description"}
+                }
+                jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker()).validate(value)
+    assert set(sent_query) <= {p["name"] for p in official.get("parameters", []) if p["in"] == "query"}
 
 
 def test_the_body_is_exactly_the_payload_without_path_parameters() -> None:

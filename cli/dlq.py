@@ -1,0 +1,387 @@
+"""`sp-relay dlq`: look into the dead-letter queue and replay what failed, safely."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.dead_letters import (
+    DeadLetter,
+    DeadLetterScan,
+    Filters,
+    FixUp,
+    Pacer,
+    ReplayItem,
+    ReplaySummary,
+    find,
+    format_age,
+    group,
+    masked_body,
+    native_move_progress,
+    parse_duration,
+    read_all,
+    replay_one,
+    try_native_move,
+)
+from cli.targets import DlqUrlOption, QueueUrlOption, StackFileOption, TargetError, resolve_operator_target
+
+READ_SAFETY = (
+    "Reading never removes anything: messages are received with a short visibility timeout, never "
+    "deleted, and made visible again (visibility 0) when the scan ends. While the scan runs they are "
+    "invisible to other readers."
+)
+
+app = typer.Typer(
+    name="dlq",
+    help="Inspect and replay the dead-letter queue. " + READ_SAFETY,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+VisibilityOption = Annotated[
+    int,
+    typer.Option(
+        "--visibility-timeout",
+        min=1,
+        max=43200,
+        help="Seconds each message stays hidden from others while this command reads it.",
+    ),
+]
+MaxMessagesOption = Annotated[
+    int, typer.Option("--max-messages", min=1, help="Read at most this many messages.")
+]
+
+
+def _console() -> Console:
+    # Built per command, so the terminal width (COLUMNS) is read when the command runs.
+    return Console()
+
+
+def _fail(console: Console, message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(code)
+
+
+@app.command("list")
+def list_dead_letters(
+    stack_file: StackFileOption = None,
+    dlq_url: DlqUrlOption = None,
+    visibility_timeout: VisibilityOption = 30,
+    max_messages: MaxMessagesOption = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+) -> None:
+    """What is on the dead-letter queue: counts and ages by command type, account and failure reason.
+
+    Reading never removes anything: messages are received with a short visibility timeout, never
+    deleted, and made visible again (visibility 0) when the scan ends.
+    """
+    console = _console()
+    target = resolve_operator_target(stack_file, dead_letter_queue_url=dlq_url)
+    try:
+        url = target.require_dead_letter_queue()
+    except TargetError as error:
+        raise _fail(console, str(error)) from None
+    sqs = target.client("sqs")
+    letters = read_all(sqs, url, visibility_timeout=visibility_timeout, max_messages=max_messages)
+    now = time.time()
+    groups = group(letters, now)
+    if as_json:
+        document = [
+            {
+                "type": g.command_type,
+                "account": g.account,
+                "reason": g.reason,
+                "count": g.count,
+                "oldestAgeSeconds": int(g.oldest),
+                "newestAgeSeconds": int(g.newest),
+                "commandIds": g.command_ids,
+            }
+            for g in groups
+        ]
+        console.print_json(json.dumps(document))
+        return
+    if not letters:
+        console.print("The dead-letter queue is empty.")
+        return
+    table = Table("type", "account", "reason", "count", "oldest", "newest", title="sp-relay dead letters")
+    for entry in groups:
+        table.add_row(
+            entry.command_type,
+            entry.account,
+            entry.reason,
+            str(entry.count),
+            format_age(entry.oldest),
+            format_age(entry.newest),
+        )
+    console.print(table)
+    console.print(
+        f"{len(letters)} message(s) in {len(groups)} group(s); nothing was removed. "
+        "`sp-relay dlq show ID` prints one, `sp-relay dlq replay --dry-run` shows what a replay would move."
+    )
+
+
+@app.command()
+def show(
+    message_id: Annotated[
+        str, typer.Argument(help="DLQ message id, original message id (before the DLQ), or commandId.")
+    ],
+    stack_file: StackFileOption = None,
+    dlq_url: DlqUrlOption = None,
+    visibility_timeout: VisibilityOption = 30,
+    max_messages: MaxMessagesOption = 100_000,
+) -> None:
+    """Print one dead letter: why it failed, how often it was tried, and its body (masked).
+
+    Customer names, addresses, phone numbers, e-mails and secret-looking values are masked. Reading
+    never removes anything: the message is made visible again right after.
+    """
+    console = _console()
+    target = resolve_operator_target(stack_file, dead_letter_queue_url=dlq_url)
+    try:
+        url = target.require_dead_letter_queue()
+    except TargetError as error:
+        raise _fail(console, str(error)) from None
+    letters = read_all(
+        target.client("sqs"), url, visibility_timeout=visibility_timeout, max_messages=max_messages
+    )
+    letter = find(letters, message_id)
+    if letter is None:
+        raise _fail(console, f"No message {message_id!r} on the dead-letter queue ({len(letters)} read).", 1)
+    _print_letter(console, letter, time.time())
+
+
+def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    rows = [
+        ("message id", letter.message_id),
+        ("original message id", letter.attributes.get("sp-relay-source-message-id", "-")),
+        ("type", letter.command_type or "(unparsable)"),
+        ("commandId", letter.command_id or "-"),
+        ("account", letter.account or "-"),
+        ("outcome", letter.outcome or "-"),
+        ("reason", letter.reason),
+        ("detail", letter.detail or "-"),
+        ("attempts", str(letter.attempts) if letter.attempts is not None else "-"),
+        ("failed", f"{letter.attributes.get('sp-relay-failed-at', '-')} ({format_age(letter.age(now))} ago)"),
+        ("DLQ receives", str(letter.receive_count)),
+    ]
+    for name, value in rows:
+        facts.add_row(name, value)
+    console.print(Panel(facts, title="dead letter", expand=False))
+    console.print(Panel(masked_body(letter), title="body (personal data and secrets masked)", expand=False))
+
+
+@app.command()
+def replay(  # noqa: PLR0917 - typer maps each option to a parameter
+    stack_file: StackFileOption = None,
+    queue_url: QueueUrlOption = None,
+    dlq_url: DlqUrlOption = None,
+    command_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this command type (repeatable).")
+    ] = None,
+    account: Annotated[list[str] | None, typer.Option(help="Only this account (repeatable).")] = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this failure reason, e.g. SpApiRejected, InvalidCommand (repeatable)."),
+    ] = None,
+    command_id: Annotated[
+        list[str] | None, typer.Option("--command-id", help="Only this commandId (repeatable).")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option(help="Only messages that failed longer ago than this (90s, 15m, 2h, 3d).")
+    ] = None,
+    newer_than: Annotated[
+        str | None, typer.Option(help="Only messages that failed more recently than this.")
+    ] = None,
+    set_fields: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help=(
+                "Fix a field before the move: FIELD=JSON with a dot path into the command, e.g. "
+                "--set 'payload.displayableOrderComment=\"Thanks\"' or --set payload.items.0.quantity=2. "
+                "The fixed command is validated again; a refused one stays on the DLQ."
+            ),
+        ),
+    ] = None,
+    unset_fields: Annotated[
+        list[str] | None, typer.Option("--unset", help="Remove a field before the move (dot path).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
+    rate: Annotated[
+        float, typer.Option(min=0, help="At most this many messages per second (0: no cap).")
+    ] = 10.0,
+    native: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "With no filter and no fix-up, use SQS's own StartMessageMoveTask (falls back to "
+                "receive-send-delete when the endpoint lacks it). It keeps the sp-relay-* attributes."
+            )
+        ),
+    ] = True,
+    visibility_timeout: VisibilityOption = 300,
+    max_messages: MaxMessagesOption = 100_000,
+) -> None:
+    """Move dead letters back to the command queue, all or filtered, optionally fixed.
+
+    Every message is validated before it is sent; each is deleted from the DLQ only after the send
+    succeeded; messages that do not match, or whose fix is refused, stay (made visible again at the
+    end). Replays keep their commandId, so a command that already succeeded is not applied again.
+    The sp-relay-* failure attributes are stripped. A summary is printed at the end; exits 1 when
+    something was refused or failed.
+    """
+    console = _console()
+    try:
+        filters = Filters(
+            types=tuple(command_type or ()),
+            accounts=tuple(account or ()),
+            reasons=tuple(reason or ()),
+            command_ids=tuple(command_id or ()),
+            older_than=parse_duration(older_than) if older_than else None,
+            newer_than=parse_duration(newer_than) if newer_than else None,
+        )
+        fixups = [FixUp.parse_set(text) for text in set_fields or ()] + [
+            FixUp.parse_unset(text) for text in unset_fields or ()
+        ]
+    except ValueError as error:
+        raise _fail(console, str(error)) from None
+    target = resolve_operator_target(stack_file, command_queue_url=queue_url, dead_letter_queue_url=dlq_url)
+    try:
+        dlq = target.require_dead_letter_queue()
+        commands = target.require_command_queue()
+    except TargetError as error:
+        raise _fail(console, str(error)) from None
+    sqs = target.client("sqs")
+
+    if native and filters.is_empty and not fixups and not dry_run:
+        handle, note = try_native_move(target.client("sqs", max_attempts=1), dlq, commands, rate or None)
+        if handle is not None:
+            _follow_native_move(console, sqs, dlq, handle)
+            return
+        console.print(f"{note}: falling back to receive-send-delete.")
+
+    summary = ReplaySummary(method="dry run" if dry_run else "receive-send-delete")
+    pacer = Pacer(rate or None)
+    now = time.time()
+    with (
+        DeadLetterScan(sqs, dlq, visibility_timeout=visibility_timeout, max_messages=max_messages) as scan,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[moved]} moved"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("dry run" if dry_run else "replaying", total=scan.expected or None, moved=0)
+        for batch in scan.batches():
+            for letter in batch:
+                summary.scanned += 1
+                if filters.matches(letter, now):
+                    summary.items.append(
+                        replay_one(
+                            letter,
+                            sqs=sqs,
+                            scan=scan,
+                            command_queue_url=commands,
+                            fixups=fixups,
+                            dry_run=dry_run,
+                            pacer=pacer,
+                        )
+                    )
+                progress.update(
+                    task, advance=1, total=max(scan.expected, summary.scanned), moved=summary.moved
+                )
+    _print_summary(console, summary, filters, fixups)
+    if summary.count("refused", "failed"):
+        raise typer.Exit(1)
+
+
+def _print_summary(
+    console: Console, summary: ReplaySummary, filters: Filters, fixups: Sequence[FixUp]
+) -> None:
+    if summary.items:
+        table = Table(
+            "type", "commandId", "account", "reason", "result", "detail", title="sp-relay dlq replay"
+        )
+        for item in summary.items:
+            table.add_row(
+                item.letter.command_type or "(unparsable)",
+                item.letter.command_id or item.letter.message_id,
+                item.letter.account or "-",
+                item.letter.reason,
+                _styled(item),
+                item.detail,
+            )
+        console.print(table)
+    lines = [
+        f"method: {summary.method}",
+        f"filters: {filters.describe()}",
+        f"fix-ups: {'; '.join(f.describe() for f in fixups) or 'none'}",
+        f"scanned {summary.scanned}, matched {summary.matched}, "
+        + (
+            f"would move {summary.count('would move')}"
+            if summary.method == "dry run"
+            else f"moved {summary.moved}"
+        )
+        + f", refused {summary.count('refused')}, failed {summary.count('failed')}, "
+        f"left on the DLQ {summary.scanned - summary.count('moved')}",
+    ]
+    if summary.count("moved (not deleted)"):
+        lines.append(
+            "some messages were sent but could not be deleted from the DLQ; replaying them again is "
+            "harmless (idempotency on account + commandId)"
+        )
+    console.print(Panel("\n".join(lines), title="summary", expand=False))
+
+
+def _styled(item: ReplayItem) -> str:
+    color = {"moved": "green", "would move": "cyan", "refused": "red", "failed": "red"}.get(
+        item.action, "yellow"
+    )
+    return f"[{color}]{item.action}[/{color}]"
+
+
+def _follow_native_move(console: Console, sqs: object, dlq_url: str, handle: str) -> None:
+    console.print(f"StartMessageMoveTask started (task {handle}); following it, Ctrl-C stops watching only.")
+    with Progress(
+        TextColumn("[bold]moving"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("moving", total=None)
+        while True:
+            state = native_move_progress(sqs, dlq_url)
+            if state is None:
+                break
+            progress.update(
+                task,
+                completed=int(state.get("ApproximateNumberOfMessagesMoved", 0)),
+                total=int(state.get("ApproximateNumberOfMessagesToMove", 0)) or None,
+            )
+            if state.get("Status") in {"COMPLETED", "CANCELLED", "FAILED"}:
+                console.print(
+                    f"move task {state.get('Status')}: {state.get('FailureReason', '')}".rstrip(": ")
+                )
+                break
+            time.sleep(2)
+    console.print(
+        Panel(
+            "method: StartMessageMoveTask (SQS native redrive)\n"
+            "every message moved as is, sp-relay-* attributes included "
+            "(the worker ignores and replaces them)",
+            title="summary",
+            expand=False,
+        )
+    )

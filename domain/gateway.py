@@ -1,0 +1,151 @@
+"""Calling SP-API within its usage plans: a token per call, Restricted Data Tokens where the
+operation needs one, every page of a paged answer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from domain.errors import SpApiUnavailable, Throttled
+from domain.paging import Paging, dig
+from domain.ports import Clock, RateLimiter, SpApi
+from domain.rate_limits import UsagePlanBook, bucket_for
+from domain.requests import SpApiRequest, SpApiResponse, build_request, raise_for_status
+from domain.spapi import find_operation
+from domain.spapi.spec import OperationSpec
+
+CREATE_RDT = find_operation("tokens_2021_03_01", "createRestrictedDataToken")
+# Use a Restricted Data Token only while it has this much life left.
+RDT_REFRESH_MARGIN_SECONDS = 60.0
+MAX_PAGES = 200
+
+RemainingSeconds = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedRdt:
+    token: str
+    expires_at: float
+
+
+class SpApiGateway:
+    def __init__(
+        self,
+        spapi: SpApi,
+        limiter: RateLimiter,
+        clock: Clock,
+        *,
+        restricted_operations: frozenset[str],
+        max_inline_wait_seconds: float,
+        plans: UsagePlanBook | None = None,
+    ) -> None:
+        self._spapi = spapi
+        self._limiter = limiter
+        self._clock = clock
+        self._restricted = restricted_operations
+        self._max_inline_wait = max_inline_wait_seconds
+        self.plans = plans or UsagePlanBook()
+        self._rdts: dict[tuple[str, str, str, str], _CachedRdt] = {}
+        self._rdt_lock = threading.Lock()
+
+    def send(
+        self,
+        account: str,
+        region: str,
+        operation: OperationSpec,
+        payload: Mapping[str, Any],
+        remaining: RemainingSeconds,
+    ) -> SpApiResponse:
+        """One request (one token). Restricted operations get a Restricted Data Token first."""
+        request = build_request(operation, payload)
+        if operation.key not in self._restricted:
+            return self._call(account, region, operation, request, remaining)
+        response = self._call(
+            account, region, operation, self._with_rdt(account, region, request, remaining), remaining
+        )
+        if response.status in (401, 403):
+            # The RDT may have been revoked or expired early: one fresh token, then the answer stands.
+            self._forget_rdt(account, region, request)
+            response = self._call(
+                account, region, operation, self._with_rdt(account, region, request, remaining), remaining
+            )
+        return response
+
+    def send_all_pages(
+        self,
+        account: str,
+        region: str,
+        operation: OperationSpec,
+        payload: Mapping[str, Any],
+        *,
+        paging: Paging,
+        remaining: RemainingSeconds,
+    ) -> list[SpApiResponse]:
+        """Every page, in order; a failed page fails the whole read (it is retried from the start)."""
+        pages: list[SpApiResponse] = []
+        current = dict(payload)
+        while True:
+            response = self.send(account, region, operation, current, remaining)
+            raise_for_status(operation.operation_id, response)
+            pages.append(response)
+            next_token = dig(response.body, paging.next_token)
+            if not next_token or len(pages) >= MAX_PAGES:
+                return pages
+            current[paging.token_parameter] = next_token
+
+    # --- tokens of the usage plan --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        account: str,
+        region: str,
+        operation: OperationSpec,
+        request: SpApiRequest,
+        remaining: RemainingSeconds,
+    ) -> SpApiResponse:
+        bucket = bucket_for(account, region, operation)
+        waited = 0.0
+        while True:
+            wait = self._limiter.try_acquire(bucket, self.plans.plan_for(bucket, operation))
+            if wait <= 0:
+                break
+            budget = min(self._max_inline_wait - waited, remaining() / 4)
+            if wait > budget:
+                raise Throttled(bucket.key, wait)
+            self._clock.sleep(wait)
+            waited += wait
+        response = self._spapi.call(account, region, request)
+        self.plans.record_granted_rate(bucket, response.granted_rate)
+        return response
+
+    # --- Restricted Data Tokens ----------------------------------------------------------------------------
+
+    def _with_rdt(
+        self, account: str, region: str, request: SpApiRequest, remaining: RemainingSeconds
+    ) -> SpApiRequest:
+        key = (account, region, request.method, request.path)
+        with self._rdt_lock:
+            cached = self._rdts.get(key)
+        if cached is None or cached.expires_at <= self._clock.now():
+            cached = self._create_rdt(account, region, request, remaining)
+            with self._rdt_lock:
+                self._rdts[key] = cached
+        return replace(request, access_token=cached.token)
+
+    def _forget_rdt(self, account: str, region: str, request: SpApiRequest) -> None:
+        with self._rdt_lock:
+            self._rdts.pop((account, region, request.method, request.path), None)
+
+    def _create_rdt(
+        self, account: str, region: str, request: SpApiRequest, remaining: RemainingSeconds
+    ) -> _CachedRdt:
+        payload = {"restrictedResources": [{"method": request.method, "path": request.path}]}
+        response = self._call(account, region, CREATE_RDT, build_request(CREATE_RDT, payload), remaining)
+        raise_for_status(CREATE_RDT.operation_id, response)
+        token = dig(response.body, ("restrictedDataToken",))
+        lifetime = dig(response.body, ("expiresIn",))
+        if not isinstance(token, str) or not isinstance(lifetime, int | float):
+            raise SpApiUnavailable(f"SP-API {CREATE_RDT.operation_id} answered without a token")
+        return _CachedRdt(str(token), self._clock.now() + float(lifetime) - RDT_REFRESH_MARGIN_SECONDS)

@@ -1,0 +1,224 @@
+"""Scheduled pollers: what upstream systems otherwise write by hand.
+
+- ``PurchaseOrderPoller`` publishes each new vendor Direct Fulfillment purchase order once
+  (``sp-relay purchase-order-received``), so upstream knows what to acknowledge.
+- ``FulfillmentOrderPoller`` follows MCF orders with listAllFulfillmentOrders since the last
+  watermark and publishes status and tracking changes (``sp-relay fulfillment-order-changed``).
+
+Both keep a watermark per (account, region) and a fingerprint per order in the poller state store, and
+publish before they remember: a crash in between repeats an event, it never loses one. Events carry no
+personal data (addresses, names and phones are redacted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from domain.catalog import CATALOG, FULFILLMENT_OUTBOUND
+from domain.gateway import SpApiGateway
+from domain.paging import dig
+from domain.ports import Accounts, Clock, OutcomePublisher
+from domain.privacy import redact
+from domain.requests import raise_for_status
+from domain.spapi import find_operation
+
+PURCHASE_ORDER_RECEIVED = "sp-relay purchase-order-received"
+FULFILLMENT_ORDER_CHANGED = "sp-relay fulfillment-order-changed"
+# Orders can appear in a listing a little after their timestamp: each poll looks back this much further.
+OVERLAP = timedelta(minutes=10)
+SEEN_TTL_SECONDS = 60 * 24 * 3600
+
+
+class PollerState(Protocol):
+    def watermark(self, key: str) -> str | None: ...
+
+    def recall(self, key: str) -> str | None:
+        """The fingerprint stored under ``key``, if any."""
+        ...
+
+    def set_watermark(self, key: str, value: str) -> None: ...
+
+    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> str | None:
+        """Store ``fingerprint`` under ``key``; return what was stored before (None: nothing)."""
+        ...
+
+    def forget(self, key: str, previous: str | None) -> None:
+        """Undo ``remember``: put back ``previous`` (or remove the key)."""
+        ...
+
+
+@dataclass(slots=True)
+class PollReport:
+    poller: str
+    account: str
+    region: str
+    seen: int = 0
+    published: int = 0
+    since: str = ""
+    until: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class PollerPorts:
+    gateway: SpApiGateway
+    accounts: Accounts
+    state: PollerState
+    events: OutcomePublisher
+    clock: Clock
+
+
+class Poller:
+    name: str
+
+    def __init__(self, ports: PollerPorts, initial_lookback: timedelta = timedelta(days=7)) -> None:
+        self._ports = ports
+        self._initial_lookback = initial_lookback
+
+    def poll(self, account: str, region: str | None, remaining: Callable[[], float]) -> PollReport:
+        region = region or self._ports.accounts.default_region(account)
+        now = datetime.fromtimestamp(self._ports.clock.now(), UTC)
+        watermark_key = f"watermark#{self.name}#{account}#{region}"
+        stored = self._ports.state.watermark(watermark_key)
+        since = _parse(stored) if stored else now - self._initial_lookback
+        report = PollReport(self.name, account, region, since=_iso(since - OVERLAP), until=_iso(now))
+        self._poll_window(report, since - OVERLAP, now, remaining)
+        self._ports.state.set_watermark(watermark_key, report.until)
+        return report
+
+    def _poll_window(
+        self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
+    ) -> None:
+        raise NotImplementedError
+
+    def _publish_once(
+        self, key: str, fingerprint: str, detail_type: str, detail: Mapping[str, Any]
+    ) -> str | None:
+        """Publish unless ``key`` already had ``fingerprint``; returns the previous fingerprint."""
+        previous = self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
+        if previous == fingerprint:
+            return previous
+        try:
+            self._ports.events.publish_event(detail_type, detail)
+        except BaseException:
+            self._ports.state.forget(key, previous)
+            raise
+        return previous
+
+
+class PurchaseOrderPoller(Poller):
+    name = "df-purchase-orders"
+    command = CATALOG["list-df-purchase-orders"]
+
+    def _poll_window(
+        self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
+    ) -> None:
+        paging = self.command.paging
+        assert paging is not None
+        payload = {
+            "createdAfter": _iso(since),
+            "createdBefore": _iso(until),
+            "limit": 100,
+            "includeDetails": "true",
+        }
+        pages = self._ports.gateway.send_all_pages(
+            report.account, report.region, self.command.operation, payload, paging=paging, remaining=remaining
+        )
+        orders = dig(paging.join([page.body for page in pages]), paging.items) or []
+        for order in orders:
+            number = order.get("purchaseOrderNumber")
+            if not isinstance(number, str):
+                continue
+            report.seen += 1
+            detail = {
+                "account": report.account,
+                "region": report.region,
+                "purchaseOrderNumber": number,
+                "order": redact(order),
+            }
+            key = f"seen#{self.name}#{report.account}#{number}"
+            if self._publish_once(key, "received", PURCHASE_ORDER_RECEIVED, detail) != "received":
+                report.published += 1
+
+
+class FulfillmentOrderPoller(Poller):
+    name = "mcf-orders"
+    command = CATALOG["list-fulfillment-orders"]
+    details = find_operation(FULFILLMENT_OUTBOUND, "getFulfillmentOrder")
+
+    def _poll_window(
+        self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
+    ) -> None:
+        paging = self.command.paging
+        assert paging is not None
+        pages = self._ports.gateway.send_all_pages(
+            report.account,
+            report.region,
+            self.command.operation,
+            {"queryStartDate": _iso(since)},
+            paging=paging,
+            remaining=remaining,
+        )
+        for order in dig(paging.join([page.body for page in pages]), paging.items) or []:
+            order_id = order.get("sellerFulfillmentOrderId")
+            if not isinstance(order_id, str):
+                continue
+            report.seen += 1
+            status = str(order.get("fulfillmentOrderStatus"))
+            fingerprint = f"{status}|{order.get('statusUpdatedDate')}"
+            key = f"order#{self.name}#{report.account}#{order_id}"
+            previous = self._ports.state.recall(key)
+            if previous == fingerprint:
+                continue
+            answer = self._ports.gateway.send(
+                report.account, report.region, self.details, {"sellerFulfillmentOrderId": order_id}, remaining
+            )
+            raise_for_status(self.details.operation_id, answer)
+            detail = {
+                "account": report.account,
+                "region": report.region,
+                "sellerFulfillmentOrderId": order_id,
+                "displayableOrderId": order.get("displayableOrderId"),
+                "status": status,
+                "previousStatus": previous.split("|", 1)[0] if previous else None,
+                "statusUpdatedDate": order.get("statusUpdatedDate"),
+                "shipments": _shipments(answer.body),
+            }
+            self._ports.events.publish_event(FULFILLMENT_ORDER_CHANGED, detail)
+            self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
+            report.published += 1
+
+
+def _shipments(answer: Any) -> list[dict[str, Any]]:
+    shipments = dig(answer, ("payload", "fulfillmentShipments")) or []
+    return [
+        {
+            "amazonShipmentId": shipment.get("amazonShipmentId"),
+            "status": shipment.get("fulfillmentShipmentStatus"),
+            "shippingDate": shipment.get("shippingDate"),
+            "estimatedArrivalDate": shipment.get("estimatedArrivalDate"),
+            "packages": [
+                {key: package.get(key) for key in ("packageNumber", "carrierCode", "trackingNumber")}
+                for package in shipment.get("fulfillmentShipmentPackage") or []
+            ],
+        }
+        for shipment in shipments
+        if isinstance(shipment, Mapping)
+    ]
+
+
+POLLERS: Mapping[str, type[Poller]] = {
+    PurchaseOrderPoller.name: PurchaseOrderPoller,
+    FulfillmentOrderPoller.name: FulfillmentOrderPoller,
+}

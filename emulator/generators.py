@@ -1,0 +1,143 @@
+"""Realistic made-up data for seeded resources (vendor direct-fulfillment purchase orders).
+
+Everything here is fake, but shaped like SP-API answers: the DF ``Order`` of
+``vendorDirectFulfillmentOrders_2021-12-28`` including the customer's name, phone and address (PII, the
+reason getOrders/getOrder need a restricted data token).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+DF_ORDER_STATUSES = ("NEW", "SHIPPED", "ACCEPTED", "CANCELLED")
+
+_CUSTOMERS = (
+    ("Jane Doe", "1 Main St", "Troy", "MI", "48084"),
+    ("John Smith", "742 Evergreen Terrace", "Springfield", "OR", "97477"),
+    ("Maria Garcia", "350 Fifth Avenue", "New York", "NY", "10118"),
+    ("Wei Chen", "1600 Amphitheatre Pkwy", "Mountain View", "CA", "94043"),
+    ("Aisha Khan", "233 S Wacker Dr", "Chicago", "IL", "60606"),
+    ("Lukas Weber", "400 Broad St", "Seattle", "WA", "98109"),
+)
+_PRODUCTS = (
+    ("Stainless Steel Water Bottle, 750 ml", "19.99"),
+    ("Wireless Ergonomic Mouse", "24.50"),
+    ("Cotton Bath Towel Set (4 pieces)", "34.00"),
+    ("LED Desk Lamp with USB Port", "29.95"),
+    ("Cast Iron Skillet, 10 inch", "22.49"),
+)
+_SHIP_METHODS = ("UPS_GR_RES", "FEDEX_HOME_DELIVERY", "USPS_PRIORITY")
+TAX_RATE = Decimal("0.0700")
+
+
+def _format(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money(amount: Decimal) -> dict[str, str]:
+    return {"currencyCode": "USD", "amount": str(amount.quantize(Decimal("0.01")))}
+
+
+def generate_purchase_order_number(taken: Callable[[str], bool]) -> str:
+    """An 8-character DF purchase order number (like ``2JK3S9VC``) for which ``taken`` is false."""
+    alphabet = string.ascii_uppercase + string.digits
+    while True:
+        number = random.choice(string.digits) + "".join(random.choices(alphabet, k=7))
+        if not taken(number):
+            return number
+
+
+def generate_df_order(number: str, created: datetime, status: str, ship_from_party_id: str) -> dict[str, Any]:
+    """A DF ``Order`` (model shape, with ``orderDetails``) created at ``created``."""
+    name, street, city, state, postal_code = random.choice(_CUSTOMERS)
+    phone = (
+        "+1 "
+        + "".join(random.choices(string.digits, k=3))
+        + "-555-"
+        + "".join(random.choices(string.digits, k=4))
+    )
+    items: list[dict[str, Any]] = []
+    net_total = Decimal("0")
+    for sequence, (title, price) in enumerate(random.sample(_PRODUCTS, k=random.randint(1, 3)), start=1):
+        quantity = random.randint(1, 3)
+        net = Decimal(price)
+        total = net * quantity
+        net_total += total
+        items.append(
+            {
+                "itemSequenceNumber": str(sequence),
+                "buyerProductIdentifier": "B0"
+                + "".join(random.choices(string.ascii_uppercase + string.digits, k=8)),
+                "vendorProductIdentifier": "".join(random.choices(string.digits, k=13)),
+                "title": title,
+                "orderedQuantity": {"amount": quantity, "unitOfMeasure": "Each"},
+                "netPrice": _money(net),
+                "totalPrice": _money(total),
+                "taxDetails": {
+                    "taxLineItem": [
+                        {
+                            "taxRate": str(TAX_RATE),
+                            "taxAmount": _money(total * TAX_RATE),
+                            "taxableAmount": _money(total),
+                            "type": "TOTAL",
+                        }
+                    ]
+                },
+            }
+        )
+    customer_order = "-".join(
+        (
+            "11" + random.choice(string.digits),
+            "".join(random.choices(string.digits, k=7)),
+            "".join(random.choices(string.digits, k=7)),
+        )
+    )
+    return {
+        "purchaseOrderNumber": number,
+        "orderDetails": {
+            "customerOrderNumber": customer_order,
+            "orderDate": _format(created),
+            "orderStatus": status,
+            "shipmentDetails": {
+                "isPriorityShipment": False,
+                "isScheduledDeliveryShipment": False,
+                "isPslipRequired": True,
+                "isGift": False,
+                "shipMethod": random.choice(_SHIP_METHODS),
+                "shipmentDates": {
+                    "requiredShipDate": _format(created + timedelta(days=2)),
+                    "promisedDeliveryDate": _format(created + timedelta(days=5)),
+                },
+                "messageToCustomer": "Thank you for your order.",
+            },
+            "taxTotal": {
+                "taxLineItem": [
+                    {
+                        "taxRate": str(TAX_RATE),
+                        "taxAmount": _money(net_total * TAX_RATE),
+                        "taxableAmount": _money(net_total),
+                        "type": "TOTAL",
+                    }
+                ]
+            },
+            "sellingParty": {"partyId": "VENDOR1"},
+            "shipFromParty": {"partyId": ship_from_party_id},
+            "shipToParty": {
+                "name": name,
+                "addressLine1": street,
+                "city": city,
+                "stateOrRegion": state,
+                "postalCode": postal_code,
+                "countryCode": "US",
+                "phone": phone,
+            },
+            "billToParty": {"partyId": "AMZN_US"},
+            "hasCustomizableItems": False,
+            "items": items,
+        },
+    }

@@ -1,0 +1,211 @@
+"""Every command type, the transaction follow-ups and the scheduled pollers, through the local stack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from domain.catalog import CATALOG
+from local.runtime import DEMO_ACCOUNTS, LocalStack
+from tests.conftest import sample_command
+
+pytestmark = pytest.mark.e2e
+
+DRAIN_TIMEOUT = 60.0
+SELLER, VENDOR, SANDBOX = (account.seller_id for account in DEMO_ACCOUNTS)
+
+
+def command(name: str, account: str | None = None, **payload: Any) -> dict[str, Any]:
+    document = sample_command(name)
+    document["commandId"] = f"{name}-{uuid.uuid4().hex[:12]}"
+    if account is not None:
+        document["account"] = account
+    document["payload"] = {**document["payload"], **payload}
+    return document
+
+
+def run(stack: LocalStack, *commands: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    for item in commands:
+        stack.send(item)
+    assert stack.wait_until_drained(DRAIN_TIMEOUT), "the command queue did not drain"
+    return stack.events()
+
+
+def succeeded(events: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    outcomes = {}
+    for kind, detail in events:
+        if kind.startswith("sp-relay command"):
+            assert detail["status"] == "succeeded", detail
+            outcomes[detail["commandId"]] = detail
+    return outcomes
+
+
+def new_order_id() -> str:
+    return f"E2E-{uuid.uuid4().hex[:12]}"
+
+
+def test_every_command_type_succeeds_on_the_local_stack(stack: LocalStack) -> None:
+    emulator = stack.emulator
+    assert emulator is not None
+    order_a, order_b, order_sandbox = new_order_id(), new_order_id(), new_order_id()
+    easy_ship_order = f"903-{uuid.uuid4().int % 10**7:07d}-{uuid.uuid4().int % 10**7:07d}"
+    first = [
+        command("create-fulfillment", sellerFulfillmentOrderId=order_a, displayableOrderId=order_a),
+        command("create-fulfillment", sellerFulfillmentOrderId=order_b, displayableOrderId=order_b),
+        command(
+            "create-fulfillment",
+            "demo-sandbox",
+            sellerFulfillmentOrderId=order_sandbox,
+            displayableOrderId=order_sandbox,
+        ),
+        command("create-scheduled-package", amazonOrderId=easy_ship_order),
+        command("acknowledge-po"),
+        command("acknowledge-retail-po"),
+    ]
+    outcomes = succeeded(run(stack, *first))
+    assert set(outcomes) == {c["commandId"] for c in first}
+
+    shipment = emulator.state.ship_order(order_a, SELLER)
+    [purchase_order] = emulator.state.seed_df_orders(VENDOR, 1)
+    package = outcomes[first[3]["commandId"]]["result"]["answer"]
+    df_transaction = outcomes[first[4]["commandId"]]["result"]["answer"]["transactionId"]
+    retail_transaction = outcomes[first[5]["commandId"]]["result"]["answer"]["payload"]["transactionId"]
+    item_id = sample_command("create-fulfillment")["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
+    slot = sample_command("update-scheduled-packages")["payload"]["updatePackageDetailsList"][0][
+        "packageTimeSlot"
+    ]
+    second = [
+        command("get-fulfillment-preview"),
+        command("get-delivery-offers"),
+        command("list-fulfillment-orders", queryStartDate="2020-01-01T00:00:00Z"),
+        command("get-package-tracking", packageNumber=shipment["packageNumber"]),
+        command("list-return-reason-codes", sellerFulfillmentOrderId=order_a),
+        command(
+            "create-fulfillment-return",
+            sellerFulfillmentOrderId=order_a,
+            items=[
+                {
+                    "sellerReturnItemId": f"R-{uuid.uuid4().hex[:8]}",
+                    "sellerFulfillmentOrderItemId": item_id,
+                    "amazonShipmentId": shipment["amazonShipmentId"],
+                    "returnReasonCode": "NOT_AS_DESCRIBED",
+                }
+            ],
+        ),
+        command("get-fulfillment-order", sellerFulfillmentOrderId=order_a),
+        command("update-fulfillment", sellerFulfillmentOrderId=order_b),
+        command("submit-fulfillment-order-status-update", sellerFulfillmentOrderId=order_sandbox),
+        command("get-features"),
+        command("get-feature-inventory"),
+        command("get-feature-sku"),
+        command(
+            "list-df-purchase-orders",
+            createdAfter="2020-01-01T00:00:00Z",
+            createdBefore="2030-01-01T00:00:00Z",
+        ),
+        command("get-df-purchase-order", purchaseOrderNumber=purchase_order),
+        command("get-df-transaction-status", transactionId=df_transaction),
+        command("get-retail-transaction", transactionId=retail_transaction),
+        command("list-handover-slots"),
+        command("get-scheduled-package", amazonOrderId=easy_ship_order),
+        command(
+            "update-scheduled-packages",
+            updatePackageDetailsList=[
+                {"scheduledPackageId": package["scheduledPackageId"], "packageTimeSlot": slot}
+            ],
+        ),
+        command("create-scheduled-package-bulk"),
+    ]
+    events = run(stack, *second)
+    outcomes.update(succeeded(events))
+    cancel = command("cancel-fulfillment", sellerFulfillmentOrderId=order_b)
+    outcomes.update(succeeded(run(stack, cancel)))
+
+    types = Counter(detail["type"] for detail in outcomes.values())
+    assert set(types) == set(CATALOG), f"missing: {set(CATALOG) - set(types)}"
+    published = json.dumps([*outcomes.values(), *(detail for _, detail in events)])
+    assert "Jane Doe" not in published  # addresses of orders and purchase orders are redacted
+
+
+def test_both_acknowledgement_programs_are_followed_to_their_final_status(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    stack.emulator.state.set_transaction_outcome(
+        "Failure", [{"code": "InvalidData", "message": "bad quantity"}]
+    )
+    direct, retail = command("acknowledge-po"), command("acknowledge-retail-po")
+
+    events = run(stack, direct, retail)
+
+    finals = {
+        detail["of"]: (kind, detail) for kind, detail in events if kind.startswith("sp-relay transaction")
+    }
+    assert set(finals) == {direct["commandId"], retail["commandId"]}
+    for kind, detail in finals.values():
+        assert kind == "sp-relay transaction Failure"
+        assert [error["code"] for error in detail["errors"]] == ["InvalidData"], detail
+
+
+def test_a_transaction_that_never_settles_is_treated_as_accepted(stack: LocalStack) -> None:
+    assert stack.emulator is not None and stack.resources is not None
+    stack.emulator.state.set_transaction_outcome("Processing")
+    direct = command("acknowledge-po")
+
+    events = run(
+        stack, direct
+    )  # the local stack gives up after follow_up_max_minutes (2 in tests? see fixture)
+
+    [(kind, detail)] = [(k, d) for k, d in events if k.startswith("sp-relay transaction")]
+    assert kind == "sp-relay transaction TreatedAsAccepted"
+    assert "treated as accepted" in detail["note"]
+    assert detail["checks"] >= 2
+
+
+def test_the_purchase_order_poller_publishes_each_new_order_once(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    numbers = stack.emulator.state.seed_df_orders(VENDOR, 3)
+
+    first = stack.run_poller("df-purchase-orders")
+    again = stack.run_poller("df-purchase-orders")
+    [later] = stack.emulator.state.seed_df_orders(VENDOR, 1)
+    third = stack.run_poller("df-purchase-orders")
+
+    assert [r["published"] for r in (first["reports"][0], again["reports"][0], third["reports"][0])] == [
+        3,
+        0,
+        1,
+    ]
+    events = [d for k, d in stack.events() if k == "sp-relay purchase-order-received"]
+    assert sorted(d["purchaseOrderNumber"] for d in events) == sorted([*numbers, later])
+    text = json.dumps(events)
+    for order in events:
+        assert order["order"]["orderDetails"]["shipToParty"]["redacted"] is True
+    assert '"phone"' not in text and "addressLine1" not in text
+
+
+def test_the_fulfillment_order_poller_publishes_status_and_tracking_changes(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    order_id = new_order_id()
+    run(stack, command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id))
+    stack.events()
+
+    stack.run_poller("mcf-orders")
+    shipment = stack.emulator.state.ship_order(order_id, SELLER)
+    stack.run_poller("mcf-orders")
+    unchanged = stack.run_poller("mcf-orders")
+
+    changes = [
+        d
+        for k, d in stack.events()
+        if k == "sp-relay fulfillment-order-changed" and d["sellerFulfillmentOrderId"] == order_id
+    ]
+    assert [(c["previousStatus"], c["status"]) for c in changes] == [
+        (None, "Received"),
+        ("Received", "Complete"),
+    ]
+    [package] = changes[1]["shipments"][0]["packages"]
+    assert package["trackingNumber"] == shipment["trackingNumber"]
+    assert unchanged["reports"][0]["published"] == 0
