@@ -47,3 +47,5 @@ clean:
 
 # SAM CLI targets (own virtualenv): sam-venv, validate-template, sam-build, build-WorkerFunction.
 include mk/sam.mk
+# Reliability suite and benchmarks: chaos, chaos-ci, bench.
+include mk/chaos.mk

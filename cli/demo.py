@@ -9,85 +9,82 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from local.runtime import LocalStack, LocalStackOptions, sample_commands
+from domain.catalog import CATALOG
+from local.runtime import LocalStack, LocalStackOptions
+from local.scenario import Tour, TourResult
 
-# Dependent commands go in steps: a standard queue does not keep order, and SP-API cannot update an
-# order it has not created yet.
-STEPS = (
-    ("create the MCF order and acknowledge the PO", ("create-fulfillment.json", "acknowledge-po.json")),
-    ("update the MCF order", ("update-fulfillment.json",)),
-    ("cancel the MCF order", ("cancel-fulfillment.json",)),
-)
 BROKEN_COMMANDS = (
-    ("malformed JSON", '{"type": "create-fulfillment", "commandId": '),
-    (
-        "unknown type",
-        json.dumps(
-            {"type": "ship-it-yesterday", "commandId": "demo-bad-1", "account": "demo-seller", "payload": {}}
-        ),
+    '{"type": "create-fulfillment", "commandId": ',
+    json.dumps(
+        {"type": "ship-it-yesterday", "commandId": "demo-bad-1", "account": "demo-seller", "payload": {}}
     ),
 )
 
 
 def run_demo(console: Console, *, workers: int = 2, timeout: float = 60.0) -> int:
-    samples = dict(sample_commands())
     with console.status("Starting the local stack (moto server, template.yaml resources, SP-API emulator)…"):
         stack = LocalStack(LocalStackOptions(workers=workers)).start()
     try:
         console.print(
             f"Local stack up: AWS at {stack.describe()['awsEndpointUrl']}, SP-API at {stack.spapi_endpoint}"
         )
-        for number, (title, files) in enumerate(STEPS, start=1):
-            with console.status(f"Step {number}/{len(STEPS)}: {title}…"):
-                for name in files:
-                    stack.send(samples[name])
-                if number == 1:
-                    stack.send(samples["create-fulfillment.json"])  # a producer duplicate
-                    for _, body in BROKEN_COMMANDS:
-                        stack.send(body)
-                drained = stack.wait_until_drained(timeout)
-            console.print(
-                f"Step {number}/{len(STEPS)}: {title} — {'done' if drained else '[red]timed out[/red]'}"
-            )
-        outcomes = stack.outcomes()
+        tour = Tour(stack, timeout=timeout)
+        duplicate = tour.command("create-fulfillment")  # a producer sending the same command twice
+        with console.status("Running every command type from events/ through the relay…"):
+            result = tour.run(extra_first_step=[duplicate, *BROKEN_COMMANDS])
+        for number, (title, drained) in enumerate(result.steps, start=1):
+            state = "done" if drained else "[red]timed out[/red]"
+            console.print(f"Step {number}/{len(result.steps)}: {title} — {state}")
         dead_letters = stack.dead_letters()
-        creates = stack.emulator.state.effects().get("createFulfillmentOrder", {}) if stack.emulator else {}
+        assert stack.emulator is not None
+        creates = stack.emulator.state.effect_count(
+            "createFulfillmentOrder", duplicate["payload"]["sellerFulfillmentOrderId"]
+        )
     finally:
         with console.status("Stopping the local stack…"):
             stack.stop()
-    console.print(_outcome_table(outcomes))
+    console.print(_outcome_table(result))
     console.print(_dead_letter_table(dead_letters))
-    problems = _verdict(samples, outcomes, dead_letters, creates)
+    problems = _verdict(result, dead_letters, creates)
     for problem in problems:
         console.print(f"[red]✗ {problem}[/red]")
     if not problems:
         console.print(
-            f"[green]✓ all {len(samples)} sample commands succeeded, "
-            "the duplicate create reached SP-API once, "
-            "and both broken commands are on the DLQ with their reasons.[/green]"
+            f"[green]✓ all {len(CATALOG)} command types succeeded, both acknowledgements were followed to "
+            "their final status, the duplicate create reached SP-API once, and both broken commands are on "
+            "the DLQ with their reasons.[/green]"
         )
     return 1 if problems else 0
 
 
-def _outcome_table(outcomes: list[dict[str, Any]]) -> Table:
-    table = Table("type", "commandId", "outcome", "detail", title="Outcome events")
-    for outcome in outcomes:
-        result = outcome.get("result") or {}
-        answer = result.get("answer")
-        if outcome["status"] == "succeeded":
-            detail = f"{result.get('operationId')} → HTTP {result.get('httpStatus')}"
-            if isinstance(answer, dict) and answer:
-                detail += f" {json.dumps(answer)}"
+def _outcome_table(result: TourResult) -> Table:
+    table = Table("event", "type", "commandId", "detail", title="Events on the outcome bus")
+    for kind, detail in result.events:
+        name = kind.removeprefix("sp-relay ")
+        if kind.startswith("sp-relay command"):
+            outcome = detail
+            answer = (outcome.get("result") or {}).get("answer")
+            if outcome["status"] == "succeeded":
+                text = f"{outcome['result']['operationId']} → HTTP {outcome['result']['httpStatus']}"
+                if isinstance(answer, dict) and "transactionId" in json.dumps(answer)[:200]:
+                    text += f" {json.dumps(answer)[:80]}"
+            else:
+                text = f"{outcome['reason']['code']}: {outcome['reason']['detail']}"
+            colour = "green" if outcome["status"] == "succeeded" else "red"
+            table.add_row(
+                f"[{colour}]{name}[/{colour}]", str(outcome.get("type")), str(outcome.get("commandId")), text
+            )
         else:
-            detail = f"{outcome['reason']['code']}: {outcome['reason']['detail']}"
-        colour = "green" if outcome["status"] == "succeeded" else "red"
-        table.add_row(
-            str(outcome.get("type")),
-            str(outcome.get("commandId")),
-            f"[{colour}]{outcome['status']}[/{colour}]",
-            detail,
-        )
+            table.add_row(
+                f"[cyan]{name}[/cyan]", str(detail.get("type", "")), str(detail.get("of", "")), _other(detail)
+            )
     return table
+
+
+def _other(detail: dict[str, Any]) -> str:
+    if "transactionId" in detail:
+        return f"transaction {detail['transactionId']} after {detail.get('checks')} checks"
+    return json.dumps(detail)[:100]
 
 
 def _dead_letter_table(dead_letters: list[dict[str, Any]]) -> Table:
@@ -103,21 +100,21 @@ def _dead_letter_table(dead_letters: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _verdict(
-    samples: dict[str, dict[str, Any]],
-    outcomes: list[dict[str, Any]],
-    dead_letters: list[dict[str, Any]],
-    creates: dict[str, int],
-) -> list[str]:
-    problems = []
-    succeeded = Counter(o["commandId"] for o in outcomes if o["status"] == "succeeded")
-    for name, command in samples.items():
-        if not succeeded[command["commandId"]]:
-            problems.append(f"{name} did not succeed")
+def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: int) -> list[str]:
+    problems = [f"step '{title}' did not finish in time" for title, drained in result.steps if not drained]
+    succeeded = Counter(o["type"] for o in result.outcomes() if o["status"] == "succeeded")
+    problems += [f"no {name} command succeeded" for name in CATALOG if not succeeded[name]]
+    problems += [
+        f"{o['type']} {o['commandId']} was {o['status']}: {o['reason']['detail']}"
+        for o in result.outcomes()
+        if o["status"] != "succeeded" and o["commandId"] is not None
+    ]
+    transactions = [kind for kind, _ in result.events if kind.startswith("sp-relay transaction")]
+    if Counter(transactions) != Counter({"sp-relay transaction Success": 2}):
+        problems.append(f"expected both acknowledgements followed to Success, saw {transactions}")
     reasons = Counter(str(m["attributes"].get("sp-relay-reason")) for m in dead_letters)
     if reasons != Counter({"InvalidCommand": 1, "UnknownCommandType": 1}):
         problems.append(f"expected the two broken commands on the DLQ, found {dict(reasons)}")
-    order_id = samples["create-fulfillment.json"]["payload"]["sellerFulfillmentOrderId"]
-    if creates and sum(count for key, count in creates.items() if order_id in key) != 1:
-        problems.append(f"order {order_id} was created {creates} times at SP-API, expected once")
+    if creates != 1:
+        problems.append(f"the duplicated create reached SP-API {creates} times, expected once")
     return problems

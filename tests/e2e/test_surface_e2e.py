@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from typing import Any
 
 import pytest
 
 from domain.catalog import CATALOG
 from local.runtime import DEMO_ACCOUNTS, LocalStack
+from local.scenario import Tour
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.e2e
@@ -49,86 +49,18 @@ def new_order_id() -> str:
 
 
 def test_every_command_type_succeeds_on_the_local_stack(stack: LocalStack) -> None:
-    emulator = stack.emulator
-    assert emulator is not None
-    order_a, order_b, order_sandbox = new_order_id(), new_order_id(), new_order_id()
-    easy_ship_order = f"903-{uuid.uuid4().int % 10**7:07d}-{uuid.uuid4().int % 10**7:07d}"
-    first = [
-        command("create-fulfillment", sellerFulfillmentOrderId=order_a, displayableOrderId=order_a),
-        command("create-fulfillment", sellerFulfillmentOrderId=order_b, displayableOrderId=order_b),
-        command(
-            "create-fulfillment",
-            "demo-sandbox",
-            sellerFulfillmentOrderId=order_sandbox,
-            displayableOrderId=order_sandbox,
-        ),
-        command("create-scheduled-package", amazonOrderId=easy_ship_order),
-        command("acknowledge-po"),
-        command("acknowledge-retail-po"),
-    ]
-    outcomes = succeeded(run(stack, *first))
-    assert set(outcomes) == {c["commandId"] for c in first}
+    # The same tour as `make demo`, with fresh ids so it can share the session's stack.
+    result = Tour(stack, suffix=f"-{uuid.uuid4().hex[:8]}").run()
 
-    shipment = emulator.state.ship_order(order_a, SELLER)
-    [purchase_order] = emulator.state.seed_df_orders(VENDOR, 1)
-    package = outcomes[first[3]["commandId"]]["result"]["answer"]
-    df_transaction = outcomes[first[4]["commandId"]]["result"]["answer"]["transactionId"]
-    retail_transaction = outcomes[first[5]["commandId"]]["result"]["answer"]["payload"]["transactionId"]
-    item_id = sample_command("create-fulfillment")["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
-    slot = sample_command("update-scheduled-packages")["payload"]["updatePackageDetailsList"][0][
-        "packageTimeSlot"
-    ]
-    second = [
-        command("get-fulfillment-preview"),
-        command("get-delivery-offers"),
-        command("list-fulfillment-orders", queryStartDate="2020-01-01T00:00:00Z"),
-        command("get-package-tracking", packageNumber=shipment["packageNumber"]),
-        command("list-return-reason-codes", sellerFulfillmentOrderId=order_a),
-        command(
-            "create-fulfillment-return",
-            sellerFulfillmentOrderId=order_a,
-            items=[
-                {
-                    "sellerReturnItemId": f"R-{uuid.uuid4().hex[:8]}",
-                    "sellerFulfillmentOrderItemId": item_id,
-                    "amazonShipmentId": shipment["amazonShipmentId"],
-                    "returnReasonCode": "NOT_AS_DESCRIBED",
-                }
-            ],
-        ),
-        command("get-fulfillment-order", sellerFulfillmentOrderId=order_a),
-        command("update-fulfillment", sellerFulfillmentOrderId=order_b),
-        command("submit-fulfillment-order-status-update", sellerFulfillmentOrderId=order_sandbox),
-        command("get-features"),
-        command("get-feature-inventory"),
-        command("get-feature-sku"),
-        command(
-            "list-df-purchase-orders",
-            createdAfter="2020-01-01T00:00:00Z",
-            createdBefore="2030-01-01T00:00:00Z",
-        ),
-        command("get-df-purchase-order", purchaseOrderNumber=purchase_order),
-        command("get-df-transaction-status", transactionId=df_transaction),
-        command("get-retail-transaction", transactionId=retail_transaction),
-        command("list-handover-slots"),
-        command("get-scheduled-package", amazonOrderId=easy_ship_order),
-        command(
-            "update-scheduled-packages",
-            updatePackageDetailsList=[
-                {"scheduledPackageId": package["scheduledPackageId"], "packageTimeSlot": slot}
-            ],
-        ),
-        command("create-scheduled-package-bulk"),
-    ]
-    events = run(stack, *second)
-    outcomes.update(succeeded(events))
-    cancel = command("cancel-fulfillment", sellerFulfillmentOrderId=order_b)
-    outcomes.update(succeeded(run(stack, cancel)))
-
-    types = Counter(detail["type"] for detail in outcomes.values())
-    assert set(types) == set(CATALOG), f"missing: {set(CATALOG) - set(types)}"
-    published = json.dumps([*outcomes.values(), *(detail for _, detail in events)])
-    assert "Jane Doe" not in published  # addresses of orders and purchase orders are redacted
+    assert all(drained for _, drained in result.steps), result.steps
+    statuses = {o["commandId"]: (o["type"], o["status"]) for o in result.outcomes()}
+    assert set(statuses) == set(result.sent)
+    assert {status for _, status in statuses.values()} == {"succeeded"}, statuses
+    assert {command_type for command_type, _ in statuses.values()} == set(CATALOG)
+    transactions = sorted(kind for kind, _ in result.events if kind.startswith("sp-relay transaction"))
+    assert transactions == ["sp-relay transaction Success"] * 2
+    published = json.dumps([detail for _, detail in result.events])
+    assert "Jane Doe" not in published and "123 Example Street" not in published
 
 
 def test_both_acknowledgement_programs_are_followed_to_their_final_status(stack: LocalStack) -> None:

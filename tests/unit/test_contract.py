@@ -93,3 +93,9 @@ def test_the_published_schema_refuses_what_the_relay_refuses() -> None:
     command["payload"]["sellerFulfillmentOrderId"] = "X" * 41
 
     assert not validator.is_valid(command)
+
+
+def test_the_readme_lists_every_command_type_with_its_sample() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in CATALOG:
+        assert f"| `{name}` |" in readme and f"(events/{name}.json)" in readme, name

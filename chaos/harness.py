@@ -1,0 +1,607 @@
+"""Building blocks of the reliability suite (``tests/chaos``) and the benchmarks (``benchmarks/``).
+
+Nothing here decides a verdict by itself: the ledger counts what the emulator applied and what the
+dead-letter queue holds, and the tests assert on those counts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import boto3
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from emulator.state import EmulatorState, Fault
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SizeName = Literal["ci", "full"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosSize:
+    """How big a run is. ``full`` meets the issue's numbers; ``ci`` is the reduced size for CI."""
+
+    name: SizeName
+    commands: int  # distinct commandIds in the main reliability run
+    duplicate_share: float  # producer duplicates, as a share of distinct commands
+    kill_runs: int  # SIGKILL cycles
+    commands_per_kill_run: int
+    malformed_batch: int  # malformed messages sent through the real handler in batches
+    aws_fault_commands: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ChaosSize:
+        env = os.environ if environ is None else environ
+        name = env.get("CHAOS_SIZE", "ci").strip().lower()
+        if name == "full":
+            return cls("full", 1000, 0.10, 20, 24, 120, 200)
+        return cls("ci", 240, 0.10, 6, 16, 60, 60)
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+EffectKey = tuple[str, str]  # (emulator operation name, natural key)
+
+EFFECT_OPERATION = {
+    "create-fulfillment": "createFulfillmentOrder",
+    "update-fulfillment": "updateFulfillmentOrder",
+    "cancel-fulfillment": "cancelFulfillmentOrder",
+    "acknowledge-po": "submitAcknowledgement",
+}
+# The emulator names an operation by its operationId, or api.operationId when two APIs share it.
+EFFECT_API = {"submitAcknowledgement": "vendorDirectFulfillmentOrders"}
+
+
+def effect_count(effects: Mapping[str, Mapping[str, int]], operation: str, key: str) -> int:
+    names = {operation, f"{EFFECT_API.get(operation, '')}.{operation}"}
+    return sum(int(effects.get(name, {}).get(key, 0)) for name in names)
+
+
+# Where SP-API tells a repeat apart (create: "already exists" + getFulfillmentOrder; cancel:
+# DuplicateCancelRequest). A repeated update or acknowledgement is applied again: no signal exists.
+DETECTABLE_DUPLICATES = frozenset({"create-fulfillment", "cancel-fulfillment"})
+
+
+def _token(rng: random.Random, length: int = 8) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(rng.choice(alphabet) for _ in range(length))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerData:
+    """Personal data a command carries; a log line must never contain any of it."""
+
+    name: str
+    address_line: str
+    phone: str
+
+    def needles(self) -> list[str]:
+        return [self.name, self.address_line, self.phone]
+
+
+@dataclass(slots=True)
+class CommandFactory:
+    """Valid commands with unique ids, order numbers and customer data, reproducible from a seed."""
+
+    seed: int = 7
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6].upper())  # noqa: PLW0108
+    customers: list[CustomerData] = field(default_factory=list)
+    _rng: random.Random = field(init=False)
+    _serial: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def _next(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def create(self, account: str = "demo-seller") -> dict[str, Any]:
+        n = self._next()
+        order_id = f"CH{self.run_id}-{n:05d}"
+        customer = CustomerData(
+            name=f"Quillon {_token(self._rng, 6).title()}",
+            address_line=f"{n} Larkspur{_token(self._rng, 5).lower()} Lane",
+            phone=f"+1-206-{self._rng.randint(200, 999)}-{self._rng.randint(1000, 9999)}",
+        )
+        self.customers.append(customer)
+        return {
+            "type": "create-fulfillment",
+            "commandId": f"chaos-{self.run_id}-{n}-create",
+            "account": account,
+            "payload": {
+                "marketplaceId": "ATVPDKIKX0DER",
+                "sellerFulfillmentOrderId": order_id,
+                "displayableOrderId": order_id,
+                "displayableOrderDate": "2026-11-20T09:30:00Z",
+                "displayableOrderComment": "Thank you for your order!",
+                "shippingSpeedCategory": "Standard",
+                "destinationAddress": {
+                    "name": customer.name,
+                    "addressLine1": customer.address_line,
+                    "city": "Seattle",
+                    "stateOrRegion": "WA",
+                    "postalCode": "98101",
+                    "countryCode": "US",
+                    "phone": customer.phone,
+                },
+                "items": [
+                    {
+                        "sellerSku": "SKU-RED-MUG",
+                        "sellerFulfillmentOrderItemId": f"{order_id}-1",
+                        "quantity": 2,
+                    }
+                ],
+            },
+        }
+
+    def update(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        order_id = create["payload"]["sellerFulfillmentOrderId"]
+        return {
+            "type": "update-fulfillment",
+            "commandId": f"{create['commandId'][:-7]}-update-{self._next()}",
+            "account": create["account"],
+            "payload": {
+                "sellerFulfillmentOrderId": order_id,
+                "marketplaceId": "ATVPDKIKX0DER",
+                "displayableOrderComment": "Gift wrapped, please.",
+                "items": [{"sellerFulfillmentOrderItemId": f"{order_id}-1", "quantity": 3}],
+            },
+        }
+
+    def cancel(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "cancel-fulfillment",
+            "commandId": f"{create['commandId'][:-7]}-cancel-{self._next()}",
+            "account": create["account"],
+            "payload": {"sellerFulfillmentOrderId": create["payload"]["sellerFulfillmentOrderId"]},
+        }
+
+    def acknowledge(self, account: str = "demo-vendor") -> dict[str, Any]:
+        n = self._next()
+        po = f"{self.run_id[:4]}{n:06d}"
+        return {
+            "type": "acknowledge-po",
+            "commandId": f"chaos-{self.run_id}-{n}-ack",
+            "account": account,
+            "payload": {
+                "orderAcknowledgements": [
+                    {
+                        "purchaseOrderNumber": po,
+                        "vendorOrderNumber": f"VO-{po}",
+                        "acknowledgementDate": "2026-11-21T08:00:00Z",
+                        "acknowledgementStatus": {"code": "00", "description": "Shipping 100 percent"},
+                        "sellingParty": {"partyId": "VENDOR1"},
+                        "shipFromParty": {"partyId": "WH01"},
+                        "itemAcknowledgements": [
+                            {
+                                "itemSequenceNumber": "00001",
+                                "buyerProductIdentifier": "B07DFVDRAB",
+                                "acknowledgedQuantity": {"amount": 1, "unitOfMeasure": "Each"},
+                            }
+                        ],
+                    }
+                ]
+            },
+        }
+
+
+def effect_key(command: Mapping[str, Any]) -> EffectKey:
+    operation = EFFECT_OPERATION[str(command["type"])]
+    payload = command["payload"]
+    if command["type"] == "acknowledge-po":
+        return operation, str(payload["orderAcknowledgements"][0]["purchaseOrderNumber"])
+    return operation, str(payload["sellerFulfillmentOrderId"])
+
+
+def with_duplicates(commands: Sequence[dict[str, Any]], share: float, rng: random.Random) -> list[str]:
+    """Message bodies: every command once, plus ``share`` of them again (producer duplicates), shuffled."""
+    bodies = [json.dumps(c) for c in commands]
+    extra = rng.sample(bodies, k=min(len(bodies), round(len(bodies) * share)))
+    mixed = bodies + extra
+    rng.shuffle(mixed)
+    return mixed
+
+
+def send_bodies(sqs: Any, queue_url: str, bodies: Iterable[str]) -> int:
+    batch: list[str] = []
+    sent = 0
+
+    def flush() -> None:
+        nonlocal sent
+        if batch:
+            answer = sqs.send_message_batch(
+                QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(batch)]
+            )
+            if answer.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(answer['Failed'])} messages: {answer['Failed'][:2]}")
+            sent += len(batch)
+            batch.clear()
+
+    for body in bodies:
+        batch.append(body)
+        if len(batch) == 10:
+            flush()
+    flush()
+    return sent
+
+
+def set_queue_visibility(sqs: Any, queue_url: str, seconds: int) -> None:
+    """Shorter than the template's 390 s so a killed worker's messages come back within a test run."""
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+
+
+# --- SP-API faults ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FaultProgramme:
+    """Injects faults into the emulator and counts which fired (by label), so duplicates that SP-API
+    cannot detect can be held against the faults that caused them."""
+
+    state: EmulatorState
+    fired: Counter[str] = field(default_factory=Counter)
+    _labels: dict[str, str] = field(default_factory=dict)
+    _original: Callable[[tuple[str, ...]], Fault | None] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _burst_thread: threading.Thread | None = None
+
+    def install(self) -> FaultProgramme:
+        original = self.state.take_fault
+        self._original = original
+
+        def counting(names: tuple[str, ...]) -> Fault | None:
+            fault = original(names)
+            if fault is not None:
+                label = self._labels.get(fault.id, "other")
+                operation = names[1] if len(names) > 1 else names[0]
+                self.fired[label] += 1
+                self.fired[f"{label}@{operation}"] += 1
+            return fault
+
+        self.state.take_fault = counting  # type: ignore[method-assign]
+        return self
+
+    def add(self, label: str, fault: Fault) -> None:
+        self._labels[fault.id] = label
+        self.state.add_fault(fault)
+
+    def standard_mix(self, *, http_timeout_seconds: float) -> None:
+        """~10% 5xx, ~5% timeouts (2% of all calls applied at SP-API before the timeout)."""
+        delay = http_timeout_seconds + 1.0
+        self.add(
+            "timeout-after-apply",
+            Fault(kind="timeout", probability=0.02, delay_seconds=delay, apply_before_fault=True),
+        )
+        self.add("timeout", Fault(kind="timeout", probability=0.03, delay_seconds=delay))
+        self.add("5xx-500", Fault(kind="status", status=500, probability=0.04))
+        self.add("5xx-503", Fault(kind="status", status=503, probability=0.06))
+
+    def start_429_bursts(self, every_seconds: float = 6.0, burst: int = 8) -> None:
+        def run() -> None:
+            while not self._stop.wait(every_seconds):
+                self.add("429-burst", Fault(kind="status", status=429, count=burst, code="QuotaExceeded"))
+
+        self._burst_thread = threading.Thread(target=run, name="chaos-429-bursts", daemon=True)
+        self._burst_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._burst_thread is not None:
+            self._burst_thread.join(5)
+        self.state.clear_faults()
+        if self._original is not None:
+            self.state.take_fault = self._original  # type: ignore[method-assign,assignment]
+
+
+# --- the ledger ------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LedgerReport:
+    commands: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    applied_once: Counter[str] = field(default_factory=Counter)
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    applied_and_dead_lettered: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    duplicated_detectable: list[str] = field(default_factory=list)  # violations
+    duplicated_undetectable: Counter[str] = field(default_factory=Counter)  # extra effects, by type
+    dlq_without_reason: list[str] = field(default_factory=list)
+    dlq_reasons: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    without_outcome: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> list[str]:
+        problems = [f"lost: {c}" for c in self.lost[:10]]
+        problems += [f"applied twice: {c}" for c in self.duplicated_detectable[:10]]
+        problems += [f"DLQ without reason: {c}" for c in self.dlq_without_reason[:10]]
+        return problems
+
+    def rows(self) -> list[tuple[str, str]]:
+        extra = sum(self.duplicated_undetectable.values())
+        return [
+            ("distinct commandIds", str(self.commands)),
+            ("  by type", _fmt_counter(self.by_type)),
+            (
+                "applied exactly once",
+                f"{sum(self.applied_once.values())} ({_fmt_counter(self.applied_once)})",
+            ),
+            (
+                "on the DLQ with a reason, not applied",
+                f"{sum(self.dead_lettered.values())} ({_fmt_counter(self.dead_lettered)})",
+            ),
+            ("applied and on the DLQ (replay confirms)", str(sum(self.applied_and_dead_lettered.values()))),
+            ("DLQ reasons", _fmt_counter(self.dlq_reasons) or "-"),
+            ("lost (no effect, not on the DLQ)", str(len(self.lost))),
+            ("applied twice where SP-API detects repeats", str(len(self.duplicated_detectable))),
+            ("extra effects SP-API cannot detect", f"{extra} ({_fmt_counter(self.duplicated_undetectable)})"),
+            ("DLQ messages without a reason", str(len(self.dlq_without_reason))),
+            ("outcome events by status", _fmt_counter(self.outcomes)),
+            ("commandIds without any outcome event", str(len(self.without_outcome))),
+        ]
+
+
+def _fmt_counter(counter: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counter.items()))
+
+
+def reconcile(
+    commands: Sequence[Mapping[str, Any]],
+    effects: Mapping[str, Mapping[str, int]],
+    dead_letters: Sequence[Mapping[str, Any]],
+    outcomes: Sequence[Mapping[str, Any]],
+) -> LedgerReport:
+    """Hold every commandId against the emulator's effects and the DLQ (each body read once)."""
+    report = LedgerReport()
+    in_dlq: dict[str, Mapping[str, Any]] = {}
+    for message in dead_letters:
+        try:
+            command_id = str(json.loads(message["body"]).get("commandId"))
+        except (ValueError, AttributeError):
+            command_id = "<unparseable>"
+        reason = (message.get("attributes") or {}).get("sp-relay-reason")
+        if not reason:
+            report.dlq_without_reason.append(command_id)
+        else:
+            report.dlq_reasons[str(reason)] += 1
+        in_dlq.setdefault(command_id, message)
+    outcome_ids = Counter(str(o.get("commandId")) for o in outcomes)
+    report.outcomes.update(str(o.get("status")) for o in outcomes)
+    seen: set[str] = set()
+    for command in commands:
+        command_id = str(command["commandId"])
+        if command_id in seen:
+            continue
+        seen.add(command_id)
+        kind = str(command["type"])
+        report.commands += 1
+        report.by_type[kind] += 1
+        operation, key = effect_key(command)
+        count = effect_count(effects, operation, key)
+        dead = command_id in in_dlq
+        if command_id not in outcome_ids:
+            report.without_outcome.append(command_id)
+        if count == 0:
+            (report.dead_lettered if dead else _lost(report, command_id))[kind] += 1
+        elif count == 1:
+            (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
+        else:
+            if kind in DETECTABLE_DUPLICATES:
+                report.duplicated_detectable.append(command_id)
+            else:
+                report.duplicated_undetectable[kind] += count - 1
+            (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
+    return report
+
+
+def _lost(report: LedgerReport, command_id: str) -> Counter[str]:
+    report.lost.append(command_id)
+    return Counter()
+
+
+# --- AWS faults through botocore events -------------------------------------------------------------------
+
+
+class _RawBody:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@dataclass(slots=True)
+class AwsFaultInjector:
+    """Answers a share of AWS HTTP attempts with an error before they leave the process.
+
+    Registered on ``before-send`` of a boto3 Session before the worker's clients are built, so the
+    SDK's own retries (standard mode, 3 attempts) see the fault just as they would see AWS's answer.
+    ``rules`` map ``service.Operation`` (``dynamodb.PutItem``) to (probability, error code, status).
+    """
+
+    rules: dict[str, tuple[float, str, int]]
+    # Fail the first N attempts of an operation outright (e.g. a Secrets Manager outage at cold start).
+    fail_first: dict[str, tuple[int, str, int]] = field(default_factory=dict)
+    seed: int = 11
+    injected: Counter[str] = field(default_factory=Counter)
+    attempts: Counter[str] = field(default_factory=Counter)
+    enabled: bool = True
+    _rng: random.Random = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def register(self, session: boto3.Session) -> None:
+        session.events.register("before-send", self._before_send)  # type: ignore[arg-type]
+
+    def _before_send(self, request: Any, **kwargs: Any) -> AWSResponse | None:
+        target = _operation_of(request)
+        if target is None:
+            return None
+        with self._lock:
+            self.attempts[target] += 1
+            if not self.enabled:
+                return None
+            first = self.fail_first.get(target)
+            rule = self.rules.get(target)
+            if first is not None and self.attempts[target] <= first[0]:
+                code, status = first[1], first[2]
+            elif rule is not None and self._rng.random() < rule[0]:
+                code, status = rule[1], rule[2]
+            else:
+                return None
+            self.injected[target] += 1
+        service = target.split(".", 1)[0]
+        body = json.dumps({"__type": f"com.amazonaws.{service}#{code}", "message": f"injected {code}"})
+        headers = HTTPHeaders()
+        headers["x-amzn-ErrorType"] = code
+        headers["content-type"] = "application/x-amz-json-1.0"
+        return AWSResponse(request.url, status, headers, _RawBody(body.encode()))
+
+
+def _operation_of(request: Any) -> str | None:
+    target = request.headers.get("X-Amz-Target")
+    if target is None:
+        return None
+    prefix, _, operation = (target.decode() if isinstance(target, bytes) else str(target)).partition(".")
+    service = {"DynamoDB_20120810": "dynamodb", "secretsmanager": "secretsmanager"}.get(prefix)
+    return f"{service}.{operation}" if service else None
+
+
+@dataclass(slots=True)
+class AwsCallCounter:
+    """Counts AWS API calls (not HTTP attempts) per ``service.Operation`` and the time spent in them."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    _started: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, session: boto3.Session) -> None:
+        session.events.register("before-parameter-build", self._count)
+        session.events.register("before-call", self._before)
+        session.events.register("after-call", self._after)
+        session.events.register("after-call-error", self._after)
+
+    def _count(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        name = f"{model.service_model.endpoint_prefix}.{model.name}"
+        table = params.get("TableName")
+        with self._lock:
+            self.calls[name] += 1
+            if table:
+                self.calls[f"{name}:{table}"] += 1
+
+    def _before(self, **_: Any) -> None:
+        self._started.at = time.perf_counter()
+
+    def _after(self, **_: Any) -> None:
+        started = getattr(self._started, "at", None)
+        if started is not None:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self.seconds += elapsed
+
+    def thread_seconds(self) -> float:
+        return self.seconds
+
+
+# --- a worker process that can be killed -------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """``sp-relay worker --stack-file`` as a child process, killable with SIGKILL."""
+
+    def __init__(
+        self, stack_file: Path, log: IO[bytes], *, concurrency: int = 2, function_timeout: float = 4.0
+    ) -> None:
+        self._args = [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "worker",
+            "--stack-file",
+            str(stack_file),
+            "--concurrency",
+            str(concurrency),
+            "--function-timeout",
+            str(function_timeout),
+        ]
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            self._args, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+# --- secrets and personal data ------------------------------------------------------------------------------
+
+
+def find_leaks(texts: Iterable[str], needles: Iterable[str]) -> list[tuple[str, str]]:
+    """(needle, excerpt) for every text that contains a needle. Needles shorter than 6 chars are refused."""
+    needles = [n for n in needles if n]
+    short = [n for n in needles if len(n) < 6]
+    if short:
+        raise ValueError(f"needles too short to scan for safely: {short[:3]}")
+    leaks = []
+    for text in texts:
+        for needle in needles:
+            at = text.find(needle)
+            if at >= 0:
+                leaks.append((needle[:6] + "…", text[max(0, at - 80) : at + 80]))
+    return leaks
+
+
+def powertools_json_capture() -> tuple[logging.Handler, io.StringIO]:
+    """A handler that renders records exactly as the Lambda log stream would (Powertools JSON)."""
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter  # noqa: PLC0415
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(LambdaPowertoolsFormatter())
+    return handler, buffer
+
+
+# --- tables ------------------------------------------------------------------------------------------------
+
+
+def format_table(title: str, rows: Sequence[tuple[str, str]]) -> str:
+    width = max((len(label) for label, _ in rows), default=10)
+    lines = [f"\n== {title} =="]
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    return "\n".join(lines)

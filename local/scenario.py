@@ -1,0 +1,180 @@
+"""A tour of every command type on the embedded local stack: what `make demo` shows and what the
+end-to-end tests check, from the sample commands in ``events/``.
+
+The samples are used as they are, with two kinds of changes a real integration would make too: ids
+that only exist once the steps before have run (a shipment's package number, a purchase order the
+vendor received, a transactionId), and — with ``suffix`` — fresh commandIds and order ids, so that
+the tour can run more than once against the same stack.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.runtime import DEMO_ACCOUNTS, LocalStack, sample_commands
+
+DRAIN_TIMEOUT = 60.0
+SELLER, VENDOR, _ = (account.seller_id for account in DEMO_ACCOUNTS)
+
+
+@dataclass(slots=True)
+class TourResult:
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # commandId -> command
+    steps: list[tuple[str, bool]] = field(default_factory=list)  # title, drained in time
+
+    def outcomes(self) -> list[dict[str, Any]]:
+        return [detail for kind, detail in self.events if kind.startswith("sp-relay command")]
+
+    def outcome_of(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        found = [o for o in self.outcomes() if o["commandId"] == command["commandId"]]
+        return found[-1] if found else None
+
+
+class Tour:
+    def __init__(self, stack: LocalStack, suffix: str = "", timeout: float = DRAIN_TIMEOUT) -> None:
+        if stack.emulator is None:
+            raise ValueError(
+                "the tour drives the embedded SP-API emulator (ships orders, seeds purchase orders)"
+            )
+        self.stack = stack
+        self.emulator = stack.emulator
+        self.suffix = suffix
+        self.timeout = timeout
+        self.samples = {name.removesuffix(".json"): command for name, command in sample_commands()}
+        self.result = TourResult()
+        sample_order = self.samples["create-scheduled-package"]["payload"]["amazonOrderId"]
+        # Easy Ship schedules one package per Amazon order: a repeated tour needs an order of its own.
+        digits = f"{abs(hash(suffix)) % 10**14:014d}"
+        self.amazon_order_id = (
+            f"{digits[:3]}-{digits[3:10]}-{digits[10:]}0000"[:19] if suffix else sample_order
+        )
+
+    def command(self, name: str, account: str | None = None, tag: str = "", **payload: Any) -> dict[str, Any]:
+        document = copy.deepcopy(self.samples[name])
+        document["commandId"] = f"{document['commandId']}{tag}{self.suffix}"
+        if account is not None:
+            document["account"] = account
+        document["payload"].update(payload)
+        return document
+
+    def order_id(self, base: str) -> str:
+        return f"{base}{self.suffix}"[:40]
+
+    def step(
+        self, title: str, commands: Sequence[dict[str, Any] | str], before: Callable[[], None] | None = None
+    ) -> None:
+        if before is not None:
+            before()
+        for item in commands:
+            if isinstance(item, dict):
+                self.result.sent[item["commandId"]] = item
+            self.stack.send(item)
+        drained = self.stack.wait_until_drained(self.timeout)
+        self.result.events.extend(self.stack.events())
+        self.result.steps.append((title, drained))
+
+    def answer(self, command: dict[str, Any]) -> Any:
+        outcome = self.result.outcome_of(command)
+        return (outcome or {}).get("result", {}).get("answer") or {}
+
+    def run(self, extra_first_step: Sequence[dict[str, Any] | str] = ()) -> TourResult:
+        order, shipped, sandbox_order = (
+            self.order_id("ORDER-10001"),
+            self.order_id("ORDER-10002"),
+            self.order_id("SBX-10003"),
+        )
+        creates = [
+            self.command("create-fulfillment", sellerFulfillmentOrderId=order, displayableOrderId=order),
+            self.command(
+                "create-fulfillment", tag="-b", sellerFulfillmentOrderId=shipped, displayableOrderId=shipped
+            ),
+            self.command(
+                "create-fulfillment",
+                "demo-sandbox",
+                tag="-sandbox",
+                sellerFulfillmentOrderId=sandbox_order,
+                displayableOrderId=sandbox_order,
+            ),
+        ]
+        package = self.command("create-scheduled-package", amazonOrderId=self.amazon_order_id)
+        acknowledgements = [self.command("acknowledge-po"), self.command("acknowledge-retail-po")]
+        self.step(
+            "create MCF orders, schedule an Easy Ship package, acknowledge purchase orders (both programs)",
+            [*creates, package, *acknowledgements, *extra_first_step],
+        )
+        self.step(
+            "update an order, move the sandbox order's status",
+            [
+                self.command("update-fulfillment", sellerFulfillmentOrderId=order),
+                self.command(
+                    "submit-fulfillment-order-status-update", sellerFulfillmentOrderId=sandbox_order
+                ),
+            ],
+        )
+        shipment: dict[str, Any] = {}
+        purchase_orders: list[str] = []
+
+        def warehouse() -> None:
+            # What happens at Amazon meanwhile: an order ships, a customer orders from the vendor.
+            shipment.update(self.emulator.state.ship_order(shipped, SELLER))
+            purchase_orders.extend(self.emulator.state.seed_df_orders(VENDOR, 2))
+
+        def reads() -> list[dict[str, Any]]:
+            item = self.samples["create-fulfillment"]["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
+            slot = self.samples["update-scheduled-packages"]["payload"]["updatePackageDetailsList"][0][
+                "packageTimeSlot"
+            ]
+            scheduled = self.answer(package).get("scheduledPackageId", {})
+            return [
+                self.command("get-fulfillment-preview"),
+                self.command("get-delivery-offers"),
+                self.command("list-fulfillment-orders"),
+                self.command("get-package-tracking", packageNumber=shipment["packageNumber"]),
+                self.command("list-return-reason-codes", sellerFulfillmentOrderId=shipped),
+                self.command(
+                    "create-fulfillment-return",
+                    sellerFulfillmentOrderId=shipped,
+                    items=[
+                        {
+                            "sellerReturnItemId": f"RETURN-10002-1{self.suffix}"[:80],
+                            "sellerFulfillmentOrderItemId": item,
+                            "amazonShipmentId": shipment["amazonShipmentId"],
+                            "returnReasonCode": "NOT_AS_DESCRIBED",
+                        }
+                    ],
+                ),
+                self.command("get-fulfillment-order", sellerFulfillmentOrderId=shipped),
+                self.command("get-features"),
+                self.command("get-feature-inventory"),
+                self.command("get-feature-sku"),
+                self.command("list-df-purchase-orders", createdBefore="2099-01-01T00:00:00Z"),
+                self.command("get-df-purchase-order", purchaseOrderNumber=purchase_orders[0]),
+                self.command(
+                    "get-df-transaction-status",
+                    transactionId=self.answer(acknowledgements[0])["transactionId"],
+                ),
+                self.command(
+                    "get-retail-transaction",
+                    transactionId=self.answer(acknowledgements[1])["payload"]["transactionId"],
+                ),
+                self.command("list-handover-slots"),
+                self.command("get-scheduled-package", amazonOrderId=self.amazon_order_id),
+                self.command(
+                    "update-scheduled-packages",
+                    updatePackageDetailsList=[{"scheduledPackageId": scheduled, "packageTimeSlot": slot}],
+                ),
+                self.command("create-scheduled-package-bulk"),
+            ]
+
+        warehouse()
+        self.step(
+            "read everything: previews, orders, tracking, returns, features, purchase orders, slots", reads()
+        )
+        self.step(
+            "cancel the first order", [self.command("cancel-fulfillment", sellerFulfillmentOrderId=order)]
+        )
+        return self.result

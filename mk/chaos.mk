@@ -1,0 +1,22 @@
+# Reliability suite and benchmarks. Included by the root Makefile:   include mk/chaos.mk
+#
+# chaos     full size (1,000 commands, 20 SIGKILL runs, 120 malformed in batches): ~8-10 min on 2 cores
+# chaos-ci  reduced size (240 commands, 6 SIGKILL runs, 60 malformed in batches):  ~5 min on 2 cores
+# bench     throughput vs the usage plan, cost per command, overhead, RSS, cold start: ~2 min
+
+.PHONY: chaos chaos-ci bench
+
+CHAOS_PYTEST := $(BIN)/pytest tests/chaos tests/unit/test_malformed_commands.py -m "chaos or unit" \
+	-s -p no:cacheprovider --show-capture=no
+
+## chaos: the reliability suite at full size (prints its figures)
+chaos: $(STAMP)
+	CHAOS_SIZE=full $(CHAOS_PYTEST)
+
+## chaos-ci: the reliability suite at the reduced size CI runs
+chaos-ci: $(STAMP)
+	CHAOS_SIZE=ci $(CHAOS_PYTEST)
+
+## bench: benchmarks (prints tables; not a timed test)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks

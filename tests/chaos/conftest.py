@@ -1,0 +1,67 @@
+"""The reliability suite (``make chaos`` / ``make chaos-ci``): its own local stack, sized by CHAOS_SIZE.
+
+Chaos tests take minutes, so they run only when selected: ``pytest -m chaos`` (or CHAOS_SIZE set).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from chaos.harness import ChaosSize, set_queue_visibility
+from local.runtime import LocalStack, LocalStackOptions
+
+# Local timings: short enough for minutes-long runs, in the template's proportions (visibility > timeout).
+FUNCTION_TIMEOUT_SECONDS = 8.0
+QUEUE_VISIBILITY_SECONDS = 20
+HTTP_TIMEOUT_SECONDS = 1.5
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = "chaos" in (config.getoption("markexpr", "") or "") or bool(os.environ.get("CHAOS_SIZE"))
+    if selected:
+        return
+    skip = pytest.mark.skip(reason="reliability suite: run `make chaos` or `pytest -m chaos`")
+    for item in items:
+        if item.get_closest_marker("chaos") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def chaos_size() -> ChaosSize:
+    return ChaosSize.from_env()
+
+
+@pytest.fixture(scope="session")
+def chaos_stack() -> Iterator[LocalStack]:
+    # Acknowledgements are followed by transaction-status checks; the emulator settles them in 2 s.
+    saved = os.environ.get("FOLLOW_UP_INTERVAL_SECONDS")
+    os.environ["FOLLOW_UP_INTERVAL_SECONDS"] = "2"
+    options = LocalStackOptions(
+        workers=4,
+        max_receive_count=5,
+        http_timeout_seconds=HTTP_TIMEOUT_SECONDS,
+        retry_backoff_base_seconds=0.5,
+        function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS,
+        emulator_rate_scale=20.0,
+    )
+    with LocalStack(options) as stack:
+        assert stack.resources is not None
+        set_queue_visibility(stack.client("sqs"), stack.resources.command_queue_url, QUEUE_VISIBILITY_SECONDS)
+        yield stack
+    if saved is None:
+        os.environ.pop("FOLLOW_UP_INTERVAL_SECONDS", None)
+    else:
+        os.environ["FOLLOW_UP_INTERVAL_SECONDS"] = saved
+
+
+@pytest.fixture
+def stack(chaos_stack: LocalStack) -> Iterator[LocalStack]:
+    assert chaos_stack.emulator is not None
+    chaos_stack.emulator.state.reset()
+    chaos_stack.outcomes(max_rounds=1)
+    chaos_stack.dead_letters(max_rounds=1)
+    yield chaos_stack
+    chaos_stack.emulator.state.clear_faults()

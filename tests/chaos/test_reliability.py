@@ -1,0 +1,146 @@
+"""Exactly-once under injected SP-API faults, and no secret or personal data anywhere in the run.
+
+Mixed commands (create / update / cancel / acknowledge, 10% producer duplicates) go through the local
+stack while the emulator answers ~10% of calls with 5xx, ~5% with timeouts (2% after applying the
+call) and bursts of 429. A standard queue keeps no order, so the run has three phases: creates and
+acknowledgements; then updates of orders that exist; then cancels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import Any
+
+import pytest
+
+from chaos.harness import (
+    ChaosSize,
+    CommandFactory,
+    FaultProgramme,
+    find_leaks,
+    format_table,
+    powertools_json_capture,
+    reconcile,
+    send_bodies,
+    with_duplicates,
+)
+from local.runtime import DEMO_ACCOUNTS, LocalStack
+from tests.chaos.conftest import HTTP_TIMEOUT_SECONDS
+from tests.conftest import RecordingHandler
+
+pytestmark = pytest.mark.chaos
+
+PHASE_TIMEOUT_SECONDS = 240.0
+
+
+def _run_phase(stack: LocalStack, bodies: list[str]) -> float:
+    assert stack.resources is not None
+    started = time.monotonic()
+    send_bodies(stack.client("sqs"), stack.resources.command_queue_url, bodies)
+    assert stack.wait_until_drained(PHASE_TIMEOUT_SECONDS), "the command queue did not drain in time"
+    return time.monotonic() - started
+
+
+def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
+    stack: LocalStack,
+    chaos_size: ChaosSize,
+    captured_logs: RecordingHandler,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert stack.emulator is not None and stack.worker is not None
+    state = stack.emulator.state
+    rng = random.Random(20261121)
+    factory = CommandFactory(seed=3)
+    n = chaos_size.commands
+    n_create, n_ack = round(n * 0.40), round(n * 0.30)
+    n_update = round(n * 0.15)
+    n_cancel = n - n_create - n_ack - n_update
+    accounts = [a.name for a in DEMO_ACCOUNTS]
+    creates = [factory.create(account=accounts[i % 2]) for i in range(n_create)]
+    acks = [factory.acknowledge(account=accounts[(i + 1) % 2]) for i in range(n_ack)]
+    stats_before = (stack.worker.stats.received, stack.worker.stats.handler_errors)
+    json_handler, json_lines = powertools_json_capture()
+    relay_loggers = [logging.getLogger(), logging.getLogger("sp-relay"), logging.getLogger("sp-relay-local")]
+    for logger in relay_loggers:
+        logger.addHandler(json_handler)
+
+    faults = FaultProgramme(state).install()
+    faults.standard_mix(http_timeout_seconds=HTTP_TIMEOUT_SECONDS)
+    faults.start_429_bursts()
+    phase_seconds = []
+    try:
+        phase_seconds.append(
+            _run_phase(stack, with_duplicates([*creates, *acks], chaos_size.duplicate_share, rng))
+        )
+        existing = set(state.effects().get("createFulfillmentOrder", {}))
+        live = [c for c in creates if c["payload"]["sellerFulfillmentOrderId"] in existing]
+        updates = [factory.update(c) for c in live[:n_update]]
+        phase_seconds.append(_run_phase(stack, with_duplicates(updates, chaos_size.duplicate_share, rng)))
+        cancels = [factory.cancel(c) for c in live[len(live) - n_cancel :]]
+        phase_seconds.append(_run_phase(stack, with_duplicates(cancels, chaos_size.duplicate_share, rng)))
+    finally:
+        faults.stop()
+        for logger in relay_loggers:
+            logger.removeHandler(json_handler)
+
+    calls = state.calls()
+    outcomes = stack.outcomes()
+    dead_letters = stack.dead_letters()
+    commands: list[dict[str, Any]] = [*creates, *acks, *updates, *cancels]
+    report = reconcile(commands, state.effects(), dead_letters, outcomes)
+    received = stack.worker.stats.received - stats_before[0]
+    handler_errors = stack.worker.stats.handler_errors - stats_before[1]
+    sent = sum(1 for _ in commands) + round(len(commands) * chaos_size.duplicate_share)
+    statuses: dict[int, int] = {}
+    for call in calls:
+        statuses[call.status] = statuses.get(call.status, 0) + 1
+    undetectable_causes = sum(
+        faults.fired[f"timeout-after-apply@{op}"]
+        for op in ("updateFulfillmentOrder", "submitAcknowledgement")
+    )
+
+    # --- secrets and personal data across the whole run ----------------------------------------------------
+    captured = capfd.readouterr()
+    secrets = [v for a in DEMO_ACCOUNTS for k, v in a.secret.items() if k in {"clientSecret", "refreshToken"}]
+    tokens = state.issued_token_values()
+    personal = [needle for customer in factory.customers for needle in customer.needles()]
+    log_texts = [*captured_logs.texts, json_lines.getvalue(), captured.out, captured.err]
+    event_texts = [json.dumps(outcomes), json.dumps([m["attributes"] for m in dead_letters])]
+    secret_leaks = find_leaks([*log_texts, *event_texts], [*secrets, *tokens])
+    personal_leaks = find_leaks([*log_texts, event_texts[0]], personal)
+
+    rows = [
+        ("size", f"{chaos_size.name}: {len(commands)} distinct commands, ~{sent} messages sent"),
+        ("phases (creates+acks / updates / cancels)", " / ".join(f"{s:.1f}s" for s in phase_seconds)),
+        ("messages received by the worker loop", str(received)),
+        ("handler invocations that crashed", str(handler_errors)),
+        ("SP-API calls by HTTP status", ", ".join(f"{k}={v}" for k, v in sorted(statuses.items()))),
+        (
+            "injected faults fired",
+            ", ".join(f"{k}={v}" for k, v in sorted(faults.fired.items()) if "@" not in k),
+        ),
+        *report.rows(),
+        ("timeouts-after-apply on update/acknowledge", str(undetectable_causes)),
+        (
+            "log records scanned (+ as Lambda JSON)",
+            f"{len(captured_logs.texts)} ({len(json_lines.getvalue())} chars)",
+        ),
+        ("secrets/tokens looked for / found", f"{len(secrets) + len(tokens)} / {len(secret_leaks)}"),
+        ("personal data items looked for / found", f"{len(personal)} / {len(personal_leaks)}"),
+    ]
+    with capfd.disabled():
+        print(format_table("reliability run under SP-API faults", rows))
+
+    assert not report.violations, report.violations
+    assert not report.without_outcome, report.without_outcome[:10]
+    assert handler_errors == 0
+    # A repeat SP-API cannot detect only comes from a call applied before its answer was lost.
+    assert sum(report.duplicated_undetectable.values()) <= undetectable_causes
+    assert sum(statuses.values()) > len(commands), "faults must have caused retries"
+    assert faults.fired["429-burst"] > 0 and faults.fired["timeout-after-apply"] > 0
+    assert tokens and personal and captured_logs.texts
+    assert not secret_leaks, secret_leaks[:5]
+    assert not personal_leaks, personal_leaks[:5]

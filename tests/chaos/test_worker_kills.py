@@ -1,0 +1,140 @@
+"""SIGKILL the worker process at random points, restart it, and hold every command to exactly-once.
+
+The local stack (moto, template resources, emulator) runs in the test process; the worker is
+``sp-relay worker --stack-file`` in a child process. Each cycle publishes a mix of commands, waits for
+the first SP-API call of the cycle, kills the worker after a random delay, starts a new one and lets the
+queue drain. Killed invocations leave messages invisible (the queue's visibility timeout) and
+idempotency leases in progress (the function timeout): both run out and the new worker finishes.
+Where SP-API cannot tell a repeat (updates, acknowledgements), the extra effects are counted per kill.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.harness import (
+    ChaosSize,
+    CommandFactory,
+    WorkerProcess,
+    find_leaks,
+    format_table,
+    reconcile,
+    send_bodies,
+    set_queue_visibility,
+    with_duplicates,
+)
+from local.runtime import DEMO_ACCOUNTS, LocalStack
+from tests.chaos.conftest import QUEUE_VISIBILITY_SECONDS
+
+pytestmark = pytest.mark.chaos
+
+KILL_VISIBILITY_SECONDS = 6
+KILL_FUNCTION_TIMEOUT = 4.0
+FIRST_CALL_TIMEOUT = 30.0
+DRAIN_TIMEOUT = 90.0
+
+
+def _wait_for_calls(stack: LocalStack, more_than: int) -> bool:
+    assert stack.emulator is not None
+    deadline = time.monotonic() + FIRST_CALL_TIMEOUT
+    while time.monotonic() < deadline:
+        if len(stack.emulator.state.calls()) > more_than:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_sigkill_at_random_points_loses_nothing_and_repeats_only_what_sp_api_cannot_detect(
+    stack: LocalStack, chaos_size: ChaosSize, tmp_path: Path
+) -> None:
+    assert stack.emulator is not None and stack.worker is not None and stack.resources is not None
+    state = stack.emulator.state
+    sqs = stack.client("sqs")
+    queue_url = stack.resources.command_queue_url
+    rng = random.Random(4242)
+    factory = CommandFactory(seed=5)
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text(json.dumps(stack.describe()))
+    log_path = tmp_path / "worker.log"
+
+    stack.worker.stop()
+    set_queue_visibility(sqs, queue_url, KILL_VISIBILITY_SECONDS)
+    commands: list[dict[str, Any]] = []
+    created: list[dict[str, Any]] = []
+    kill_rows: list[tuple[str, str]] = []
+    in_flight_at_kill: list[int] = []
+    undetectable_before = 0
+    extra_per_kill: list[int] = []
+    dead_letters: list[dict[str, Any]] = []
+    try:
+        with log_path.open("wb") as log:
+            worker = WorkerProcess(stack_file, log, concurrency=2, function_timeout=KILL_FUNCTION_TIMEOUT)
+            worker.start()
+            for cycle in range(chaos_size.kill_runs):
+                n = chaos_size.commands_per_kill_run
+                batch = [factory.create(DEMO_ACCOUNTS[i % 2].name) for i in range(n // 2)]
+                batch += [factory.acknowledge(DEMO_ACCOUNTS[i % 2].name) for i in range(n // 4)]
+                earlier = [c for c in created if c["payload"]["sellerFulfillmentOrderId"]]
+                rng.shuffle(earlier)
+                older = earlier[: n - len(batch)]
+                batch += [factory.update(c) if i % 2 else factory.cancel(c) for i, c in enumerate(older)]
+                for c in older:
+                    created.remove(c)  # an order is updated or cancelled once, in a later cycle
+                created += [c for c in batch if c["type"] == "create-fulfillment"]
+                commands += batch
+                calls_before = len(state.calls())
+                send_bodies(sqs, queue_url, with_duplicates(batch, chaos_size.duplicate_share, rng))
+                assert _wait_for_calls(stack, calls_before), f"cycle {cycle}: the worker made no SP-API call"
+                delay = rng.uniform(0.0, 1.2)
+                time.sleep(delay)
+                in_flight = int(
+                    sqs.get_queue_attributes(
+                        QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+                    )["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+                )
+                worker.kill()
+                in_flight_at_kill.append(in_flight)
+                worker = WorkerProcess(stack_file, log, concurrency=2, function_timeout=KILL_FUNCTION_TIMEOUT)
+                worker.start()
+                assert stack.wait_until_drained(DRAIN_TIMEOUT), f"cycle {cycle}: the queue did not drain"
+                dead_letters += stack.dead_letters(max_rounds=1)
+                cycle_report = reconcile(commands, state.effects(), dead_letters, [])
+                undetectable = sum(cycle_report.duplicated_undetectable.values())
+                extra_per_kill.append(undetectable - undetectable_before)
+                undetectable_before = undetectable
+                assert not cycle_report.violations, (cycle, cycle_report.violations)
+            worker.stop()
+    finally:
+        set_queue_visibility(sqs, queue_url, QUEUE_VISIBILITY_SECONDS)
+        stack.worker.start()
+
+    outcomes = stack.outcomes()
+    report = reconcile(commands, state.effects(), dead_letters, outcomes)
+    worker_log = log_path.read_text(errors="replace")
+    secrets = [v for a in DEMO_ACCOUNTS for k, v in a.secret.items() if k in {"clientSecret", "refreshToken"}]
+    personal = [needle for customer in factory.customers for needle in customer.needles()]
+    leaks = find_leaks([worker_log], [*secrets, *state.issued_token_values(), *personal])
+    kills = len(extra_per_kill)
+    kill_rows = [
+        ("kills (SIGKILL) / restarts", f"{kills} / {kills}"),
+        (
+            "messages in flight at the kill (mean, max)",
+            f"{sum(in_flight_at_kill) / max(kills, 1):.1f}, {max(in_flight_at_kill, default=0)}",
+        ),
+        ("undetectable repeats per kill (per cycle)", ", ".join(map(str, extra_per_kill))),
+        ("undetectable repeats per 100 kills", f"{100 * sum(extra_per_kill) / max(kills, 1):.1f}"),
+        *report.rows(),
+        ("worker log lines scanned / leaks", f"{worker_log.count(chr(10))} / {len(leaks)}"),
+    ]
+    print(format_table("worker SIGKILL runs", kill_rows))
+
+    assert kills >= chaos_size.kill_runs
+    assert not report.violations, report.violations
+    assert not report.without_outcome, report.without_outcome[:10]
+    assert not leaks, leaks[:5]
