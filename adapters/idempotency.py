@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
     IdempotencyKeyError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
@@ -81,6 +82,9 @@ class PowertoolsIdempotency:
             ) from None
         except IdempotencyKeyError:
             raise InvalidCommand("commandId and account are required for idempotency") from None
+        except IdempotencyInconsistentStateError:
+            # The record changed between Powertools' write and its read-back: looking again later settles it.
+            raise DependencyUnavailable("idempotency store answered inconsistently; retrying") from None
         except IdempotencyPersistenceLayerError as error:
             raise DependencyUnavailable(
                 f"idempotency store failed: {type(error.__cause__).__name__}"

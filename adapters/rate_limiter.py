@@ -27,6 +27,10 @@ from domain.rate_limits import Bucket, UsagePlan
 # Under contention a decision may need a second write with fresh knowledge; more than this means
 # other workers keep winning, and the caller is told to wait one interval.
 MAX_WRITES_PER_DECISION = 4
+# Tokens of SP-API's burst left unused. A call reaches SP-API some milliseconds after its token was
+# taken, and not always in the order the tokens were: one token of slack absorbs that jitter, which
+# otherwise shows as an occasional 429 when the bucket runs exactly at its limit.
+BURST_SLACK = 1
 BUCKET_TTL_SECONDS = 24 * 3600
 
 
@@ -47,7 +51,7 @@ class DynamoDbGcraLimiter:
 
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
         interval = plan.interval
-        tolerance = (plan.burst - 1) * interval
+        tolerance = max(0, plan.burst - 1 - BURST_SLACK) * interval
         key = bucket.key
         for _ in range(MAX_WRITES_PER_DECISION):
             now = self._clock()

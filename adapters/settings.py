@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.errors import PermanentError
+from domain.spapi import ALL_OPERATIONS
 
 DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
 DEFAULT_SECRET_PREFIX = "sp-relay/accounts/"  # noqa: S105 - a name prefix
@@ -40,6 +42,8 @@ class Settings:
     poller_state_table_name: str | None = None
     df_poll_accounts: tuple[tuple[str, str | None], ...] = ()
     mcf_poll_accounts: tuple[tuple[str, str | None], ...] = ()
+    # Raised usage plans: ("<api>.<operationId>", rate per second, burst).
+    usage_plan_overrides: tuple[tuple[str, float, int], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +83,7 @@ class Settings:
             poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,
             df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
             mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
+            usage_plan_overrides=parse_usage_plan_overrides(env.get("USAGE_PLAN_OVERRIDES", "")),
         )
 
 
@@ -93,3 +98,26 @@ def parse_poll_accounts(variable: str, text: str) -> tuple[tuple[str, str | None
             raise SettingsError(f"{variable}: region of {name!r} must be na, eu or fe, got {region!r}")
         accounts.append((name, region or None))
     return tuple(accounts)
+
+
+def parse_usage_plan_overrides(text: str) -> tuple[tuple[str, float, int], ...]:
+    """``{"fulfillment_outbound_2020_07_01.createFulfillmentOrder": {"rate": 20, "burst": 30}}``."""
+    if not text.strip():
+        return ()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SettingsError("USAGE_PLAN_OVERRIDES must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise SettingsError("USAGE_PLAN_OVERRIDES must be a JSON object")
+    overrides = []
+    for key, plan in sorted(document.items()):
+        if key not in ALL_OPERATIONS:
+            raise SettingsError(f"USAGE_PLAN_OVERRIDES: unknown operation {key!r} (use <api>.<operationId>)")
+        rate, burst = (plan.get("rate"), plan.get("burst")) if isinstance(plan, dict) else (None, None)
+        if not isinstance(rate, int | float) or rate <= 0 or not isinstance(burst, int) or burst < 1:
+            raise SettingsError(
+                f"USAGE_PLAN_OVERRIDES: {key} needs a positive rate and an integer burst >= 1"
+            )
+        overrides.append((key, float(rate), burst))
+    return tuple(overrides)

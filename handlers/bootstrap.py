@@ -33,6 +33,8 @@ from adapters.settings import Settings, SettingsError
 from adapters.spapi import LwaTokenCache, SpApiHttpClient
 from adapters.sqs import SqsMessageQueue
 from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
+from domain.ports import Clock
+from domain.rate_limits import UsagePlan, UsagePlanBook
 from domain.relay import Relay, RelayPorts, RetryPolicy
 
 
@@ -64,6 +66,7 @@ def build_worker(
     session: boto3.Session | None = None,
     http: httpx.Client | None = None,
     metrics: Metrics | None = None,
+    clock: Clock | None = None,
 ) -> Worker:
     silence_library_debug_logs()
     session = session or boto3.Session()
@@ -98,7 +101,7 @@ def build_worker(
             SqsMessageQueue(client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url),
             metrics,
         ),
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
     )
     policy = RetryPolicy(
         max_receive_count=settings.max_receive_count,
@@ -108,8 +111,16 @@ def build_worker(
         follow_up_max_seconds=settings.follow_up_max_minutes * 60,
     )
     return Worker(
-        relay=Relay(ports, policy), idempotency=idempotency, tokens=tokens, limiter=limiter, metrics=metrics
+        relay=Relay(ports, policy, usage_plans(settings)),
+        idempotency=idempotency,
+        tokens=tokens,
+        limiter=limiter,
+        metrics=metrics,
     )
+
+
+def usage_plans(settings: Settings) -> UsagePlanBook:
+    return UsagePlanBook({key: UsagePlan(rate, burst) for key, rate, burst in settings.usage_plan_overrides})
 
 
 _workers: dict[Settings, Worker] = {}

@@ -79,6 +79,7 @@ class LocalStackOptions:
     # The pollers of template.yaml run on this interval locally (None: the template's PollSchedule).
     poll_interval_seconds: float | None = 30.0
     df_poll_accounts: str = "demo-vendor"
+    usage_plan_overrides: str = ""  # USAGE_PLAN_OVERRIDES (JSON), e.g. to match a scaled-up emulator
     mcf_poll_accounts: str = "demo-seller"
     accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
     start_worker: bool = True
@@ -231,6 +232,7 @@ class LocalStack:
             "POLLER_STATE_TABLE_NAME": resources.poller_state_table_name,
             "DF_POLL_ACCOUNTS": self.options.df_poll_accounts,
             "MCF_POLL_ACCOUNTS": self.options.mcf_poll_accounts,
+            "USAGE_PLAN_OVERRIDES": self.options.usage_plan_overrides,
             "FOLLOW_UP_INTERVAL_SECONDS": str(self.options.follow_up_interval_seconds),
             "FOLLOW_UP_MAX_MINUTES": str(self.options.follow_up_max_minutes),
             "POWERTOOLS_SERVICE_NAME": "sp-relay",

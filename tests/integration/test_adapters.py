@@ -12,7 +12,7 @@ import pytest
 
 from adapters.credentials import SecretsManagerAccounts
 from adapters.idempotency import PowertoolsIdempotency
-from adapters.rate_limiter import DynamoDbGcraLimiter
+from adapters.rate_limiter import BURST_SLACK, DynamoDbGcraLimiter
 from adapters.spapi import LwaTokenCache, SpApiHttpClient, spapi_base_url
 from domain.commands import parse_command
 from domain.errors import CommandIdReused, CredentialsRejected, SpApiUnavailable, UnknownAccount
@@ -33,15 +33,18 @@ def fresh_bucket() -> Bucket:
 # --- rate limiter --------------------------------------------------------------------------------------
 
 
-def test_the_limiter_grants_the_burst_then_asks_to_wait_one_interval(local_stack: LocalStack) -> None:
+def test_the_limiter_grants_the_burst_less_its_slack_then_asks_to_wait_one_interval(
+    local_stack: LocalStack,
+) -> None:
     assert local_stack.resources is not None
     limiter = DynamoDbGcraLimiter(local_stack.client("dynamodb"), local_stack.resources.rate_limit_table_name)
     bucket, plan = fresh_bucket(), UsagePlan(rate=2.0, burst=5)
+    granted = plan.burst - BURST_SLACK
 
-    waits = [limiter.try_acquire(bucket, plan) for _ in range(6)]
+    waits = [limiter.try_acquire(bucket, plan) for _ in range(granted + 1)]
 
-    assert waits[:5] == [0.0] * 5
-    assert 0.3 < waits[5] <= 0.5  # one interval (0.5 s) less the time the five grants took
+    assert waits[:granted] == [0.0] * granted
+    assert 0.3 < waits[granted] <= 0.5  # one interval (0.5 s) less the time the grants took
 
 
 def test_a_known_empty_bucket_answers_without_a_dynamodb_call(local_stack: LocalStack) -> None:
@@ -264,3 +267,21 @@ def test_the_host_follows_the_region_and_the_sandbox_switch(
         spapi_base_url(region, sandbox=sandbox, endpoint_override="http://127.0.0.1:1/")
         == "http://127.0.0.1:1"
     )
+
+
+def test_grantless_tokens_are_cached_per_application_and_scope(stack: LocalStack) -> None:
+    _, tokens = spapi_client(stack)
+    assert stack.emulator is not None
+    client_id = DEMO_ACCOUNTS[0].secret["clientId"]
+
+    notifications = "sellingpartnerapi::notifications"
+    rotation = "sellingpartnerapi::client_credential:rotation"
+
+    first = tokens.grantless_token("demo-seller", notifications)
+    again = tokens.grantless_token("demo-seller", notifications)
+    other = tokens.grantless_token("demo-seller", rotation)
+
+    assert first == again != other
+    state = stack.emulator.state
+    assert state.grantless_token_request_count(client_id, notifications) == 1
+    assert state.grantless_token_request_count(client_id, rotation) == 1
