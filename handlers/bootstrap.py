@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import boto3
 import httpx
@@ -123,24 +125,30 @@ def usage_plans(settings: Settings) -> UsagePlanBook:
     return UsagePlanBook({key: UsagePlan(rate, burst) for key, rate, burst in settings.usage_plan_overrides})
 
 
+Built = TypeVar("Built")
 _workers: dict[Settings, Worker] = {}
 _workers_lock = threading.Lock()
 
 
-def container_worker() -> Worker:
-    """The worker of this container, built from the environment on first use and reused after.
+def _built_once(cache: dict[Settings, Built], build: Callable[[Settings], Built]) -> Built:
+    """What ``build`` makes from the environment's settings, made on first use and reused after.
 
     Keyed by the settings, so a process that hosts several local stacks one after another (the test
-    suite, the local runner) gets a worker per configuration; on Lambda there is exactly one.
+    suite, the local runner) gets one per configuration; on Lambda there is exactly one.
     """
     settings = Settings.from_env()
-    worker = _workers.get(settings)
-    if worker is None:
+    built = cache.get(settings)
+    if built is None:
         with _workers_lock:
-            worker = _workers.get(settings)
-            if worker is None:
-                worker = _workers[settings] = build_worker(settings)
-    return worker
+            built = cache.get(settings)
+            if built is None:
+                built = cache[settings] = build(settings)
+    return built
+
+
+def container_worker() -> Worker:
+    """The worker of this container."""
+    return _built_once(_workers, build_worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,7 @@ class Pollers:
     """Everything one poller container needs: each poller with the accounts it polls."""
 
     pollers: dict[str, tuple[Poller, tuple[tuple[str, str | None], ...]]]
+    metrics: Metrics
 
 
 def build_pollers(
@@ -171,19 +180,14 @@ def build_pollers(
         PurchaseOrderPoller.name: settings.df_poll_accounts,
         FulfillmentOrderPoller.name: settings.mcf_poll_accounts,
     }
-    return Pollers({name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()})
+    return Pollers(
+        {name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()}, worker.metrics
+    )
 
 
 _pollers: dict[Settings, Pollers] = {}
 
 
 def container_pollers() -> Pollers:
-    """The pollers of this container, built from the environment on first use."""
-    settings = Settings.from_env()
-    pollers = _pollers.get(settings)
-    if pollers is None:
-        with _workers_lock:
-            pollers = _pollers.get(settings)
-            if pollers is None:
-                pollers = _pollers[settings] = build_pollers(settings)
-    return pollers
+    """The pollers of this container."""
+    return _built_once(_pollers, build_pollers)

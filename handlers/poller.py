@@ -7,6 +7,7 @@ failure does not stop the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -14,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import RelayError
-from domain.pollers import POLLERS
+from domain.pollers import POLLERS, Poller
 from handlers.bootstrap import Pollers, container_pollers
 
 logger = Logger(service="sp-relay")
@@ -29,17 +30,24 @@ def run_pollers(event: dict[str, Any], context: LambdaContext, pollers: Pollers)
         return float(context.get_remaining_time_in_millis()) / 1000
 
     poller, accounts = pollers.pollers[name]
-    reports = []
-    for account, region in accounts:
-        try:
-            report = asdict(poller.poll(account, region, remaining_seconds))
-        except RelayError as error:
-            # The watermark stays where it was: the next run covers this window again.
-            logger.warning("poll failed", extra={"poller": name, "account": account, "reason": error.code})
-            report = {"poller": name, "account": account, "region": region, "errors": [error.message]}
-        logger.info("poll finished", extra={k: v for k, v in report.items() if k != "errors"})
-        reports.append(report)
+    try:
+        reports = [_poll(name, poller, account, region, remaining_seconds) for account, region in accounts]
+    finally:
+        pollers.metrics.flush()
     return {"poller": name, "reports": reports}
+
+
+def _poll(
+    name: str, poller: Poller, account: str, region: str | None, remaining_seconds: Callable[[], float]
+) -> dict[str, Any]:
+    try:
+        report = asdict(poller.poll(account, region, remaining_seconds))
+    except RelayError as error:
+        # The watermark stays where it was: the next run covers this window again.
+        logger.warning("poll failed", extra={"poller": name, "account": account, "reason": error.code})
+        report = {"poller": name, "account": account, "region": region, "errors": [error.message]}
+    logger.info("poll finished", extra={k: v for k, v in report.items() if k != "errors"})
+    return report
 
 
 @logger.inject_lambda_context(clear_state=True)
