@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -21,7 +23,20 @@ BROKEN_COMMANDS = (
 )
 
 
+def quiet_logs() -> None:
+    """The demo shows its own tables: the relay's and the local stack's log lines stay below WARNING."""
+    # Powertools sets a level on every child logger it makes, so each one is set, not just the parents.
+    for name in [*logging.root.manager.loggerDict, "sp-relay", "sp-relay-local"]:
+        if name.startswith(("sp-relay", "local.")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        elif name.startswith("moto"):
+            # moto's CloudFormation names the resource types it skips; local/stack.py creates them.
+            logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse AWS.+supported by moto")
+
+
 def run_demo(console: Console, *, workers: int = 2, timeout: float = 60.0) -> int:
+    quiet_logs()
     with console.status("Starting the local stack (moto server, template.yaml resources, SP-API emulator)…"):
         stack = LocalStack(LocalStackOptions(workers=workers)).start()
     try:
