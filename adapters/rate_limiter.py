@@ -49,6 +49,14 @@ class DynamoDbGcraLimiter:
         self._lock = threading.Lock()
         self.writes = 0  # DynamoDB calls made (benchmarks read it)
 
+    def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
+        """The wait this container already knows of, without asking DynamoDB (never longer than the truth)."""
+        with self._lock:
+            known = self._known_tat.get(bucket.key)
+        if known is None:
+            return 0.0
+        return max(0.0, known - max(0, plan.burst - 1 - BURST_SLACK) * plan.interval - self._clock())
+
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
         interval = plan.interval
         tolerance = max(0, plan.burst - 1 - BURST_SLACK) * interval

@@ -97,6 +97,14 @@ class SpApiGateway:
 
     # --- tokens of the usage plan --------------------------------------------------------------------------
 
+    def check_bucket(self, account: str, region: str, operation: OperationSpec) -> None:
+        """Raise Throttled, without any I/O, when this worker already knows the bucket is empty for
+        longer than it would wait: the message is deferred before anything else is spent on it."""
+        bucket = bucket_for(account, region, operation)
+        wait = self._limiter.known_wait(bucket, self.plans.plan_for(bucket, operation))
+        if wait > self._max_inline_wait:
+            raise Throttled(bucket.key, wait)
+
     def _call(
         self,
         account: str,

@@ -56,6 +56,10 @@ class RateLimiter(Protocol):
         """Take one token: 0.0 when taken, else the seconds until one is due (nothing taken)."""
         ...
 
+    def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
+        """The wait for a token this worker already knows of, without any I/O (0.0: none known)."""
+        ...
+
 
 class IdempotencyGuard(Protocol):
     def run_once(self, command: Command, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:

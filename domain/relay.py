@@ -105,6 +105,8 @@ class Relay:
         except PermanentError as error:
             return self._dead_letter(message, None, error, OutcomeStatus.REJECTED)
         try:
+            region = command.region or self._ports.accounts.default_region(command.account)
+            self.gateway.check_bucket(command.account, region, command.type.operation)
             if command.type.reads:
                 result = self._execute(command, remaining_seconds)
             else:

@@ -62,6 +62,11 @@ class FakeLimiter:
     waits: list[float] = field(default_factory=list)
     taken: list[tuple[Bucket, UsagePlan]] = field(default_factory=list)
 
+    known_waits: dict[str, float] = field(default_factory=dict)
+
+    def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
+        return self.known_waits.get(bucket.key, 0.0)
+
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
         self.taken.append((bucket, plan))
         return self.waits.pop(0) if self.waits else 0.0

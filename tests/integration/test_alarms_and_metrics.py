@@ -158,6 +158,9 @@ class _FakeLimiter:
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
         return self.waits.pop(0)
 
+    def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
+        return 0.0
+
 
 class _FakeOutcomes:
     def __init__(self) -> None:

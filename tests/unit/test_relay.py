@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,21 @@ def test_a_failed_outcome_publish_is_retried_without_a_second_sp_api_call(world:
 
     assert len(world.spapi.calls) == 1
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+
+
+def test_a_bucket_known_to_be_empty_defers_before_the_idempotency_store_is_touched(world: World) -> None:
+    world.limiter.known_waits["acme#eu#fulfillment_outbound_2020_07_01.cancelFulfillmentOrder"] = 7.5
+    guarded: list[str] = []
+    run_once = world.idempotency.run_once
+
+    def spying_run_once(command: Any, action: Any) -> Any:
+        guarded.append(command.command_id)
+        return run_once(command, action)
+
+    world.idempotency.run_once = spying_run_once  # type: ignore[method-assign]
+
+    assert world.process(message(sample("cancel-fulfillment"))) is Disposition.DONE
+
+    [(_, delay)] = world.queue.deferred
+    assert delay == 8
+    assert guarded == [] and world.limiter.taken == [] and world.spapi.calls == []
