@@ -101,10 +101,10 @@ class Relay:
         """Relay one message. Every path ends in an outcome event, a deferral or a retry."""
         try:
             command = parse_command(message.body)
-            self._check_sandbox(command)
         except PermanentError as error:
             return self._dead_letter(message, None, error, OutcomeStatus.REJECTED)
         try:
+            self._check_sandbox(command)
             region = command.region or self._ports.accounts.default_region(command.account)
             self.gateway.check_bucket(command.account, region, command.type.operation)
             if command.type.reads:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import SpApiUnavailable
+from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.outcomes import OutcomeStatus
 from domain.relay import Disposition
 from domain.requests import SpApiResponse
@@ -259,3 +259,15 @@ def test_a_bucket_known_to_be_empty_defers_before_the_idempotency_store_is_touch
     [(_, delay)] = world.queue.deferred
     assert delay == 8
     assert guarded == [] and world.limiter.taken == [] and world.spapi.calls == []
+
+
+def test_a_failing_secrets_store_is_retried_not_raised(world: World) -> None:
+    def unavailable(account: str) -> str:
+        raise DependencyUnavailable("reading secret sp-relay/accounts/acme failed: ThrottlingException")
+
+    world.relay.ports.accounts.default_region = unavailable  # type: ignore[method-assign]
+    world.relay.ports.accounts.is_sandbox = unavailable  # type: ignore[method-assign,assignment]
+
+    assert world.process(message(sample("cancel-fulfillment"))) is Disposition.RETRY
+    assert world.process(message(sample("submit-fulfillment-order-status-update"))) is Disposition.RETRY
+    assert len(world.queue.backed_off) == 2
