@@ -20,7 +20,7 @@ SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	SAM_CLI_TELEMETRY=0
 
-.PHONY: sam-venv validate-template sam-build build-WorkerFunction
+.PHONY: sam-venv validate-template sam-build build-WorkerFunction build-PollerFunction
 
 $(SAM_STAMP):
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -41,7 +41,7 @@ sam-build: $(SAM_STAMP)
 
 # Called by `sam build` (BuildMethod: makefile, CodeUri: .) with ARTIFACTS_DIR set; with
 # --build-in-source it runs in the repository itself, so .venv is never copied to a scratch dir.
-build-WorkerFunction:
+build-WorkerFunction build-PollerFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (run through sam build)"; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	for pkg in $(LAMBDA_PACKAGES); do \

@@ -168,8 +168,27 @@ def test_no_wildcard_actions_or_resources(template: dict[str, Any], stage: str) 
             assert resource != "*", statement
 
 
-def test_worker_permissions_are_scoped_to_stack_resources(function_properties: dict[str, Any]) -> None:
-    statements = [s for policy in function_properties["Policies"] for s in _as_list(policy["Statement"])]
+def test_functions_have_their_own_roles_without_managed_policies(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    translated = sam_translate(template, parameters={}, region="us-east-1")
+    roles = {name: r for name, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert set(roles) == {"WorkerRole", "PollerRole"}
+    for role in roles.values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+    for name in ("WorkerFunction", "PollerFunction"):
+        assert resources[name]["Properties"]["Role"] == {
+            "Fn::GetAtt": [name.replace("Function", "Role"), "Arn"]
+        }
+        assert "Policies" not in resources[name]["Properties"]
+
+
+def test_worker_permissions_are_scoped_to_stack_resources(resources: dict[str, Any]) -> None:
+    statements = [
+        s
+        for policy in resources["WorkerRole"]["Properties"]["Policies"]
+        for s in _as_list(policy["PolicyDocument"]["Statement"])
+    ]
     granted: dict[str, list[Any]] = {}
     for statement in statements:
         assert statement["Effect"] == "Allow"
@@ -191,6 +210,9 @@ def test_worker_permissions_are_scoped_to_stack_resources(function_properties: d
         map(str, [arn("DeadLetterQueue"), arn("CommandQueue")])
     )
     assert granted["sqs:ChangeMessageVisibility"] == [arn("CommandQueue")]
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+        assert granted[action] == [arn("CommandQueue")]
+    assert granted["logs:PutLogEvents"] == [arn("WorkerLogGroup")]
     (secrets,) = granted["secretsmanager:GetSecretValue"]
     assert secrets == {
         "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
@@ -230,10 +252,14 @@ def test_outputs(template: dict[str, Any]) -> None:
 def test_packaging_uses_the_make_target(
     resources: dict[str, Any], function_properties: dict[str, Any]
 ) -> None:
-    assert resources["WorkerFunction"]["Metadata"]["BuildMethod"] == "makefile"
-    assert function_properties["CodeUri"] == "."
     fragment = (ROOT / "mk" / "sam.mk").read_text(encoding="utf-8")
-    assert re.search(r"^build-WorkerFunction:", fragment, re.MULTILINE)
+    functions = [name for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for name in functions:
+        assert resources[name]["Metadata"]["BuildMethod"] == "makefile"
+        assert resources[name]["Properties"]["CodeUri"] == "."
+        # sam build runs `make build-<LogicalId>`: every function needs its target.
+        assert re.search(rf"^build-\S.*\bbuild-{name}\b.*:|^build-{name}\b.*:", fragment, re.MULTILINE), name
     shipped = re.search(r"^LAMBDA_PACKAGES := (.+)$", fragment, re.MULTILINE)
     assert shipped is not None
     assert shipped.group(1).split() == ["domain", "adapters", "handlers"]
@@ -245,13 +271,13 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
     # The function, and what watches it (its alarms and the dashboard, which moto skips anyway).
     assert set(dropped) == {
         "WorkerFunction",
-        "WorkerFunctionRole",
+        "WorkerRole",
         "WorkerFunctionCommands",
         "WorkerErrorsAlarm",
         "WorkerThrottlesAlarm",
         "OperationsDashboard",
         "PollerFunction",
-        "PollerFunctionRole",
+        "PollerRole",
         "PollerFunctionPurchaseOrders",
         "PollerFunctionPurchaseOrdersPermission",
         "PollerFunctionFulfillmentOrders",
