@@ -9,6 +9,7 @@ unchanged: nothing is added, reordered or coerced.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ def parse_command(body: str | bytes) -> Command:
         raise InvalidCommand(f"body must be a JSON object, not {type(document).__name__}")
     command_type = document.get("type")
     if isinstance(command_type, str) and command_type not in CATALOG:
-        raise UnknownCommandType(f"type: unknown command type {command_type!r}; known: {', '.join(CATALOG)}")
+        raise UnknownCommandType(unknown_type_reason(command_type))
     try:
         envelope = CommandEnvelope.model_validate(document)
     except ValidationError as error:
@@ -112,6 +113,15 @@ def parse_command(body: str | bytes) -> Command:
         account=envelope.account,
         region=envelope.region,
         payload=envelope.payload,
+    )
+
+
+def unknown_type_reason(command_type: str) -> str:
+    close = difflib.get_close_matches(command_type, CATALOG, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"type: unknown command type {command_type[:80]!r}; {hint}"
+        f"`sp-relay schema` lists the {len(CATALOG)} known types"
     )
 
 

@@ -271,3 +271,11 @@ def test_a_failing_secrets_store_is_retried_not_raised(world: World) -> None:
     assert world.process(message(sample("cancel-fulfillment"))) is Disposition.RETRY
     assert world.process(message(sample("submit-fulfillment-order-status-update"))) is Disposition.RETRY
     assert len(world.queue.backed_off) == 2
+
+
+def test_a_misspelt_type_gets_a_suggestion(world: World) -> None:
+    world.process(message(sample("create-fulfillment", type="create-fulfilment")))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "UnknownCommandType"
+    assert "did you mean 'create-fulfillment'?" in failure.detail
