@@ -108,10 +108,10 @@ class Relay:
             region = command.region or self._ports.accounts.default_region(command.account)
             self.gateway.check_bucket(command.account, region, command.type.operation)
             if command.type.reads:
-                result = self._execute(command, remaining_seconds)
+                result = self._execute(command, region, remaining_seconds)
             else:
                 result = self._ports.idempotency.run_once(
-                    command, lambda: self._execute(command, remaining_seconds)
+                    command, lambda: self._execute(command, region, remaining_seconds)
                 )
         except Throttled as throttled:
             return self._defer(message, command, throttled)
@@ -138,8 +138,7 @@ class Relay:
 
     # --- one SP-API effect -------------------------------------------------------------------------------
 
-    def _execute(self, command: Command, remaining: Callable[[], float]) -> dict[str, Any]:
-        region = command.region or self._ports.accounts.default_region(command.account)
+    def _execute(self, command: Command, region: str, remaining: Callable[[], float]) -> dict[str, Any]:
         operation = command.type.operation
         if command.type.paging is not None:
             pages = self.gateway.send_all_pages(

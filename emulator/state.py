@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+from domain.spapi.fulfillment_outbound_2020_07_01 import CurrentStatus
 from emulator.generators import DF_ORDER_STATUSES, generate_df_order, generate_purchase_order_number
 from emulator.ratelimit import RateLimiter
 
@@ -41,27 +42,8 @@ ORDER_STATUSES = (
 )
 # Orders that have not left the warehouse can ship (the control API's ``ship``).
 SHIPPABLE_STATUSES = frozenset({"New", "Received", "Planning", "Processing"})
-# CurrentStatus of getPackageTrackingDetails (fulfillmentOutbound_2020-07-01).
-TRACKING_STATUSES = (
-    "IN_TRANSIT",
-    "DELIVERED",
-    "RETURNING",
-    "RETURNED",
-    "UNDELIVERABLE",
-    "DELAYED",
-    "AVAILABLE_FOR_PICKUP",
-    "CUSTOMER_ACTION",
-    "UNKNOWN",
-    "OUT_FOR_DELIVERY",
-    "DELIVERY_ATTEMPTED",
-    "PICKUP_SUCCESSFUL",
-    "PICKUP_CANCELLED",
-    "PICKUP_ATTEMPTED",
-    "PICKUP_SCHEDULED",
-    "RETURN_REQUEST_ACCEPTED",
-    "REFUND_ISSUED",
-    "RETURN_RECEIVED_IN_FC",
-)
+# CurrentStatus of getPackageTrackingDetails, as the official model enumerates it.
+TRACKING_STATUSES: tuple[str, ...] = get_args(CurrentStatus)
 DEFAULT_TIMEOUT_DELAY = 30.0
 DEFAULT_SLOW_DELAY = 3.0
 
