@@ -9,20 +9,21 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from adapters.aws import aws_failures_are_retryable
+from domain.attributes import (
+    ATTEMPTS_ATTRIBUTE,
+    DEAD_LETTER_ATTRIBUTES,
+    DEFERRALS_ATTRIBUTE,
+    DETAIL_ATTRIBUTE,
+    FAILED_AT_ATTRIBUTE,
+    OUTCOME_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+)
 from domain.outcomes import Failure
-from domain.ports import DEFERRALS_ATTRIBUTE, InboundMessage
+from domain.ports import InboundMessage
 
 logger = Logger(service="sp-relay", child=True)
 
-# Attributes a dead-lettered message carries, so operators can see and filter why it failed.
-REASON_ATTRIBUTES = (
-    "sp-relay-outcome",
-    "sp-relay-reason",
-    "sp-relay-detail",
-    "sp-relay-attempts",
-    "sp-relay-source-message-id",
-    "sp-relay-failed-at",
-)
 MAX_ATTRIBUTE_CHARS = 1000
 
 
@@ -40,12 +41,12 @@ class SqsMessageQueue:
 
     def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
         attributes = {
-            "sp-relay-outcome": _string(failure.status.value),
-            "sp-relay-reason": _string(failure.code),
-            "sp-relay-detail": _string(failure.detail),
-            "sp-relay-attempts": {"DataType": "Number", "StringValue": str(max(failure.attempts, 1))},
-            "sp-relay-source-message-id": _string(message.message_id),
-            "sp-relay-failed-at": _string(datetime.now(UTC).isoformat(timespec="seconds")),
+            OUTCOME_ATTRIBUTE: _string(failure.status.value),
+            REASON_ATTRIBUTE: _string(failure.code),
+            DETAIL_ATTRIBUTE: _string(failure.detail),
+            ATTEMPTS_ATTRIBUTE: {"DataType": "Number", "StringValue": str(max(failure.attempts, 1))},
+            SOURCE_MESSAGE_ID_ATTRIBUTE: _string(message.message_id),
+            FAILED_AT_ATTRIBUTE: _string(datetime.now(UTC).isoformat(timespec="seconds")),
         }
         with aws_failures_are_retryable("sending to the dead-letter queue"):
             self._client.send_message(
@@ -60,7 +61,7 @@ class SqsMessageQueue:
         attributes = {
             name: _string(value)
             for name, value in message.attributes.items()
-            if name != DEFERRALS_ATTRIBUTE and name not in REASON_ATTRIBUTES
+            if name != DEFERRALS_ATTRIBUTE and name not in DEAD_LETTER_ATTRIBUTES
         }
         attributes[DEFERRALS_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(message.deferrals + 1)}
         with aws_failures_are_retryable("re-sending a throttled message"):

@@ -26,6 +26,7 @@ from typing import IO, Any, Literal
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from domain.attributes import REASON_ATTRIBUTE
 from emulator.state import EmulatorState, Fault
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -377,7 +378,7 @@ def reconcile(
             command_id = str(json.loads(message["body"]).get("commandId"))
         except (ValueError, AttributeError):
             command_id = "<unparseable>"
-        reason = (message.get("attributes") or {}).get("sp-relay-reason")
+        reason = (message.get("attributes") or {}).get(REASON_ATTRIBUTE)
         if not reason:
             report.dlq_without_reason.append(command_id)
         else:

@@ -11,6 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from domain.attributes import (
+    DETAIL_ATTRIBUTE,
+    OUTCOME_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+)
 from domain.catalog import CATALOG
 from local.runtime import LocalStack, LocalStackOptions
 from local.scenario import Tour, TourResult
@@ -107,10 +113,10 @@ def _dead_letter_table(dead_letters: list[dict[str, Any]]) -> Table:
     for message in dead_letters:
         attributes = message["attributes"]
         table.add_row(
-            str(attributes.get("sp-relay-source-message-id", message["messageId"]))[:13] + "…",
-            str(attributes.get("sp-relay-outcome")),
-            str(attributes.get("sp-relay-reason")),
-            str(attributes.get("sp-relay-detail")),
+            str(attributes.get(SOURCE_MESSAGE_ID_ATTRIBUTE, message["messageId"]))[:13] + "…",
+            str(attributes.get(OUTCOME_ATTRIBUTE)),
+            str(attributes.get(REASON_ATTRIBUTE)),
+            str(attributes.get(DETAIL_ATTRIBUTE)),
         )
     return table
 
@@ -127,7 +133,7 @@ def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: in
     transactions = [kind for kind, _ in result.events if kind.startswith("sp-relay transaction")]
     if Counter(transactions) != Counter({"sp-relay transaction Success": 2}):
         problems.append(f"expected both acknowledgements followed to Success, saw {transactions}")
-    reasons = Counter(str(m["attributes"].get("sp-relay-reason")) for m in dead_letters)
+    reasons = Counter(str(m["attributes"].get(REASON_ATTRIBUTE)) for m in dead_letters)
     if reasons != Counter({"InvalidCommand": 1, "UnknownCommandType": 1}):
         problems.append(f"expected the two broken commands on the DLQ, found {dict(reasons)}")
     if creates != 1:

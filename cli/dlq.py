@@ -13,24 +13,20 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.dead_letters import (
-    DeadLetter,
-    DeadLetterScan,
-    Filters,
-    FixUp,
+from cli.dead_letters.filters import Filters, format_age, parse_duration
+from cli.dead_letters.fixups import FixUp
+from cli.dead_letters.grouping import find, group
+from cli.dead_letters.letter import DeadLetter
+from cli.dead_letters.masking import masked_body
+from cli.dead_letters.replay import (
     Pacer,
     ReplayItem,
     ReplaySummary,
-    find,
-    format_age,
-    group,
-    masked_body,
     native_move_progress,
-    parse_duration,
-    read_all,
     replay_one,
     try_native_move,
 )
+from cli.dead_letters.scan import DeadLetterScan, read_all
 from cli.targets import DlqUrlOption, QueueUrlOption, StackFileOption, TargetError, resolve_operator_target
 
 READ_SAFETY = (
@@ -165,7 +161,7 @@ def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
     facts.add_column()
     rows = [
         ("message id", letter.message_id),
-        ("original message id", letter.attributes.get("sp-relay-source-message-id", "-")),
+        ("original message id", letter.source_message_id or "-"),
         ("type", letter.command_type or "(unparsable)"),
         ("commandId", letter.command_id or "-"),
         ("account", letter.account or "-"),
@@ -173,7 +169,7 @@ def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
         ("reason", letter.reason),
         ("detail", letter.detail or "-"),
         ("attempts", str(letter.attempts) if letter.attempts is not None else "-"),
-        ("failed", f"{letter.attributes.get('sp-relay-failed-at', '-')} ({format_age(letter.age(now))} ago)"),
+        ("failed", f"{letter.failed_at_text or '-'} ({format_age(letter.age(now))} ago)"),
         ("DLQ receives", str(letter.receive_count)),
     ]
     for name, value in rows:

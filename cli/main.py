@@ -14,15 +14,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import boto3
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.dlq import app as dlq_app
 from cli.status import status as status_command
+from cli.targets import OperatorTarget, StackFileOption, TargetError, resolve_operator_target
 from domain.commands import command_json_schema, parse_command
 from domain.errors import PermanentError
 
@@ -39,47 +39,15 @@ errors = Console(stderr=True)
 app.add_typer(dlq_app, name="dlq")
 app.command("status")(status_command)
 
-StackFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--stack-file",
-        help="JSON file written by `sp-relay local --write-endpoints`; supplies the endpoint and queue URLs.",
-        exists=True,
-        dir_okay=False,
-    ),
-]
 
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where commands go: a queue URL and the boto3 settings to reach it."""
-
-    queue_url: str
-    endpoint_url: str | None
-    region: str | None
-
-    def sqs(self) -> Any:
-        extra: dict[str, str] = {}
-        if self.endpoint_url and "amazonaws.com" not in self.endpoint_url:
-            extra = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        return boto3.client("sqs", endpoint_url=self.endpoint_url, region_name=self.region, **extra)  # type: ignore[call-overload]
-
-
-def resolve_target(queue_url: str | None, stack_file: Path | None) -> Target:
-    import os  # noqa: PLC0415
-
-    described: dict[str, Any] = json.loads(stack_file.read_text()) if stack_file else {}
-    url = queue_url or described.get("commandQueueUrl") or os.environ.get("COMMAND_QUEUE_URL")
-    if not url:
-        errors.print("[red]No command queue: pass --queue-url, --stack-file, or set COMMAND_QUEUE_URL.[/red]")
-        raise typer.Exit(2)
-    return Target(
-        queue_url=url,
-        endpoint_url=described.get("awsEndpointUrl") or os.environ.get("AWS_ENDPOINT_URL"),
-        region=described.get("region")
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION"),
-    )
+def resolve_target(queue_url: str | None, stack_file: Path | None) -> tuple[OperatorTarget, str]:
+    """The operator target and its command queue URL (exits 2 with a sentence when there is none)."""
+    target = resolve_operator_target(stack_file, command_queue_url=queue_url)
+    try:
+        return target, target.require_command_queue()
+    except TargetError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
 
 
 # --- schema --------------------------------------------------------------------------------------------
@@ -139,7 +107,7 @@ def send(
     queue_url: Annotated[
         str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
     ] = None,
-    stack_file: StackFile = None,
+    stack_file: StackFileOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; publish nothing.")] = False,
 ) -> None:
     """Validate commands and publish the valid ones to the command queue.
@@ -148,7 +116,7 @@ def send(
     Exits 1 when any command was refused.
     """
     target = None if dry_run else resolve_target(queue_url, stack_file)
-    sqs = target.sqs() if target else None
+    sqs = target[0].client("sqs") if target else None
     sent, refused = 0, 0
     report = Table("where", "result", "detail", title="sp-relay send")
     for source in sources:
@@ -166,7 +134,7 @@ def send(
                 refused += 1
                 continue
             if sqs is not None and target is not None:
-                answer = sqs.send_message(QueueUrl=target.queue_url, MessageBody=command.body)
+                answer = sqs.send_message(QueueUrl=target[1], MessageBody=command.body)
                 detail = f"{parsed.type.name} {parsed.command_id} → message {answer['MessageId']}"
             else:
                 detail = f"{parsed.type.name} {parsed.command_id} (dry run)"
@@ -234,7 +202,7 @@ def worker(
     queue_url: Annotated[
         str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
     ] = None,
-    stack_file: StackFile = None,
+    stack_file: StackFileOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Concurrent pollers.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, max=10, help="Messages per handler invocation.")] = 10,
     function_timeout: Annotated[float, typer.Option(help="Seconds each invocation may run.")] = 60.0,
@@ -251,10 +219,10 @@ def worker(
 
     if stack_file is not None:
         os.environ.update(json.loads(stack_file.read_text())["environment"])
-    target = resolve_target(queue_url, stack_file)
+    target, command_queue = resolve_target(queue_url, stack_file)
     mapping = LocalEventSourceMapping(
-        target.sqs(),
-        target.queue_url,
+        target.client("sqs"),
+        command_queue,
         lambda_handler,
         region=target.region or "us-east-1",
         batch_size=batch_size,
@@ -262,7 +230,7 @@ def worker(
         concurrency=concurrency,
     )
     mapping.start()
-    console.print(f"Polling {target.queue_url} with {concurrency} workers. Ctrl-C stops.")
+    console.print(f"Polling {command_queue} with {concurrency} workers. Ctrl-C stops.")
     try:
         _wait_for_interrupt()
     finally:

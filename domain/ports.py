@@ -6,18 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import Command
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
-
-# Message attributes the relay reads and writes on queue messages.
-DEFERRALS_ATTRIBUTE = "sp-relay-deferrals"
-# On the status checks that follow a transaction: which command started it, when, and how often it was read.
-FOLLOW_UP_OF_ATTRIBUTE = "sp-relay-follow-up-of"
-FOLLOW_UP_TYPE_ATTRIBUTE = "sp-relay-follow-up-type"
-FOLLOW_UP_STARTED_ATTRIBUTE = "sp-relay-follow-up-started"
-FOLLOW_UP_CHECKS_ATTRIBUTE = "sp-relay-follow-up-checks"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from domain.attributes import (
+    FOLLOW_UP_CHECKS_ATTRIBUTE,
+    FOLLOW_UP_OF_ATTRIBUTE,
+    FOLLOW_UP_STARTED_ATTRIBUTE,
+    FOLLOW_UP_TYPE_ATTRIBUTE,
+)
 from domain.catalog import RESTRICTED_OPERATIONS
 from domain.commands import Command, parse_command
 from domain.errors import PermanentError, RelayError, RetryableError, SandboxOnly, Throttled
@@ -17,10 +23,6 @@ from domain.gateway import SpApiGateway
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.paging import dig
 from domain.ports import (
-    FOLLOW_UP_CHECKS_ATTRIBUTE,
-    FOLLOW_UP_OF_ATTRIBUTE,
-    FOLLOW_UP_STARTED_ATTRIBUTE,
-    FOLLOW_UP_TYPE_ATTRIBUTE,
     Accounts,
     Clock,
     IdempotencyGuard,

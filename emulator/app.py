@@ -79,63 +79,38 @@ class EmulatorApp:
         self.catalog = catalog
         self.registry = registry
         self.stopping = stopping or threading.Event()
-        self._control: dict[str, Callable[[Request, dict[str, str]], Response]] = {
-            "accounts": self._post_account,
-            "expire_tokens": self._expire_tokens,
-            "faults_get": self._get_faults,
-            "faults_post": self._post_fault,
-            "faults_delete": self._delete_faults,
-            "orders": self._get_orders,
-            "order_status": self._post_order_status,
-            "transaction_status": self._post_transaction_status,
-            "transaction_outcome": self._post_transaction_outcome,
-            "ship": self._post_ship,
-            "package_status": self._post_package_status,
-            "inventory": self._post_inventory,
-            "df_orders_get": self._get_df_orders,
-            "df_orders_post": self._post_df_orders,
-            "easy_ship_packages": self._get_easy_ship_packages,
-            "restricted_tokens": self._get_restricted_tokens,
-            "grantless_token_requests": self._get_grantless_token_requests,
-            "calls": self._get_calls,
-            "effects": self._get_effects,
-            "token_requests": self._get_token_requests,
-            "reset": self._reset,
-            "health": self._health,
-            "operations": self._get_operations,
-        }
-        p = CONTROL_PREFIX.rstrip("/")
+        # Each control endpoint is declared once: method, path under the prefix, handler.
+        routes: list[tuple[str, str, Callable[[Request, dict[str, str]], Response]]] = [
+            ("POST", "/accounts", self._post_account),
+            ("POST", "/expire-tokens", self._expire_tokens),
+            ("GET", "/faults", self._get_faults),
+            ("POST", "/faults", self._post_fault),
+            ("DELETE", "/faults", self._delete_faults),
+            ("GET", "/orders", self._get_orders),
+            ("POST", "/orders/<path:order_id>/status", self._post_order_status),
+            ("POST", "/orders/<path:order_id>/ship", self._post_ship),
+            ("POST", "/packages/<int:package_number>/status", self._post_package_status),
+            ("POST", "/inventory", self._post_inventory),
+            ("GET", "/df-orders", self._get_df_orders),
+            ("POST", "/df-orders", self._post_df_orders),
+            ("GET", "/easy-ship/packages", self._get_easy_ship_packages),
+            ("POST", "/transaction-outcome", self._post_transaction_outcome),
+            ("GET", "/restricted-tokens", self._get_restricted_tokens),
+            ("GET", "/grantless-token-requests", self._get_grantless_token_requests),
+            ("POST", "/transactions/<path:transaction_id>/status", self._post_transaction_status),
+            ("GET", "/calls", self._get_calls),
+            ("GET", "/effects", self._get_effects),
+            ("GET", "/token-requests", self._get_token_requests),
+            ("POST", "/reset", self._reset),
+            ("GET", "/health", self._health),
+            ("GET", "/operations", self._get_operations),
+        ]
+        prefix = CONTROL_PREFIX.rstrip("/")
+        self._control = {f"{method} {path}": handler for method, path, handler in routes}
         self._control_map = Map(
             [
-                Rule(f"{p}/accounts", endpoint="accounts", methods=["POST"]),
-                Rule(f"{p}/expire-tokens", endpoint="expire_tokens", methods=["POST"]),
-                Rule(f"{p}/faults", endpoint="faults_get", methods=["GET"]),
-                Rule(f"{p}/faults", endpoint="faults_post", methods=["POST"]),
-                Rule(f"{p}/faults", endpoint="faults_delete", methods=["DELETE"]),
-                Rule(f"{p}/orders", endpoint="orders", methods=["GET"]),
-                Rule(f"{p}/orders/<path:order_id>/status", endpoint="order_status", methods=["POST"]),
-                Rule(f"{p}/orders/<path:order_id>/ship", endpoint="ship", methods=["POST"]),
-                Rule(
-                    f"{p}/packages/<int:package_number>/status", endpoint="package_status", methods=["POST"]
-                ),
-                Rule(f"{p}/inventory", endpoint="inventory", methods=["POST"]),
-                Rule(f"{p}/df-orders", endpoint="df_orders_get", methods=["GET"]),
-                Rule(f"{p}/df-orders", endpoint="df_orders_post", methods=["POST"]),
-                Rule(f"{p}/easy-ship/packages", endpoint="easy_ship_packages", methods=["GET"]),
-                Rule(f"{p}/transaction-outcome", endpoint="transaction_outcome", methods=["POST"]),
-                Rule(f"{p}/restricted-tokens", endpoint="restricted_tokens", methods=["GET"]),
-                Rule(f"{p}/grantless-token-requests", endpoint="grantless_token_requests", methods=["GET"]),
-                Rule(
-                    f"{p}/transactions/<path:transaction_id>/status",
-                    endpoint="transaction_status",
-                    methods=["POST"],
-                ),
-                Rule(f"{p}/calls", endpoint="calls", methods=["GET"]),
-                Rule(f"{p}/effects", endpoint="effects", methods=["GET"]),
-                Rule(f"{p}/token-requests", endpoint="token_requests", methods=["GET"]),
-                Rule(f"{p}/reset", endpoint="reset", methods=["POST"]),
-                Rule(f"{p}/health", endpoint="health", methods=["GET"]),
-                Rule(f"{p}/operations", endpoint="operations", methods=["GET"]),
+                Rule(prefix + path, endpoint=f"{method} {path}", methods=[method])
+                for method, path, _ in routes
             ],
             strict_slashes=False,
         )

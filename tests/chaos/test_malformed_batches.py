@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chaos.harness import ChaosSize, CommandFactory, format_table, send_bodies
+from domain.attributes import DETAIL_ATTRIBUTE, REASON_ATTRIBUTE
 from domain.commands import MAX_BODY_BYTES
 from local.runtime import LocalStack
 from tests.unit.test_malformed_commands import HAND_WRITTEN, VALID
@@ -82,16 +83,16 @@ def test_malformed_messages_are_dead_lettered_naming_the_field_while_healthy_one
     outcomes = stack.outcomes()
     by_body = {m["body"]: m["attributes"] for m in dead}
     unnamed = [
-        (raw[:80], names, (by_body.get(raw) or {}).get("sp-relay-detail"))
+        (raw[:80], names, (by_body.get(raw) or {}).get(DETAIL_ATTRIBUTE))
         for raw, names in bad
-        if raw not in by_body or names not in str(by_body[raw].get("sp-relay-detail", ""))
+        if raw not in by_body or names not in str(by_body[raw].get(DETAIL_ATTRIBUTE, ""))
     ]
     succeeded = {o["commandId"] for o in outcomes if o["status"] == "succeeded"}
     failed_healthy = [c["commandId"] for c in healthy if c["commandId"] not in succeeded]
     reasons: dict[str, int] = {}
     for attributes in by_body.values():
-        reasons[str(attributes.get("sp-relay-reason"))] = (
-            reasons.get(str(attributes.get("sp-relay-reason")), 0) + 1
+        reasons[str(attributes.get(REASON_ATTRIBUTE))] = (
+            reasons.get(str(attributes.get(REASON_ATTRIBUTE)), 0) + 1
         )
     crashed = stack.worker.stats.handler_errors - errors_before
     print(

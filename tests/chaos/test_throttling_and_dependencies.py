@@ -21,8 +21,8 @@ from chaos.harness import (
     send_bodies,
     with_duplicates,
 )
+from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.catalog import CATALOG
-from domain.ports import DEFERRALS_ATTRIBUTE
 from domain.rate_limits import bucket_for
 from handlers.bootstrap import build_worker
 from handlers.worker import handle_batch

@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.dead_letters import read_all
+from cli.dead_letters.scan import read_all
 from cli.main import app
+from domain.attributes import (
+    ATTEMPTS_ATTRIBUTE,
+    DETAIL_ATTRIBUTE,
+    FAILED_AT_ATTRIBUTE,
+    OUTCOME_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    RELAY_ATTRIBUTE_PREFIX,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+)
 from local.runtime import LocalStack
 from tests.conftest import sample_command, unique
 
@@ -55,18 +64,18 @@ def put_dead_letter(stack: LocalStack, command: dict[str, Any] | str, reason: st
     """A message as the worker dead-letters it, with the failure attributes."""
     body = command if isinstance(command, str) else json.dumps(command)
     attributes = {
-        "sp-relay-outcome": "rejected",
-        "sp-relay-reason": reason,
-        "sp-relay-detail": f"{reason}: test",
-        "sp-relay-attempts": "1",
-        "sp-relay-source-message-id": str(uuid.uuid4()),
-        "sp-relay-failed-at": "2026-01-01T00:00:00+00:00",
+        OUTCOME_ATTRIBUTE: "rejected",
+        REASON_ATTRIBUTE: reason,
+        DETAIL_ATTRIBUTE: f"{reason}: test",
+        ATTEMPTS_ATTRIBUTE: "1",
+        SOURCE_MESSAGE_ID_ATTRIBUTE: str(uuid.uuid4()),
+        FAILED_AT_ATTRIBUTE: "2026-01-01T00:00:00+00:00",
     }
     stack.client("sqs").send_message(
         QueueUrl=dlq_url(stack),
         MessageBody=body,
         MessageAttributes={
-            name: {"DataType": "Number" if name == "sp-relay-attempts" else "String", "StringValue": value}
+            name: {"DataType": "Number" if name == ATTEMPTS_ATTRIBUTE else "String", "StringValue": value}
             for name, value in attributes.items()
         },
     )
@@ -176,7 +185,8 @@ def test_replaying_everything_falls_back_from_the_native_move_and_strips_failure
         c["commandId"] for c in commands
     )
     for message in arrived:
-        assert not [name for name in message.get("MessageAttributes", {}) if name.startswith("sp-relay-")]
+        names = message.get("MessageAttributes", {})
+        assert not [name for name in names if name.startswith(RELAY_ATTRIBUTE_PREFIX)]
     assert on_dlq(stack) == []
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from domain.attributes import DETAIL_ATTRIBUTE, OUTCOME_ATTRIBUTE, REASON_ATTRIBUTE
 from emulator.state import Fault
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from tests.conftest import RecordingHandler, sample_command, unique
@@ -82,11 +83,11 @@ def test_bad_commands_go_to_the_dlq_with_a_reason_while_the_rest_succeed(stack: 
     statuses = Counter(o["status"] for o in stack.outcomes())
     assert statuses == Counter({"succeeded": 3, "rejected": 3})
     reasons = {m["body"]: m["attributes"] for m in stack.dead_letters()}
-    assert reasons["{broken json"]["sp-relay-reason"] == "InvalidCommand"
-    assert "not valid JSON" in reasons["{broken json"]["sp-relay-detail"]
-    assert reasons[json.dumps(unknown)]["sp-relay-reason"] == "UnknownCommandType"
-    assert "teleport-order" in reasons[json.dumps(unknown)]["sp-relay-detail"]
-    detail = reasons[json.dumps(too_long)]["sp-relay-detail"]
+    assert reasons["{broken json"][REASON_ATTRIBUTE] == "InvalidCommand"
+    assert "not valid JSON" in reasons["{broken json"][DETAIL_ATTRIBUTE]
+    assert reasons[json.dumps(unknown)][REASON_ATTRIBUTE] == "UnknownCommandType"
+    assert "teleport-order" in reasons[json.dumps(unknown)][DETAIL_ATTRIBUTE]
+    detail = reasons[json.dumps(too_long)][DETAIL_ATTRIBUTE]
     assert "payload.sellerFulfillmentOrderId" in detail
     assert "40 characters" in detail
 
@@ -172,7 +173,7 @@ def test_sp_api_rejection_is_dead_lettered_with_sp_api_errors(stack: LocalStack)
     assert outcome["error"]["status"] == 404
     assert outcome["error"]["errors"][0]["code"]
     [dead] = stack.dead_letters()
-    assert dead["attributes"]["sp-relay-reason"] == "SpApiRejected"
+    assert dead["attributes"][REASON_ATTRIBUTE] == "SpApiRejected"
     assert stack.emulator is not None
     assert len(stack.emulator.state.calls("updateFulfillmentOrder")) == 1  # no pointless retries
 
@@ -190,9 +191,9 @@ def test_retries_that_run_out_end_on_the_dlq_with_the_last_error(stack: LocalSta
     [outcome] = stack.outcomes()
     assert outcome["status"] == "dead-lettered"
     [dead] = stack.dead_letters()
-    assert dead["attributes"]["sp-relay-outcome"] == "dead-lettered"
-    assert "retries exhausted after 4 attempts" in dead["attributes"]["sp-relay-detail"]
-    assert "500" in dead["attributes"]["sp-relay-detail"]
+    assert dead["attributes"][OUTCOME_ATTRIBUTE] == "dead-lettered"
+    assert "retries exhausted after 4 attempts" in dead["attributes"][DETAIL_ATTRIBUTE]
+    assert "500" in dead["attributes"][DETAIL_ATTRIBUTE]
 
 
 def test_an_expired_access_token_is_refreshed_once(stack: LocalStack) -> None:
@@ -215,8 +216,8 @@ def test_an_unknown_account_is_rejected_naming_it(stack: LocalStack) -> None:
     run(stack, command)
 
     [dead] = stack.dead_letters()
-    assert dead["attributes"]["sp-relay-reason"] == "UnknownAccount"
-    assert "nobody-we-know" in dead["attributes"]["sp-relay-detail"]
+    assert dead["attributes"][REASON_ATTRIBUTE] == "UnknownAccount"
+    assert "nobody-we-know" in dead["attributes"][DETAIL_ATTRIBUTE]
 
 
 def test_no_secret_token_or_address_reaches_logs_or_events(

@@ -9,22 +9,15 @@ from typing import Any
 
 import pytest
 
-from cli.dead_letters import (
-    DeadLetter,
-    Filters,
-    FixUp,
-    FixUpError,
-    Pacer,
-    fixed_body,
-    format_age,
-    group,
-    mask_text,
-    mask_value,
-    masked_body,
-    parse_duration,
-)
+from cli.dead_letters.filters import Filters, format_age, parse_duration
+from cli.dead_letters.fixups import FixUp, FixUpError, fixed_body
+from cli.dead_letters.grouping import group
+from cli.dead_letters.letter import DeadLetter
+from cli.dead_letters.masking import mask_text, mask_value, masked_body
+from cli.dead_letters.replay import Pacer
 from cli.status import BucketLevel, catalog_operations, parse_bucket_key
 from cli.targets import TargetError, resolve_operator_target
+from domain.attributes import DEFERRALS_ATTRIBUTE, FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.unit
@@ -41,7 +34,7 @@ def letter(
 ) -> DeadLetter:
     values = dict(attributes or {})
     if reason is not None:
-        values["sp-relay-reason"] = reason
+        values[REASON_ATTRIBUTE] = reason
     return DeadLetter(
         message_id="m-1",
         receipt_handle="r-1",
@@ -155,7 +148,7 @@ def test_filters_combine_and_ages_come_from_the_failure_time() -> None:
     failed = letter(
         sample_command("cancel-fulfillment"),
         age=0,
-        attributes={"sp-relay-failed-at": "2027-01-15T08:00:00+00:00"},
+        attributes={FAILED_AT_ATTRIBUTE: "2027-01-15T08:00:00+00:00"},
     )
     assert failed.failed_at == datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp()
     assert failed.age(failed.failed_at + 90) == 90
@@ -177,7 +170,7 @@ def test_groups_count_by_type_account_and_reason_with_oldest_and_newest() -> Non
 
 def test_replay_attributes_drop_every_relay_attribute() -> None:
     dead = letter(
-        sample_command("cancel-fulfillment"), attributes={"sp-relay-deferrals": "3", "producer": "oms"}
+        sample_command("cancel-fulfillment"), attributes={DEFERRALS_ATTRIBUTE: "3", "producer": "oms"}
     )
     assert dead.replay_attributes() == {"producer": {"DataType": "String", "StringValue": "oms"}}
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from domain.attributes import FOLLOW_UP_OF_ATTRIBUTE, FOLLOW_UP_STARTED_ATTRIBUTE
 from domain.outcomes import Outcome, OutcomeStatus
-from domain.ports import FOLLOW_UP_OF_ATTRIBUTE, FOLLOW_UP_STARTED_ATTRIBUTE, InboundMessage
+from domain.ports import InboundMessage
 from domain.privacy import REDACTED, redact
 from domain.relay import Disposition
 from domain.requests import SpApiResponse
