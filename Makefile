@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint format typecheck generate clean
+.PHONY: install demo test pytest test-lambda-python test-unit lint format typecheck generate clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: $(STAMP)
 ## test: lint, type-check, validate the SAM template and run every test tier
 test: $(STAMP) lint typecheck validate-template
 	$(BIN)/pytest
+
+## pytest: the test suite alone (any interpreter: make pytest PYTHON=python3.13 VENV=.venv-313)
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## test-lambda-python: the suite on template.yaml's Lambda runtime (Python 3.12), in .venv-lambda
+test-lambda-python:
+	lambda_python="$$($(PYTHON) tools/find_python.py --lambda)" && \
+		$(MAKE) --no-print-directory pytest PYTHON="$$lambda_python" VENV=.venv-lambda
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit
@@ -43,7 +52,7 @@ generate: $(STAMP)
 	$(BIN)/ruff format domain/spapi
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-lambda .venv-sam .aws-sam .mypy_cache .ruff_cache .pytest_cache
 
 # SAM CLI targets (own virtualenv): sam-venv, validate-template, sam-build, build-WorkerFunction.
 include mk/sam.mk

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from local.stack import load_template, localize_template, sam_translate
+from tools.find_python import lambda_runtime_version
 
 pytestmark = pytest.mark.integration
 
@@ -263,6 +264,17 @@ def test_packaging_uses_the_make_target(
     shipped = re.search(r"^LAMBDA_PACKAGES := (.+)$", fragment, re.MULTILINE)
     assert shipped is not None
     assert shipped.group(1).split() == ["domain", "adapters", "handlers"]
+
+
+def test_the_build_targets_the_template_runtime_and_architecture(function_properties: dict[str, Any]) -> None:
+    fragment = (ROOT / "mk" / "sam.mk").read_text(encoding="utf-8")
+    version = re.search(r"^LAMBDA_PYTHON_VERSION := (\S+)$", fragment, re.MULTILINE)
+    platform = re.search(r"^LAMBDA_PLATFORM \?= manylinux2014_(\S+)$", fragment, re.MULTILINE)
+    assert version is not None and platform is not None
+    assert function_properties["Runtime"] == f"python{version.group(1)}"
+    assert lambda_runtime_version(TEMPLATE_PATH) == version.group(1)
+    [architecture] = function_properties["Architectures"]
+    assert {"arm64": "aarch64", "x86_64": "x86_64"}[architecture] == platform.group(1)
 
 
 def test_localized_template_keeps_everything_but_the_function(template: dict[str, Any]) -> None:

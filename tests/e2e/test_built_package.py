@@ -1,0 +1,157 @@
+"""The package ``sam build`` makes, run as Lambda runs it: built by mk/sam.mk's recipe for this machine
+(the x86_64 twin of the arm64 package; only native wheels differ), its handler imported by a fresh
+Python of the runtime's version that sees the package and the standard library alone, fed a real SQS
+batch by the local event source mapping against the local stack (moto server + SP-API emulator)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.state import Fault
+from local.runtime import LocalStack
+from local.stack import load_template
+from local.worker_loop import LocalEventSourceMapping
+from tests.conftest import sample_command, unique
+from tools.find_python import find_python, lambda_runtime_version
+from tools.lambda_package import IsolatedHandler, build_package, lambda_environment
+
+pytestmark = pytest.mark.e2e
+
+SHIPPED_PACKAGES = ("domain", "adapters", "handlers")
+
+
+@pytest.fixture(scope="session")
+def lambda_python() -> str:
+    version = lambda_runtime_version()
+    found = find_python(version)
+    if found is None:
+        pytest.skip(f"no Python {version} (template.yaml's Lambda runtime) on this machine")
+    return found
+
+
+@pytest.fixture(scope="session")
+def built_package(lambda_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_package(tmp_path_factory.mktemp("sam-build") / "WorkerFunction", lambda_python=lambda_python)
+
+
+def template_literal_variables() -> dict[str, str]:
+    """WorkerFunction's environment variables that template.yaml sets to a literal value."""
+    variables = load_template()["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
+@pytest.fixture
+def private_queue(stack: LocalStack) -> Iterator[str]:
+    """A command queue of this test's own: the session's worker loop polls the stack's queue."""
+    sqs = stack.client("sqs")
+    url = str(sqs.create_queue(QueueName=f"built-package-{uuid.uuid4().hex[:8]}")["QueueUrl"])
+    yield url
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_the_built_package_ships_bytecode_for_the_runtime_and_nothing_else(
+    built_package: Path, lambda_python: str
+) -> None:
+    magic = bytes.fromhex(
+        subprocess.run(  # noqa: S603
+            [lambda_python, "-I", "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    tag = "cpython-" + lambda_runtime_version().replace(".", "")
+    sources = list(built_package.rglob("*.py"))
+    assert len(sources) > 500, "the dependencies are missing from the package"
+    missing, wrong = [], []
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not pyc.exists():
+            missing.append(str(source.relative_to(built_package)))
+            continue
+        header = pyc.read_bytes()[:8]
+        # PEP 552: flags 0b01 = hash-based, source not checked (mtimes may change in the zip).
+        if header[:4] != magic or int.from_bytes(header[4:8], "little") != 0b01:
+            wrong.append(str(pyc.relative_to(built_package)))
+    assert missing == []
+    assert wrong == []
+    other_versions = [p.name for p in built_package.rglob("*.pyc") if f".{tag}." not in p.name]
+    assert other_versions == []
+    top_level = {p.name for p in built_package.iterdir() if (p / "__init__.py").exists()}
+    assert set(SHIPPED_PACKAGES) <= top_level
+    assert not top_level & {"cli", "local", "emulator", "tests", "chaos", "tools", "benchmarks"}
+
+
+def test_the_built_handler_relays_a_real_sqs_batch(
+    stack: LocalStack, built_package: Path, lambda_python: str, private_queue: str
+) -> None:
+    assert stack.emulator is not None and stack.resources is not None
+    succeeds = unique(sample_command("create-fulfillment"))
+    invalid = unique(sample_command("cancel-fulfillment"))
+    invalid["payload"]["sellerFulfillmentOrderId"] = "X" * 41
+    unknown_account = unique(sample_command("create-fulfillment"))
+    unknown_account["account"] = "nobody-we-know"
+    unavailable = unique(sample_command("cancel-fulfillment"))  # the SP-API answers 503 throughout
+    stack.emulator.state.add_fault(
+        Fault(operation="cancelFulfillmentOrder", kind="status", status=503, count=1000)
+    )
+    commands = [succeeds, invalid, unknown_account, unavailable]
+    sqs = stack.client("sqs")
+    sent = sqs.send_message_batch(
+        QueueUrl=private_queue,
+        Entries=[{"Id": str(i), "MessageBody": json.dumps(c)} for i, c in enumerate(commands)],
+    )["Successful"]
+    message_ids = [entry["MessageId"] for entry in sorted(sent, key=lambda e: int(e["Id"]))]
+    handler = IsolatedHandler(
+        python=lambda_python,
+        package=built_package,
+        environment=lambda_environment(
+            built_package,
+            "sp-relay-worker",
+            {**template_literal_variables(), **stack.environment(), "COMMAND_QUEUE_URL": private_queue},
+        ),
+    )
+    mapping = LocalEventSourceMapping(
+        sqs, private_queue, handler, region=stack.resources.region, batch_size=10, concurrency=1
+    )
+
+    assert mapping.poll_once() == len(commands), "the four records did not arrive as one batch"
+
+    [invocation] = handler.invocations
+    assert invocation.python == lambda_runtime_version()
+    assert invocation.handler_file == str(built_package / "handlers" / "worker.py")
+    assert invocation.foreign_modules == []  # nothing came from outside the package and the stdlib
+    assert mapping.stats.handler_errors == 0
+    # Only the record the SP-API could not take is handed back to SQS; the rest are settled.
+    assert invocation.response == {"batchItemFailures": [{"itemIdentifier": message_ids[3]}]}
+    assert mapping.stats.deleted == 3
+    left = sqs.get_queue_attributes(QueueUrl=private_queue, AttributeNames=["All"])["Attributes"]
+    # Backed off: invisible until its retry.
+    assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
+
+    # A command that fails validation has no commandId to its outcome: each is known by its message.
+    outcomes = {o["messageId"]: o for o in stack.outcomes()}
+    assert {message_id: o["status"] for message_id, o in outcomes.items()} == {
+        message_ids[0]: "succeeded",
+        message_ids[1]: "rejected",
+        message_ids[2]: "rejected",
+    }
+    assert outcomes[message_ids[0]]["commandId"] == succeeds["commandId"]
+    assert outcomes[message_ids[2]]["reason"]["code"] == "UnknownAccount"
+    order_id = succeeds["payload"]["sellerFulfillmentOrderId"]
+    assert stack.emulator.state.effect_count("createFulfillmentOrder", order_id) == 1
+    # The dead letters carry the original body, with the reason in attributes.
+    reasons = {json.loads(m["body"])["commandId"]: m["attributes"] for m in stack.dead_letters()}
+    assert set(reasons) == {invalid["commandId"], unknown_account["commandId"]}
+    assert "payload.sellerFulfillmentOrderId" in reasons[invalid["commandId"]]["sp-relay-detail"]
+    assert reasons[unknown_account["commandId"]]["sp-relay-reason"] == "UnknownAccount"
+    # Metrics leave as EMF documents on stdout, as CloudWatch reads them from a Lambda's log.
+    documents = [json.loads(line) for line in invocation.logs.splitlines() if line.startswith("{")]
+    namespaces = {m["Namespace"] for d in documents if "_aws" in d for m in d["_aws"]["CloudWatchMetrics"]}
+    assert namespaces == {template_literal_variables()["POWERTOOLS_METRICS_NAMESPACE"]}
