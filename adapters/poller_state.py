@@ -30,22 +30,11 @@ class DynamoDbPollerState:
         with aws_failures_are_retryable(f"writing {self._table}"):
             self._client.put_item(TableName=self._table, Item={"key": {"S": key}, "value": {"S": value}})
 
-    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> str | None:
+    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> None:
         item = {
             "key": {"S": key},
             "value": {"S": fingerprint},
             "expiresAt": {"N": str(int(time.time()) + ttl_seconds)},
         }
         with aws_failures_are_retryable(f"writing {self._table}"):
-            answer = self._client.put_item(TableName=self._table, Item=item, ReturnValues="ALL_OLD")
-        previous = answer.get("Attributes", {}).get("value", {}).get("S")
-        return str(previous) if previous is not None else None
-
-    def forget(self, key: str, previous: str | None) -> None:
-        with aws_failures_are_retryable(f"writing {self._table}"):
-            if previous is None:
-                self._client.delete_item(TableName=self._table, Key={"key": {"S": key}})
-            else:
-                self._client.put_item(
-                    TableName=self._table, Item={"key": {"S": key}, "value": {"S": previous}}
-                )
+            self._client.put_item(TableName=self._table, Item=item)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError, create_model
 
 from domain.catalog import CATALOG, CommandType
 from domain.errors import InvalidCommand, UnknownCommandType
@@ -47,6 +47,45 @@ class CommandEnvelope(BaseModel):
     account: AccountField
     region: Region | None = None
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandIdentity:
+    """What a refused body says about itself: each field kept only when it is valid on its own."""
+
+    command_type: str | None = None
+    command_id: str | None = None
+    account: str | None = None
+
+
+_IDENTITY_FIELDS: Mapping[str, Any] = {
+    "type": TypeAdapter(Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$")]),
+    "commandId": TypeAdapter(CommandIdField),
+    "account": TypeAdapter(AccountField),
+}
+
+
+def readable_identity(body: str | bytes) -> CommandIdentity:
+    """The type, commandId and account of a body that is not a valid command, where readable.
+
+    An outcome event of a refused command must still say which command it was; a field that breaks its
+    own rule (a commandId with spaces, an account of 500 characters) is left out rather than echoed.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        return CommandIdentity()
+    try:
+        document = json.loads(body)
+    except (RecursionError, UnicodeDecodeError, ValueError):
+        return CommandIdentity()
+    if not isinstance(document, dict):
+        return CommandIdentity()
+    found: dict[str, str | None] = {}
+    for name, adapter in _IDENTITY_FIELDS.items():
+        try:
+            found[name] = adapter.validate_python(document.get(name), strict=True)
+        except ValidationError:
+            found[name] = None
+    return CommandIdentity(found["type"], found["commandId"], found["account"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +189,6 @@ def command_models() -> Sequence[type[BaseModel]]:
 
 def command_json_schema() -> dict[str, Any]:
     """The JSON Schema of every command: one ``oneOf`` branch per type, discriminated by ``type``."""
-    from pydantic import TypeAdapter  # noqa: PLC0415 - only the schema printer needs it
-
     models = command_models()
     union: Any = models[0]
     for model in models[1:]:

@@ -7,7 +7,9 @@ Messages here never carry secrets, tokens or payload values: they name fields an
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 
@@ -70,6 +72,26 @@ class SandboxOnly(PermanentError):
     """The operation exists only in the SP-API sandbox, and the account is a production one."""
 
     code = "SandboxOnly"
+
+
+class UnexpectedFailure(PermanentError):
+    """A failure the relay has no rule for (a bug, a library surprise): the message is dead-lettered with
+    this reason instead of escaping. For a write the SP-API effect may or may not have happened."""
+
+    code = "UnexpectedFailure"
+
+    def __init__(self, error: BaseException, *, outcome_unknown: bool) -> None:
+        # The exception's own text may quote input or data: only its type and where it was raised travel.
+        frames = traceback.extract_tb(error.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        message = f"unexpected {type(error).__name__}{where} while relaying"
+        if outcome_unknown:
+            message += "; outcome unknown: SP-API may have applied the write, so a replay checks first"
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "outcomeUnknown": self.outcome_unknown}
 
 
 class SpApiRejected(PermanentError):

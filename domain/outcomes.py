@@ -18,7 +18,7 @@ class OutcomeStatus(StrEnum):
     SUCCEEDED = "succeeded"
     # A permanent failure: invalid command or SP-API said no. The message is on the DLQ.
     REJECTED = "rejected"
-    # Retries ran out on a retryable failure. The message is on the DLQ.
+    # Retries ran out on a retryable failure, or a failure with no rule (outcome unknown). On the DLQ.
     DEAD_LETTERED = "dead-lettered"
 
 
@@ -35,7 +35,7 @@ class Failure:
     @classmethod
     def from_error(cls, status: OutcomeStatus, error: RelayError, attempts: int) -> Failure:
         detail = error.message
-        if status is OutcomeStatus.DEAD_LETTERED:
+        if status is OutcomeStatus.DEAD_LETTERED and error.retryable:
             detail = f"retries exhausted after {attempts} attempts; last error: {detail}"
         return cls(status, error.code, detail[:MAX_DETAIL_CHARS], attempts, error.to_dict())
 

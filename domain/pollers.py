@@ -41,12 +41,8 @@ class PollerState(Protocol):
 
     def set_watermark(self, key: str, value: str) -> None: ...
 
-    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> str | None:
-        """Store ``fingerprint`` under ``key``; return what was stored before (None: nothing)."""
-        ...
-
-    def forget(self, key: str, previous: str | None) -> None:
-        """Undo ``remember``: put back ``previous`` (or remove the key)."""
+    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> None:
+        """Store ``fingerprint`` under ``key``."""
         ...
 
 
@@ -102,19 +98,16 @@ class Poller:
     ) -> None:
         raise NotImplementedError
 
-    def _publish_once(
+    def _publish_then_remember(
         self, key: str, fingerprint: str, detail_type: str, detail: Mapping[str, Any]
-    ) -> str | None:
-        """Publish unless ``key`` already had ``fingerprint``; returns the previous fingerprint."""
-        previous = self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
-        if previous == fingerprint:
-            return previous
-        try:
-            self._ports.events.publish_event(detail_type, detail)
-        except BaseException:
-            self._ports.state.forget(key, previous)
-            raise
-        return previous
+    ) -> bool:
+        """Publish unless ``key`` already holds ``fingerprint``, and only then remember it: a process killed
+        in between publishes again next time (a repeat), never loses the event. True when published."""
+        if self._ports.state.recall(key) == fingerprint:
+            return False
+        self._ports.events.publish_event(detail_type, detail)
+        self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
+        return True
 
 
 class PurchaseOrderPoller(Poller):
@@ -148,7 +141,7 @@ class PurchaseOrderPoller(Poller):
                 "order": redact(order),
             }
             key = f"seen#{self.name}#{report.account}#{number}"
-            if self._publish_once(key, "received", PURCHASE_ORDER_RECEIVED, detail) != "received":
+            if self._publish_then_remember(key, "received", PURCHASE_ORDER_RECEIVED, detail):
                 report.published += 1
 
 
@@ -195,9 +188,8 @@ class FulfillmentOrderPoller(Poller):
                 "statusUpdatedDate": order.get("statusUpdatedDate"),
                 "shipments": _shipments(answer.body),
             }
-            self._ports.events.publish_event(FULFILLMENT_ORDER_CHANGED, detail)
-            self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
-            report.published += 1
+            if self._publish_then_remember(key, fingerprint, FULFILLMENT_ORDER_CHANGED, detail):
+                report.published += 1
 
 
 def _shipments(answer: Any) -> list[dict[str, Any]]:

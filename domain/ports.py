@@ -24,7 +24,8 @@ class InboundMessage:
     @property
     def deferrals(self) -> int:
         value = self.attributes.get(DEFERRALS_ATTRIBUTE, "0")
-        return int(value) if value.isdigit() else 0
+        # str.isdigit() also accepts "²" and other digits int() refuses: ASCII digits only.
+        return int(value) if value.isascii() and value.isdigit() else 0
 
 
 class SpApi(Protocol):

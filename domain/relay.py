@@ -16,9 +16,16 @@ from domain.attributes import (
     FOLLOW_UP_STARTED_ATTRIBUTE,
     FOLLOW_UP_TYPE_ATTRIBUTE,
 )
-from domain.catalog import RESTRICTED_OPERATIONS
-from domain.commands import Command, parse_command
-from domain.errors import PermanentError, RelayError, RetryableError, SandboxOnly, Throttled
+from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
+from domain.commands import Command, parse_command, readable_identity
+from domain.errors import (
+    PermanentError,
+    RelayError,
+    RetryableError,
+    SandboxOnly,
+    Throttled,
+    UnexpectedFailure,
+)
 from domain.gateway import SpApiGateway
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.paging import dig
@@ -101,6 +108,12 @@ class Relay:
 
     def process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         """Relay one message. Every path ends in an outcome event, a deferral or a retry."""
+        try:
+            return self._process(message, remaining_seconds)
+        except Exception as error:  # noqa: BLE001 - the one place a surprise becomes an ending, not an escape
+            return self._dead_letter_unexpected(message, error)
+
+    def _process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         try:
             command = parse_command(message.body)
         except PermanentError as error:
@@ -265,6 +278,13 @@ class Relay:
             return Disposition.RETRY
         return Disposition.DONE
 
+    def _dead_letter_unexpected(self, message: InboundMessage, error: Exception) -> Disposition:
+        identity = readable_identity(message.body)
+        command_type = CATALOG.get(identity.command_type or "")
+        # Anything not known to be a read may have reached SP-API: the ending says the outcome is unknown.
+        failure = UnexpectedFailure(error, outcome_unknown=command_type is None or not command_type.reads)
+        return self._dead_letter(message, None, failure, OutcomeStatus.DEAD_LETTERED)
+
     def _retry(self, message: InboundMessage, command: Command | None, error: RetryableError) -> Disposition:
         if message.receive_count >= self._policy.max_receive_count:
             return self._dead_letter(message, command, error, OutcomeStatus.DEAD_LETTERED)
@@ -290,7 +310,8 @@ class Relay:
 
 def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, str | None, str | None, str]:
     if command is None:
-        return None, None, None, message.message_id
+        identity = readable_identity(message.body)
+        return identity.command_type, identity.command_id, identity.account, message.message_id
     return command.type.name, command.command_id, command.account, message.message_id
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -18,6 +19,20 @@ logger = Logger(service="sp-relay")
 
 class RetryLater(Exception):
     """Marks a record as a batch item failure: SQS gives it back after its visibility timeout."""
+
+
+class QuietRetryBatchProcessor(BatchProcessor):
+    """Logs every record failure through the worker's logger, except an ordinary ``RetryLater``: the
+    relay has already said why, and a traceback per retry would bury the lines that matter."""
+
+    def failure_handler(self, record: Any, exception: Any) -> Any:
+        if not isinstance(exception[1], RetryLater):
+            return super().failure_handler(record, exception)
+        own_logger, self.logger = self.logger, None
+        try:
+            return super().failure_handler(record, exception)
+        finally:
+            self.logger = own_logger
 
 
 def inbound_message(record: SQSRecord) -> InboundMessage:
@@ -42,11 +57,26 @@ def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) 
         return float(context.get_remaining_time_in_millis()) / 1000
 
     def record_handler(record: SQSRecord) -> None:
-        if worker.relay.process(inbound_message(record), remaining_seconds) is Disposition.RETRY:
+        try:
+            disposition = worker.relay.process(inbound_message(record), remaining_seconds)
+        except Exception as error:  # noqa: BLE001 - the relay ends every message; this is the net under it
+            # A sentence, not a traceback: the exception's text may quote the message.
+            logger.error(
+                "record failed before the relay could end it; SQS gives it back",
+                extra={"message_id": record.message_id, "error_type": type(error).__name__},
+            )
+            raise RetryLater(record.message_id) from None
+        if disposition is Disposition.RETRY:
             raise RetryLater(record.message_id)
 
     # Every record is judged on its own: a batch where all fail is reported item by item, not raised.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    # The worker's logger: a record failing in a way nobody foresaw still leaves a log line.
+    processor = QuietRetryBatchProcessor(
+        event_type=EventType.SQS,
+        raise_on_entire_batch_failure=False,
+        # Powertools' Logger offers the logging.Logger methods the processor calls (warning with exc_info).
+        logger=cast("logging.Logger", logger),
+    )
     try:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

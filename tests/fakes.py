@@ -139,3 +139,54 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.current += seconds
+
+
+class ProcessKilled(BaseException):
+    """Stands for the process dying mid-call: nothing after it runs, no handler sees it as an error."""
+
+
+@dataclass
+class Power:
+    """Shared by fakes that model one process: once it is off, nothing more reaches any store."""
+
+    on: bool = True
+
+
+@dataclass
+class FakePollerState:
+    values: dict[str, str] = field(default_factory=dict)
+    power: Power = field(default_factory=Power)
+
+    def watermark(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def recall(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set_watermark(self, key: str, value: str) -> None:
+        if self.power.on:
+            self.values[key] = value
+
+    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> None:
+        if self.power.on:
+            self.values[key] = fingerprint
+
+
+@dataclass
+class KillableEvents:
+    """An outcome publisher that can kill its process during one PutEvents."""
+
+    power: Power
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    kill_on_call: int | None = None
+    calls: int = 0
+
+    def publish(self, outcome: Outcome) -> None:
+        raise AssertionError("pollers publish events, not command outcomes")
+
+    def publish_event(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        self.calls += 1
+        if self.calls == self.kill_on_call:
+            self.power.on = False
+            raise ProcessKilled
+        self.events.append((detail_type, dict(detail)))
