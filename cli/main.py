@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.dlq import app as dlq_app
+from cli.local_extra import local_stack_installed
 from cli.status import status as status_command
 from cli.targets import OperatorTarget, StackFileOption, TargetError, resolve_operator_target
 from domain.commands import command_json_schema, parse_command
 from domain.errors import PermanentError
+from local.assets import repository_path
 
 app = typer.Typer(
     name="sp-relay",
@@ -168,17 +170,19 @@ def local(
 
     Starts a moto server, creates the resources from template.yaml in it, seeds the demo accounts'
     secrets, starts the SP-API emulator (unless --spapi-endpoint is given) and the worker loop.
+    Needs the local extra (pip install 'sp-relay[local]'); exits 2 without it.
     """
-    from local.runtime import LocalStack, LocalStackOptions  # noqa: PLC0415 - heavy; only this command needs it
+    with local_stack_installed("local"):
+        from local.runtime import LocalStack, LocalStackOptions  # noqa: PLC0415 - needs the local extra
 
-    options = LocalStackOptions(
-        spapi_endpoint=spapi_endpoint,
-        lwa_token_url=lwa_token_url,
-        workers=workers,
-        max_receive_count=max_receive_count,
-    )
-    with console.status("Starting moto server, local stack, SP-API emulator and worker…"):
-        stack = LocalStack(options).start()
+        options = LocalStackOptions(
+            spapi_endpoint=spapi_endpoint,
+            lwa_token_url=lwa_token_url,
+            workers=workers,
+            max_receive_count=max_receive_count,
+        )
+        with console.status("Starting moto server, local stack, SP-API emulator and worker…"):
+            stack = LocalStack(options).start()
     try:
         described = stack.describe()
         table = Table("what", "where", title="sp-relay local stack")
@@ -189,7 +193,8 @@ def local(
         if write_endpoints is not None:
             write_endpoints.write_text(json.dumps(described, indent=2) + "\n")
             console.print(f"Endpoints written to {write_endpoints}. In another shell:")
-            console.print(f"  sp-relay send events/create-fulfillment.json --stack-file {write_endpoints}")
+            sample = repository_path("events") / "create-fulfillment.json"
+            console.print(f"  sp-relay send {sample} --stack-file {write_endpoints}")
         console.print("Worker running. Ctrl-C stops everything.")
         _wait_for_interrupt()
     finally:
@@ -261,11 +266,13 @@ def demo(
 
     Publishes the sample commands from events/ (plus a producer duplicate and two broken commands),
     then prints every outcome event and what landed in the dead-letter queue. Exits 1 if anything
-    did not end as expected.
+    did not end as expected. Needs the local extra (pip install 'sp-relay[local]'); exits 2 without it.
     """
-    from cli.demo import run_demo  # noqa: PLC0415
+    with local_stack_installed("demo"):
+        from cli.demo import run_demo  # noqa: PLC0415 - needs the local extra
 
-    raise typer.Exit(run_demo(console, workers=workers, timeout=timeout))
+        status = run_demo(console, workers=workers, timeout=timeout)
+    raise typer.Exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

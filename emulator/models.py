@@ -14,7 +14,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from werkzeug.routing import Map, Rule
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "spapi-models"
+from local.assets import repository_path
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 SANDBOX_USAGE_PLAN_RATE = 5.0
@@ -133,7 +133,9 @@ def _convert(raw: str, spec: Mapping[str, Any]) -> Any:
 class ModelCatalog:
     """Every operation of every vendored model, routable by method + path."""
 
-    def __init__(self, models_dir: Path = DEFAULT_MODELS_DIR) -> None:
+    def __init__(self, models_dir: Path | None = None) -> None:
+        """Reads the models in ``models_dir`` (default: the vendored ``spapi-models/``)."""
+        models_dir = models_dir if models_dir is not None else repository_path("spapi-models")
         self.models_dir = models_dir
         files = sorted(models_dir.glob("*.json"))
         if not files:

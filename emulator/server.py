@@ -11,7 +11,7 @@ from typing import Any, Self
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from emulator.app import EmulatorApp
-from emulator.models import DEFAULT_MODELS_DIR, ModelCatalog
+from emulator.models import ModelCatalog
 from emulator.operations import default_registry
 from emulator.registry import Handler, HandlerRegistry
 from emulator.state import Account, EmulatorConfig, EmulatorState
@@ -60,7 +60,7 @@ class EmulatorServer:
         token_ttl_seconds: int = 3600,
         transaction_settle_seconds: float = 2.0,
         page_size: int = 2,
-        models_dir: Path = DEFAULT_MODELS_DIR,
+        models_dir: Path | None = None,
         registry: HandlerRegistry | None = None,
         log_requests: bool = False,
     ) -> None:

@@ -25,12 +25,10 @@ from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
 from handlers.poller import lambda_handler as poller_handler
 from handlers.worker import lambda_handler
+from local.assets import repository_path
 from local.moto import MotoHandle, aws_client_kwargs, start_moto_server
 from local.stack import LocalResources, deploy_local_stack, load_template, seed_account_secret
 from local.worker_loop import LambdaHandler, LocalEventSourceMapping, LocalLambdaContext, logger
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EVENTS_DIR = REPO_ROOT / "events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +81,7 @@ class LocalStackOptions:
     mcf_poll_accounts: str = "demo-seller"
     accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
     start_worker: bool = True
-    template_path: Path = REPO_ROOT / "template.yaml"
+    template_path: Path = field(default_factory=lambda: repository_path("template.yaml"))
     handler: LambdaHandler = field(default=lambda_handler)
 
 
@@ -348,4 +346,5 @@ def _rate_seconds(expression: str) -> float:
 
 def sample_commands() -> list[tuple[str, dict[str, Any]]]:
     """The sample commands in ``events/``, by file name."""
-    return [(path.name, json.loads(path.read_text())) for path in sorted(EVENTS_DIR.glob("*.json"))]
+    events = repository_path("events")
+    return [(path.name, json.loads(path.read_text())) for path in sorted(events.glob("*.json"))]

@@ -42,6 +42,7 @@ import boto3
 import yaml
 from botocore.exceptions import ClientError
 
+from local.assets import repository_path
 from local.moto import aws_client_kwargs
 
 if TYPE_CHECKING:
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE_PATH: Final = Path("template.yaml")
 # A placeholder artifact location: the SAM transform wants an S3 URI, the function is dropped anyway.
 _LOCAL_CODE_URI: Final = "s3://sp-relay-local-artifacts/worker.zip"
 _FORCED_PARAMETERS: Final[Mapping[str, str]] = {"EnableOutcomeTap": "true"}
@@ -174,8 +174,10 @@ def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.No
 CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
 
 
-def load_template(path: Path = DEFAULT_TEMPLATE_PATH) -> dict[str, Any]:
-    """Load a CloudFormation/SAM YAML template; short-form tags become long-form dicts."""
+def load_template(path: Path | None = None) -> dict[str, Any]:
+    """Load a CloudFormation/SAM YAML template (default: the project's template.yaml); short-form tags
+    become long-form dicts."""
+    path = path if path is not None else repository_path("template.yaml")
     with path.open(encoding="utf-8") as stream:
         document = yaml.load(stream, Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
@@ -742,9 +744,10 @@ def deploy_local_stack(
     stack_name: str = "sp-relay-local",
     region: str = "us-east-1",
     parameters: Mapping[str, str] | None = None,
-    template_path: Path = DEFAULT_TEMPLATE_PATH,
+    template_path: Path | None = None,
 ) -> LocalResources:
-    """Create the stack of ``template_path`` on a moto server at ``endpoint_url``; see the module doc.
+    """Create the stack of ``template_path`` (default: the project's template.yaml) on a moto server at
+    ``endpoint_url``; see the module doc.
 
     An existing stack of the same name is deleted first (fresh, empty queues and tables).
     """

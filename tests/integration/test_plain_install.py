@@ -1,0 +1,142 @@
+"""A plain install, as an operator makes it: the wheel into a fresh virtualenv outside the checkout.
+
+The wheel is built the way `uv build` builds it (an sdist first, then the wheel from the sdist), so a
+file missing from MANIFEST.in or from setup.py's bundle fails here. Dependencies are installed with
+the pins of requirements/dev.txt, which `make install` has already put in uv's cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cli.local_extra import LOCAL_EXTRA, LOCAL_EXTRA_MODULES, NOT_INSTALLED_EXIT
+from domain.commands import command_json_schema
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+UV = Path(sys.executable).parent / "uv"
+STEP_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Installed:
+    venv: Path
+    elsewhere: Path  # the working directory of every command: not the checkout, not under it
+
+    def env(self) -> dict[str, str]:
+        # Only the new virtualenv on PATH; nothing pointing back at the checkout or its .venv.
+        keep = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+        return {**keep, "PATH": f"{self.venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - fixed argv, the test's own virtualenv
+            [str(self.venv / "bin" / args[0]), *args[1:]],
+            cwd=self.elsewhere,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT_SECONDS,
+            check=False,
+        )
+
+
+def checked(command: Sequence[str | Path], cwd: Path) -> str:
+    result = subprocess.run(  # noqa: S603 - fixed argv: uv, python, the built wheel
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, f"{' '.join(map(str, command))}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    base = tmp_path_factory.mktemp("plain-install")
+    assert not base.resolve().is_relative_to(ROOT.resolve()), "the install must live outside the checkout"
+    dist, venv, elsewhere = base / "dist", base / "venv", base / "elsewhere"
+    elsewhere.mkdir()
+    # No build isolation: the pinned setuptools of requirements/dev.txt builds it, offline.
+    build: list[str | Path] = [
+        "build",
+        "--quiet",
+        "--no-build-isolation",
+        "--python",
+        sys.executable,
+        "-o",
+        dist,
+        ROOT,
+    ]
+    checked([UV, *build], base)
+    (wheel,) = dist.glob("*.whl")
+    checked([sys.executable, "-m", "venv", "--without-pip", venv], base)
+    pins = ROOT / "requirements" / "dev.txt"
+    checked([UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel, "-c", pins], base)
+    return Installed(venv, elsewhere)
+
+
+def test_the_install_runs_its_own_copy_with_the_bundled_repository_files(installed: Installed) -> None:
+    probe = (
+        "import json, cli, local.assets as a; "
+        "print(json.dumps([cli.__file__, *(str(a.repository_path(n)) for n in a.BUNDLED_PATHS)]))"
+    )
+    result = installed.run("python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    paths = [Path(p) for p in json.loads(result.stdout)]
+    site_packages = installed.venv / "lib"
+    assert all(p.is_relative_to(site_packages) for p in paths), paths
+    assert all(p.exists() for p in paths), paths
+
+
+def test_a_plain_install_adds_none_of_the_local_extra(installed: Installed) -> None:
+    probe = "import importlib.util as u, sys; print(*[m for m in sys.argv[1:] if u.find_spec(m)])"
+    result = installed.run("python", "-c", probe, *sorted(LOCAL_EXTRA_MODULES))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []
+
+
+def test_help_lists_the_commands(installed: Installed) -> None:
+    result = installed.run("sp-relay", "--help")
+    assert result.returncode == 0, result.stderr
+    for command in ("send", "schema", "dlq", "status", "worker", "local", "demo"):
+        assert f" {command} " in result.stdout, (command, result.stdout)
+    for group in ("dlq", "status"):
+        assert installed.run("sp-relay", group, "--help").returncode == 0
+
+
+def test_schema_prints_the_command_schema(installed: Installed) -> None:
+    result = installed.run("sp-relay", "schema")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == command_json_schema()
+
+
+def test_send_validates_a_bundled_sample(installed: Installed) -> None:
+    sample = installed.venv.glob("lib/python*/site-packages/local/_bundled/events/create-fulfillment.json")
+    result = installed.run("sp-relay", "send", "--dry-run", str(next(sample)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 valid, 0 refused" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["demo", "local"])
+def test_the_local_stack_commands_name_the_missing_extra_in_one_line(
+    installed: Installed, command: str
+) -> None:
+    result = installed.run("sp-relay", command)
+    assert result.returncode == NOT_INSTALLED_EXIT, result.stdout + result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"sp-relay[{LOCAL_EXTRA}]" in lines[0]
+    assert f"sp-relay {command} needs the '{LOCAL_EXTRA}' extra" in lines[0]
