@@ -67,24 +67,28 @@ class DynamoDbGcraLimiter:
                 known = self._known_tat.get(key)
             if known is not None and known - tolerance > now:
                 return known - tolerance - now
-            stored = self._write(key, now, interval, tolerance, advance=known is not None and known > now)
+            stored = self._write(
+                key, now, interval, tolerance, plan.burst, advance=known is not None and known > now
+            )
             if stored is None:
                 return 0.0
         return interval
 
     def _write(
-        self, key: str, now: float, interval: float, tolerance: float, *, advance: bool
+        self, key: str, now: float, interval: float, tolerance: float, burst: int, *, advance: bool
     ) -> float | None:
         """One conditional write. None when the token was taken, else the ``tat`` found in the table."""
         if advance:
-            update = "SET tat = tat + :interval, expiresAt = :expires"
+            update = "SET tat = tat + :interval, expiresAt = :expires, planRate = :rate, planBurst = :burst"
             condition = "tat > :now AND tat <= :limit"
             values = {":interval": interval, ":now": now, ":limit": now + tolerance}
         else:
-            update = "SET tat = :next, expiresAt = :expires"
+            update = "SET tat = :next, expiresAt = :expires, planRate = :rate, planBurst = :burst"
             condition = "attribute_not_exists(tat) OR tat <= :now"
             values = {":next": now + interval, ":now": now}
         values[":expires"] = int(now + BUCKET_TTL_SECONDS)
+        # The plan in force (SP-API's granted rate when it told one), so `sp-relay status` shows it.
+        values[":rate"], values[":burst"] = 1.0 / interval, burst
         self.writes += 1
         try:
             answer = self._client.update_item(

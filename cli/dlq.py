@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -20,14 +21,24 @@ from cli.dead_letters.letter import DeadLetter
 from cli.dead_letters.masking import masked_body
 from cli.dead_letters.replay import (
     Pacer,
-    ReplayItem,
     ReplaySummary,
+    StopRequests,
+    is_permanent,
     native_move_progress,
     replay_one,
     try_native_move,
 )
 from cli.dead_letters.scan import DeadLetterScan, read_all
-from cli.targets import DlqUrlOption, QueueUrlOption, StackFileOption, TargetError, resolve_operator_target
+from cli.errors import ExitCode
+from cli.output import JsonOption, make_table, print_json, styled
+from cli.targets import (
+    DlqUrlOption,
+    QueueUrlOption,
+    StackFileOption,
+    StackNameOption,
+    TargetError,
+    resolve_operator_target,
+)
 
 READ_SAFETY = (
     "Reading never removes anything: messages are received with a short visibility timeout, never "
@@ -52,6 +63,7 @@ VisibilityOption = Annotated[
         help="Seconds each message stays hidden from others while this command reads it.",
     ),
 ]
+NATIVE_POLL_SECONDS = 2.0
 MaxMessagesOption = Annotated[
     int, typer.Option("--max-messages", min=1, help="Read at most this many messages.")
 ]
@@ -181,6 +193,7 @@ def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
 @app.command()
 def replay(  # noqa: PLR0917 - typer maps each option to a parameter
     stack_file: StackFileOption = None,
+    stack_name: StackNameOption = None,
     queue_url: QueueUrlOption = None,
     dlq_url: DlqUrlOption = None,
     command_type: Annotated[
@@ -205,15 +218,27 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
         typer.Option(
             "--set",
             help=(
-                "Fix a field before the move: FIELD=JSON with a dot path into the command, e.g. "
-                "--set 'payload.displayableOrderComment=\"Thanks\"' or --set payload.items.0.quantity=2. "
-                "The fixed command is validated again; a refused one stays on the DLQ."
+                "Fix a field before the move: FIELD=JSON, a dot path into the command. Examples:\n\n"
+                "--set payload.items.0.quantity=2\n\n"
+                "--set 'payload.displayableOrderComment=\"Thanks\"'\n\n"
+                "The fixed command is validated again; a refused one stays on the DLQ. commandId and "
+                "account cannot be changed."
             ),
         ),
     ] = None,
     unset_fields: Annotated[
         list[str] | None, typer.Option("--unset", help="Remove a field before the move (dot path).")
     ] = None,
+    include_permanent: Annotated[
+        bool,
+        typer.Option(
+            "--include-permanent",
+            help=(
+                "Also replay permanent failures (outcome rejected) without a fix-up, e.g. after fixing "
+                "an account's secret. Without it they are held back with a warning."
+            ),
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would move; move nothing.")] = False,
     rate: Annotated[
         float, typer.Option(min=0, help="At most this many messages per second (0: no cap).")
@@ -229,14 +254,17 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
     ] = True,
     visibility_timeout: VisibilityOption = 300,
     max_messages: MaxMessagesOption = 100_000,
+    as_json: JsonOption = False,
 ) -> None:
     """Move dead letters back to the command queue, all or filtered, optionally fixed.
 
-    Every message is validated before it is sent; each is deleted from the DLQ only after the send
-    succeeded; messages that do not match, or whose fix is refused, stay (made visible again at the
-    end). Replays keep their commandId, so a command that already succeeded is not applied again.
-    The sp-relay-* failure attributes are stripped. A summary is printed at the end; exits 1 when
-    something was refused or failed.
+    Only the messages on the DLQ when the replay starts are moved, each once: a replayed command that
+    fails again lands on the DLQ as a new message and stays there. Every message is validated before
+    it is sent and deleted from the DLQ only after the send succeeded; messages that do not match, or
+    whose fix is refused, stay. Permanent failures without a fix-up are held back unless
+    --include-permanent. Replays keep their commandId and account, so a command that already
+    succeeded is not applied again. Ctrl-C stops after the message in hand, with true counts.
+    Exits 1 when something was refused, failed or held back, 130 when interrupted.
     """
     console = _console()
     try:
@@ -253,7 +281,9 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
         ]
     except ValueError as error:
         raise _fail(console, str(error)) from None
-    target = resolve_operator_target(stack_file, command_queue_url=queue_url, dead_letter_queue_url=dlq_url)
+    target = resolve_operator_target(
+        stack_file, command_queue_url=queue_url, dead_letter_queue_url=dlq_url, stack_name=stack_name
+    )
     try:
         dlq = target.require_dead_letter_queue()
         commands = target.require_command_queue()
@@ -262,16 +292,22 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
     sqs = target.client("sqs")
 
     if native and filters.is_empty and not fixups and not dry_run:
-        handle, note = try_native_move(target.client("sqs", max_attempts=1), dlq, commands, rate or None)
-        if handle is not None:
-            _follow_native_move(console, sqs, dlq, handle)
-            return
-        console.print(f"{note}: falling back to receive-send-delete.")
+        permanent = 0 if include_permanent else sum(map(is_permanent, read_all(sqs, dlq)))
+        if permanent:
+            note = f"{permanent} permanent failure(s) on the DLQ must be held back"
+        else:
+            handle, note = try_native_move(target.client("sqs", max_attempts=1), dlq, commands, rate or None)
+            if handle is not None:
+                _follow_native_move(console, sqs, dlq, handle, as_json=as_json)
+                return
+        if not as_json:
+            console.print(f"{note}: falling back to receive-send-delete.")
 
     summary = ReplaySummary(method="dry run" if dry_run else "receive-send-delete")
     pacer = Pacer(rate or None)
     now = time.time()
     with (
+        StopRequests() as stop,
         DeadLetterScan(sqs, dlq, visibility_timeout=visibility_timeout, max_messages=max_messages) as scan,
         Progress(
             TextColumn("[bold]{task.description}"),
@@ -280,11 +316,15 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
             TextColumn("{task.fields[moved]} moved"),
             TimeElapsedColumn(),
             console=console,
+            disable=as_json or not console.is_terminal,
         ) as progress,
     ):
+        summary.expected = scan.expected
         task = progress.add_task("dry run" if dry_run else "replaying", total=scan.expected or None, moved=0)
         for batch in scan.batches():
             for letter in batch:
+                if stop.requested:
+                    break
                 summary.scanned += 1
                 if filters.matches(letter, now):
                     summary.items.append(
@@ -296,47 +336,86 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
                             fixups=fixups,
                             dry_run=dry_run,
                             pacer=pacer,
+                            include_permanent=include_permanent,
                         )
                     )
                 progress.update(
                     task, advance=1, total=max(scan.expected, summary.scanned), moved=summary.moved
                 )
-    _print_summary(console, summary, filters, fixups)
-    if summary.count("refused", "failed"):
-        raise typer.Exit(1)
+            if stop.requested:
+                summary.interrupted = True
+                break
+        summary.arrived_later = scan.arrived_later
+    if as_json:
+        print_json(_summary_document(summary, filters, fixups))
+    else:
+        _print_summary(console, summary, filters, fixups)
+    if summary.interrupted:
+        raise typer.Exit(int(ExitCode.INTERRUPTED))
+    if summary.count("refused", "failed", "held back"):
+        raise typer.Exit(int(ExitCode.REFUSED))
+
+
+def _summary_document(summary: ReplaySummary, filters: Filters, fixups: Sequence[FixUp]) -> dict[str, Any]:
+    return {
+        "method": summary.method,
+        "filters": filters.describe(),
+        "fixUps": [f.describe() for f in fixups],
+        "interrupted": summary.interrupted,
+        "counts": summary.counts(),
+        "messages": [
+            {
+                "messageId": item.letter.message_id,
+                "type": item.letter.command_type,
+                "commandId": item.letter.command_id,
+                "account": item.letter.account,
+                "reason": item.letter.reason,
+                "result": item.action,
+                "detail": item.detail,
+            }
+            for item in summary.items
+        ],
+    }
 
 
 def _print_summary(
     console: Console, summary: ReplaySummary, filters: Filters, fixups: Sequence[FixUp]
 ) -> None:
     if summary.items:
-        table = Table(
-            "type", "commandId", "account", "reason", "result", "detail", title="sp-relay dlq replay"
-        )
+        table = make_table("commandId / type", "reason", "result", "detail", title="sp-relay dlq replay")
         for item in summary.items:
+            letter = item.letter
             table.add_row(
-                item.letter.command_type or "(unparsable)",
-                item.letter.command_id or item.letter.message_id,
-                item.letter.account or "-",
-                item.letter.reason,
-                _styled(item),
-                item.detail,
+                escape(f"{letter.command_id or letter.message_id}\n{letter.command_type or '(unparsable)'}"),
+                escape(letter.reason),
+                styled(item.action),
+                escape(item.detail),
             )
         console.print(table)
+    counts = summary.counts()
+    done = f"would move {counts['wouldMove']}" if summary.method == "dry run" else f"moved {summary.moved}"
     lines = [
         f"method: {summary.method}",
         f"filters: {filters.describe()}",
         f"fix-ups: {'; '.join(f.describe() for f in fixups) or 'none'}",
-        f"scanned {summary.scanned}, matched {summary.matched}, "
-        + (
-            f"would move {summary.count('would move')}"
-            if summary.method == "dry run"
-            else f"moved {summary.moved}"
-        )
-        + f", refused {summary.count('refused')}, failed {summary.count('failed')}, "
-        f"left on the DLQ {summary.scanned - summary.count('moved')}",
+        f"scanned {summary.scanned}, matched {summary.matched}, {done}, "
+        f"held back {counts['heldBack']}, refused {counts['refused']}, failed {counts['failed']}",
+        f"left on the DLQ {summary.left} of the {summary.scanned} read",
     ]
-    if summary.count("moved (not deleted)"):
+    if summary.arrived_later:
+        lines.append(
+            f"{summary.arrived_later} message(s) reached the DLQ during the replay and were not replayed "
+            "(a replayed command that failed again stays on the DLQ)"
+        )
+    if summary.interrupted:
+        unread = max(0, summary.expected - summary.scanned)
+        lines.append(f"interrupted: about {unread} message(s) were not read and stay on the DLQ")
+    if counts["heldBack"]:
+        lines.append(
+            f"{counts['heldBack']} permanent failure(s) held back: replayed unchanged they fail again. "
+            "Fix them with --set/--unset, or pass --include-permanent once the cause is fixed elsewhere."
+        )
+    if counts["movedNotDeleted"]:
         lines.append(
             "some messages were sent but could not be deleted from the DLQ; replaying them again is "
             "harmless (idempotency on account + commandId)"
@@ -344,21 +423,24 @@ def _print_summary(
     console.print(Panel("\n".join(lines), title="summary", expand=False))
 
 
-def _styled(item: ReplayItem) -> str:
-    color = {"moved": "green", "would move": "cyan", "refused": "red", "failed": "red"}.get(
-        item.action, "yellow"
-    )
-    return f"[{color}]{item.action}[/{color}]"
-
-
-def _follow_native_move(console: Console, sqs: object, dlq_url: str, handle: str) -> None:
-    console.print(f"StartMessageMoveTask started (task {handle}); following it, Ctrl-C stops watching only.")
+def _follow_native_move(console: Console, sqs: object, dlq_url: str, handle: str, *, as_json: bool) -> None:
+    if not as_json:
+        console.print(
+            f"StartMessageMoveTask started (task {handle}); following it. Ctrl-C stops watching only: "
+            f"the move goes on (`aws sqs cancel-message-move-task --task-handle {handle}` stops it)."
+        )
+    state: dict[str, Any] | None = None
     with Progress(
-        TextColumn("[bold]moving"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]moving"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=as_json or not console.is_terminal,
     ) as progress:
         task = progress.add_task("moving", total=None)
         while True:
-            state = native_move_progress(sqs, dlq_url)
+            state = native_move_progress(sqs, dlq_url) or state
             if state is None:
                 break
             progress.update(
@@ -367,17 +449,33 @@ def _follow_native_move(console: Console, sqs: object, dlq_url: str, handle: str
                 total=int(state.get("ApproximateNumberOfMessagesToMove", 0)) or None,
             )
             if state.get("Status") in {"COMPLETED", "CANCELLED", "FAILED"}:
-                console.print(
-                    f"move task {state.get('Status')}: {state.get('FailureReason', '')}".rstrip(": ")
-                )
                 break
-            time.sleep(2)
-    console.print(
-        Panel(
-            "method: StartMessageMoveTask (SQS native redrive)\n"
-            "every message moved as is, sp-relay-* attributes included "
-            "(the worker ignores and replaces them)",
-            title="summary",
-            expand=False,
+            time.sleep(NATIVE_POLL_SECONDS)
+    state = state or {}
+    moved = int(state.get("ApproximateNumberOfMessagesMoved", 0))
+    to_move = int(state.get("ApproximateNumberOfMessagesToMove", 0))
+    status = str(state.get("Status", "unknown"))
+    if as_json:
+        print_json(
+            {
+                "method": "StartMessageMoveTask",
+                "taskHandle": handle,
+                "status": status,
+                "failureReason": state.get("FailureReason"),
+                "counts": {"onTheDlqAtStart": to_move, "moved": moved},
+            }
         )
-    )
+    else:
+        failure = f" ({state['FailureReason']})" if state.get("FailureReason") else ""
+        console.print(
+            Panel(
+                "method: StartMessageMoveTask (SQS native redrive)\n"
+                f"task {status}{failure}: moved {moved} of the {to_move} on the DLQ when it started\n"
+                "every message moved as is, sp-relay-* attributes included "
+                "(the worker ignores and replaces them)",
+                title="summary",
+                expand=False,
+            )
+        )
+    if status != "COMPLETED":
+        raise typer.Exit(int(ExitCode.REFUSED))

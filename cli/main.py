@@ -11,8 +11,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
@@ -21,25 +20,47 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.dlq import app as dlq_app
+from cli.errors import EXIT_CODES_HELP, ConsoleGroup, ExitCode
 from cli.local_extra import local_stack_installed
+from cli.send import send as send_command
 from cli.status import status as status_command
 from cli.targets import OperatorTarget, StackFileOption, TargetError, resolve_operator_target
-from domain.commands import command_json_schema, parse_command
-from domain.errors import PermanentError
+from domain.commands import command_json_schema
 from local.assets import repository_path
 
 app = typer.Typer(
     name="sp-relay",
-    help="Durable command relay from Amazon SQS to the Selling Partner API.",
+    cls=ConsoleGroup,
+    help="Durable command relay from Amazon SQS to the Selling Partner API.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,  # locals can hold credentials
 )
 console = Console()
 errors = Console(stderr=True)
-# Operators' tools (cli/dlq.py, cli/status.py).
+# Operators' tools (cli/send.py, cli/dlq.py, cli/status.py, cli/events.py).
+app.command("send")(send_command)
 app.add_typer(dlq_app, name="dlq")
 app.command("status")(status_command)
+
+
+def _version(show: bool) -> None:
+    if show:
+        try:
+            number = version("sp-relay")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        typer.echo(f"sp-relay {number}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Durable command relay from Amazon SQS to the Selling Partner API."""
 
 
 def resolve_target(queue_url: str | None, stack_file: Path | None) -> tuple[OperatorTarget, str]:
@@ -49,7 +70,7 @@ def resolve_target(queue_url: str | None, stack_file: Path | None) -> tuple[Oper
         return target, target.require_command_queue()
     except TargetError as error:
         errors.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(int(ExitCode.USAGE)) from None
 
 
 # --- schema --------------------------------------------------------------------------------------------
@@ -68,84 +89,6 @@ def schema(
     else:
         output.write_text(text)
         console.print(f"Wrote the command schema to {output}")
-
-
-# --- send ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InputCommand:
-    where: str  # "file:line" or "file[index]", for the report
-    body: str
-
-
-def read_commands(source: str) -> Iterator[InputCommand]:
-    """Commands from a JSON object, a JSON array of objects, or JSON lines ('-' reads stdin)."""
-    name = "stdin" if source == "-" else source
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    stripped = text.strip()
-    try:
-        document = json.loads(stripped)
-    except ValueError:
-        document = None
-    if isinstance(document, dict):
-        yield InputCommand(name, stripped)
-        return
-    if isinstance(document, list):
-        for index, item in enumerate(document):
-            yield InputCommand(f"{name}[{index}]", json.dumps(item))
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield InputCommand(f"{name}:{number}", line.strip())
-
-
-@app.command()
-def send(
-    sources: Annotated[
-        list[str],
-        typer.Argument(help="Command files: a JSON object, a JSON array, or JSON lines; '-' for stdin."),
-    ],
-    queue_url: Annotated[
-        str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
-    ] = None,
-    stack_file: StackFileOption = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; publish nothing.")] = False,
-) -> None:
-    """Validate commands and publish the valid ones to the command queue.
-
-    Each refused command is reported with the field and the reason; the others are still sent.
-    Exits 1 when any command was refused.
-    """
-    target = None if dry_run else resolve_target(queue_url, stack_file)
-    sqs = target[0].client("sqs") if target else None
-    sent, refused = 0, 0
-    report = Table("where", "result", "detail", title="sp-relay send")
-    for source in sources:
-        try:
-            commands = list(read_commands(source))
-        except OSError as error:
-            report.add_row(source, "[red]refused[/red]", f"cannot read: {error.strerror}")
-            refused += 1
-            continue
-        for command in commands:
-            try:
-                parsed = parse_command(command.body)
-            except PermanentError as error:
-                report.add_row(command.where, "[red]refused[/red]", error.message)
-                refused += 1
-                continue
-            if sqs is not None and target is not None:
-                answer = sqs.send_message(QueueUrl=target[1], MessageBody=command.body)
-                detail = f"{parsed.type.name} {parsed.command_id} → message {answer['MessageId']}"
-            else:
-                detail = f"{parsed.type.name} {parsed.command_id} (dry run)"
-            report.add_row(command.where, "[green]sent[/green]" if sqs else "[green]valid[/green]", detail)
-            sent += 1
-    console.print(report)
-    console.print(f"{sent} {'sent' if sqs else 'valid'}, {refused} refused")
-    if refused:
-        raise typer.Exit(1)
 
 
 # --- local stack and worker ----------------------------------------------------------------------------

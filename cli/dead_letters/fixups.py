@@ -16,6 +16,9 @@ class FixUpError(ValueError):
 
 
 _MISSING = object()
+# A replay is the same command again: idempotency is keyed on (account, commandId), so a fix-up that
+# changed either would make it a new command, applied a second time at SP-API.
+IDENTITY_FIELDS = frozenset({"commandId", "account"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +43,11 @@ class FixUp:
             raise ValueError(
                 f"--set {path}: the value must be JSON (quote strings: {path}='\"text\"'), got {raw!r}"
             ) from None
-        return cls(_split_path(path), value)
+        return cls(_protected(_split_path(path), "--set"), value)
 
     @classmethod
     def parse_unset(cls, text: str) -> FixUp:
-        return cls(_split_path(text))
+        return cls(_protected(_split_path(text), "--unset"))
 
     def describe(self) -> str:
         dotted = ".".join(self.path)
@@ -71,6 +74,15 @@ class FixUp:
                 parent[last] = self.value
         else:
             raise FixUpError(f"{'.'.join(self.path[:-1])}: not an object or a list")
+
+
+def _protected(path: tuple[str, ...], option: str) -> tuple[str, ...]:
+    if path[0] in IDENTITY_FIELDS:
+        raise ValueError(
+            f"{option} {'.'.join(path)}: a replay keeps the command's identity (commandId and account); "
+            "to act as another command or account, send a new command with `sp-relay send`"
+        )
+    return path
 
 
 def _split_path(text: str) -> tuple[str, ...]:

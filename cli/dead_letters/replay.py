@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from cli.dead_letters.letter import DeadLetter
 from cli.dead_letters.scan import DeadLetterScan
 from domain.commands import parse_command
 from domain.errors import PermanentError
+from domain.outcomes import OutcomeStatus
 
 
 class Pacer:
@@ -40,20 +43,52 @@ class Pacer:
         self._next = now + self._interval
 
 
+class StopRequests:
+    """Ctrl-C during a replay asks it to stop after the message in hand, so the counts stay true.
+
+    A message is never left half-moved (sent but not deleted) by Ctrl-C: the first Ctrl-C sets
+    ``requested`` and the loop stops between messages; a second one interrupts at once.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def is_permanent(letter: DeadLetter) -> bool:
+    """The worker rejected it (invalid command, SP-API said no): replayed unchanged, it fails again."""
+    return letter.outcome == OutcomeStatus.REJECTED.value
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayItem:
     letter: DeadLetter
-    action: str  # moved | would move | refused | failed | moved (not deleted)
+    action: str  # moved | would move | held back | refused | failed | moved (not deleted)
     detail: str = ""
 
 
 @dataclass(slots=True)
 class ReplaySummary:
     method: str
-    scanned: int = 0
+    expected: int = 0  # SQS's approximate count when the replay started
+    scanned: int = 0  # messages read that were on the DLQ when the replay started
+    arrived_later: int = 0  # read but not replayed: they reached the DLQ during the replay
+    interrupted: bool = False
     items: list[ReplayItem] = field(default_factory=list)
-    native_task: str | None = None
-    native_note: str | None = None
 
     def count(self, *actions: str) -> int:
         return sum(1 for item in self.items if item.action in actions)
@@ -68,7 +103,23 @@ class ReplaySummary:
 
     @property
     def left(self) -> int:
+        """Of the messages read, how many are still on the DLQ (a sent-but-not-deleted one is)."""
         return self.scanned - self.count("moved")
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "onTheDlqAtStart": self.expected,
+            "read": self.scanned,
+            "matched": self.matched,
+            "moved": self.count("moved"),
+            "movedNotDeleted": self.count("moved (not deleted)"),
+            "wouldMove": self.count("would move"),
+            "heldBack": self.count("held back"),
+            "refused": self.count("refused"),
+            "failed": self.count("failed"),
+            "leftOnTheDlq": self.left,
+            "arrivedDuringTheReplay": self.arrived_later,
+        }
 
 
 def replay_one(
@@ -80,7 +131,12 @@ def replay_one(
     fixups: Sequence[FixUp],
     dry_run: bool,
     pacer: Pacer,
+    include_permanent: bool = False,
 ) -> ReplayItem:
+    if is_permanent(letter) and not fixups and not include_permanent:
+        return ReplayItem(
+            letter, "held back", "failed permanently; fix it with --set/--unset or pass --include-permanent"
+        )
     try:
         body = fixed_body(letter, fixups)
     except FixUpError as error:
@@ -101,6 +157,7 @@ def replay_one(
         sent = sqs.send_message(**request)
     except (ClientError, BotoCoreError) as error:
         return ReplayItem(letter, "failed", f"send failed, left on the DLQ: {type(error).__name__}: {error}")
+    scan.sent_ids.add(str(sent["MessageId"]))
     try:
         scan.delete(letter)
     except (ClientError, BotoCoreError) as error:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,6 +18,11 @@ SQS_BATCH = 10
 class DeadLetterScan:
     """Receives every message of a queue once, holding them invisible until the scan ends.
 
+    Only the messages that were on the queue when the scan started are yielded: one that SQS stamped
+    later than the start (by SQS's own clock), or whose original message id is one this run sent (a
+    replayed command that failed again), is held and counted in ``arrived_later`` instead, so a replay
+    never picks up its own failures.
+
     Used as a context manager: whatever was received and not deleted is made visible again on exit
     (visibility timeout 0), also after an error or Ctrl-C.
     """
@@ -28,8 +35,17 @@ class DeadLetterScan:
         self._visibility = visibility_timeout
         self._max = max_messages
         self._held: dict[str, DeadLetter] = {}
-        self.expected = approximate_visible(sqs, queue_url)
+        self.expected, self.started_at = _visible_and_server_time(sqs, queue_url)
         self.received = 0
+        self.arrived_later = 0
+        # Message ids this run sent to the command queue; a dead letter of one of them is a new failure.
+        self.sent_ids: set[str] = set()
+
+    def was_there_at_start(self, letter: DeadLetter) -> bool:
+        if letter.message_id in self.sent_ids or letter.source_message_id in self.sent_ids:
+            return False
+        # SQS's Date header has whole seconds: a message sent in the starting second counts as there.
+        return letter.sent_at < self.started_at + 1.0
 
     def __enter__(self) -> Self:
         return self
@@ -60,7 +76,10 @@ class DeadLetterScan:
                 self._held[letter.message_id] = letter  # the newest receipt handle wins
                 if letter.message_id not in seen:
                     seen.add(letter.message_id)
-                    fresh.append(letter)
+                    if self.was_there_at_start(letter):
+                        fresh.append(letter)
+                    else:
+                        self.arrived_later += 1
             if not fresh:
                 empty_rounds += 1
                 if empty_rounds >= (1 if caught_up else 3):
@@ -93,8 +112,23 @@ class DeadLetterScan:
 
 
 def approximate_visible(sqs: Any, queue_url: str) -> int:
+    return _visible_and_server_time(sqs, queue_url)[0]
+
+
+def _visible_and_server_time(sqs: Any, queue_url: str) -> tuple[int, float]:
+    """SQS's approximate count of visible messages, and SQS's clock (its Date header) at that moment.
+
+    The server's clock, not this machine's, decides what was on the queue "at the start": message
+    timestamps are SQS's too, so a skewed local clock cannot let a new failure in.
+    """
     answer = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(answer["Attributes"].get("ApproximateNumberOfMessages", 0))
+    visible = int(answer["Attributes"].get("ApproximateNumberOfMessages", 0))
+    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        server_time = parsedate_to_datetime(date).timestamp() if date else time.time()
+    except (TypeError, ValueError):
+        server_time = time.time()
+    return visible, server_time
 
 
 def read_all(

@@ -60,11 +60,15 @@ def on_dlq(stack: LocalStack) -> list[dict[str, Any]]:
     ]
 
 
+RETRYABLE_REASONS = {"SpApiUnavailable", "DependencyUnavailable", "Throttled"}
+
+
 def put_dead_letter(stack: LocalStack, command: dict[str, Any] | str, reason: str = "SpApiRejected") -> None:
     """A message as the worker dead-letters it, with the failure attributes."""
     body = command if isinstance(command, str) else json.dumps(command)
     attributes = {
-        OUTCOME_ATTRIBUTE: "rejected",
+        # retries ran out (dead-lettered) or a permanent failure (rejected), as the worker says
+        OUTCOME_ATTRIBUTE: "dead-lettered" if reason in RETRYABLE_REASONS else "rejected",
         REASON_ATTRIBUTE: reason,
         DETAIL_ATTRIBUTE: f"{reason}: test",
         ATTEMPTS_ATTRIBUTE: "1",
@@ -223,7 +227,7 @@ def test_a_filtered_replay_leaves_the_others_in_place(stack: LocalStack, stack_f
 
     replayed = cli(
         "dlq", "replay", "--stack-file", stack_file, "--queue-url", target,
-        "--type", "update-fulfillment", "--reason", "SpApiRejected",
+        "--type", "update-fulfillment", "--reason", "SpApiRejected", "--include-permanent",
     )  # fmt: skip
 
     assert replayed.exit_code == 0, replayed.output
@@ -247,7 +251,9 @@ def test_a_dry_run_moves_nothing(stack: LocalStack, stack_file: Path) -> None:
         put_dead_letter(stack, command)
     put_dead_letter(stack, "{broken json", reason="InvalidCommand")
 
-    dry = cli("dlq", "replay", "--stack-file", stack_file, "--queue-url", target, "--dry-run")
+    dry = cli(
+        "dlq", "replay", "--stack-file", stack_file, "--queue-url", target, "--dry-run", "--include-permanent"
+    )
 
     assert dry.exit_code == 1, dry.output  # the broken one would be refused
     assert "would move 2" in dry.output

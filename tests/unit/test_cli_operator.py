@@ -15,6 +15,7 @@ from cli.dead_letters.grouping import group
 from cli.dead_letters.letter import DeadLetter
 from cli.dead_letters.masking import mask_text, mask_value, masked_body
 from cli.dead_letters.replay import Pacer
+from cli.send import UnreadableSource, read_commands
 from cli.status import BucketLevel, catalog_operations, parse_bucket_key
 from cli.targets import TargetError, resolve_operator_target
 from domain.attributes import DEFERRALS_ATTRIBUTE, FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
@@ -252,3 +253,29 @@ def test_targets_come_from_options_then_the_stack_file_then_the_environment(tmp_
     assert (target.endpoint_url, target.region) == ("http://e", "eu-west-1")
     with pytest.raises(TargetError, match="DEAD_LETTER_QUEUE_URL"):
         resolve_operator_target(None, environ={}).require_dead_letter_queue()
+
+
+# --- the console: fix-ups keep identity, send reads files whole ----------------------------------------
+
+
+@pytest.mark.parametrize("option", ["commandId", "account", "account.x"])
+def test_a_fix_up_may_not_touch_the_commands_identity(option: str) -> None:
+    with pytest.raises(ValueError, match="keeps the command's identity"):
+        FixUp.parse_set(f'{option}="x"')
+    with pytest.raises(ValueError, match="keeps the command's identity"):
+        FixUp.parse_unset(option)
+
+
+def test_send_reads_objects_arrays_and_json_lines_and_refuses_files_without_commands() -> None:
+    one = json.dumps(sample_command("cancel-fulfillment"))
+    assert [c.where for c in read_commands("a.json", one.encode())] == ["a.json"]
+    array = f"[{one}, {one}]".encode()
+    assert [c.where for c in read_commands("b.json", array)] == ["b.json[0]", "b.json[1]"]
+    lines = f"{one}\n\n{{broken\n{one}\n".encode()
+    assert [c.where for c in read_commands("c.jsonl", lines)] == ["c.jsonl:1", "c.jsonl:3", "c.jsonl:4"]
+    pretty = json.dumps(sample_command("cancel-fulfillment"), indent=2)[:-1].encode()
+    for data, reason in ((b"", "empty"), (b" [ ]\n", "empty list"), (pretty, "not valid JSON: ")):
+        with pytest.raises(UnreadableSource, match=reason):
+            read_commands("x.json", data)
+    with pytest.raises(UnreadableSource, match="byte 0xe9 on line 2"):
+        read_commands("latin1.json", b'\n{"commandId": "caf\xe9"}')

@@ -1,0 +1,363 @@
+"""The operator's console through the real CLI: short errors instead of tracebacks, send reports, a
+replay you can trust (including SQS's native redrive, against a fake that implements it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cli.errors import ExitCode
+from cli.main import app
+from domain.attributes import (
+    FAILED_AT_ATTRIBUTE,
+    OUTCOME_ATTRIBUTE,
+    REASON_ATTRIBUTE,
+    SOURCE_MESSAGE_ID_ATTRIBUTE,
+)
+from local.runtime import LocalStack
+from tests.conftest import sample_command, unique
+from tests.sqs_move_tasks import move_task_sqs
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+WIDE = {"COLUMNS": "250"}
+DRAIN_TIMEOUT = 45.0
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, [str(arg) for arg in args], env={**WIDE, **(env or {})})
+
+
+def sp_relay(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The installed command as a shell runs it, in a fresh process (boto3 reads AWS_* at start)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "cli.main", *map(str, args)],
+        cwd=ROOT,
+        env={**clean, **WIDE, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def no_traceback(output: str) -> None:
+    assert "Traceback" not in output, output
+    assert len(output.strip().splitlines()) <= 3, output
+
+
+@pytest.fixture
+def stack_file(stack: LocalStack, tmp_path: Path) -> Path:
+    path = tmp_path / "local-stack.json"
+    path.write_text(json.dumps(stack.describe()))
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def dlq_url(stack: LocalStack) -> str:
+    return str(stack.describe()["deadLetterQueueUrl"])
+
+
+def side_queue(stack: LocalStack) -> str:
+    """A queue no worker reads: replays sent here can be counted as they arrived."""
+    return str(stack.client("sqs").create_queue(QueueName=f"replay-{uuid.uuid4().hex[:8]}")["QueueUrl"])
+
+
+def depth(stack: LocalStack, url: str) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def put_dead_letter(stack: LocalStack, command: dict[str, Any], *, outcome: str = "dead-lettered") -> None:
+    reason = "SpApiUnavailable" if outcome == "dead-lettered" else "SpApiRejected"
+    attributes = {
+        OUTCOME_ATTRIBUTE: outcome,
+        REASON_ATTRIBUTE: reason,
+        SOURCE_MESSAGE_ID_ATTRIBUTE: str(uuid.uuid4()),
+        FAILED_AT_ATTRIBUTE: "2026-01-01T00:00:00+00:00",
+    }
+    stack.client("sqs").send_message(
+        QueueUrl=dlq_url(stack),
+        MessageBody=json.dumps(command),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+
+
+# --- no tracebacks ---------------------------------------------------------------------------------------
+
+
+def test_no_stack_running_says_so_and_exits_3(tmp_path: Path) -> None:
+    port = closed_port()
+    stale = tmp_path / "local-stack.json"
+    stale.write_text(
+        json.dumps(
+            {
+                "awsEndpointUrl": f"http://127.0.0.1:{port}",
+                "region": "us-east-1",
+                "deadLetterQueueUrl": f"http://127.0.0.1:{port}/123456789012/sp-relay-dlq",
+                "commandQueueUrl": f"http://127.0.0.1:{port}/123456789012/sp-relay-commands",
+            }
+        )
+    )
+    for command in (["dlq", "list"], ["dlq", "replay"], ["status"]):
+        result = cli(*command, "--stack-file", stale)
+        assert result.exit_code == ExitCode.UNREACHABLE, (command, result.output)
+        assert "Cannot reach the local stack" in result.output
+        assert "sp-relay local" in result.output
+        no_traceback(result.output)
+
+
+def test_a_missing_or_broken_stack_file_is_a_sentence_and_exit_2(tmp_path: Path) -> None:
+    missing = cli("dlq", "list", "--stack-file", tmp_path / "nope.json")
+    assert missing.exit_code == ExitCode.USAGE
+    assert "does not exist" in missing.output
+    no_traceback(missing.output)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = cli("status", "--stack-file", broken)
+    assert result.exit_code == ExitCode.USAGE
+    assert "is not JSON" in result.output
+    no_traceback(result.output)
+
+
+AWS_QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/sp-relay-commands"
+
+
+def test_a_mistyped_aws_profile_names_it_and_exits_4(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile real]\nregion = eu-west-1\n")
+    result = sp_relay(
+        "send", "events/create-fulfillment.json", "--queue-url", AWS_QUEUE,
+        env={"AWS_PROFILE": "reall", "AWS_CONFIG_FILE": str(config)},
+    )  # fmt: skip
+    assert result.returncode == ExitCode.CREDENTIALS, result.stderr
+    assert "The AWS profile 'reall' does not exist" in result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+def test_missing_credentials_say_run_aws_sso_login_and_exit_4(tmp_path: Path) -> None:
+    result = sp_relay(
+        "send", "events/create-fulfillment.json", "--queue-url", AWS_QUEUE,
+        env={
+            "AWS_REGION": "eu-west-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+    )  # fmt: skip
+    assert result.returncode == ExitCode.CREDENTIALS, result.stdout + result.stderr
+    assert "No usable AWS credentials" in result.stderr
+    assert "aws sso login" in result.stderr
+    # the report still says what was not sent
+    assert "not sent" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_no_region_says_set_aws_region_and_exits_4(tmp_path: Path) -> None:
+    result = sp_relay(
+        "dlq", "list", "--dlq-url", "sp-relay-dlq",
+        env={
+            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "example",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        },
+    )  # fmt: skip
+    assert result.returncode == ExitCode.CREDENTIALS, result.stdout + result.stderr
+    assert "No valid AWS region" in result.stderr
+    assert "AWS_REGION" in result.stderr
+    no_traceback(result.stdout + result.stderr)
+
+
+# --- send ------------------------------------------------------------------------------------------------
+
+
+def test_send_reports_every_file_sends_the_good_ones_and_refuses_a_latin1_file(
+    stack: LocalStack, stack_file: Path, tmp_path: Path
+) -> None:
+    first, last = unique(sample_command("create-fulfillment")), unique(sample_command("create-fulfillment"))
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    (tmp_path / "latin1.json").write_bytes(
+        json.dumps(
+            {**unique(sample_command("cancel-fulfillment")), "commandId": "café"}, ensure_ascii=False
+        ).encode("latin-1")
+    )
+    (tmp_path / "b.json").write_text(json.dumps(last))
+
+    result = cli(
+        "send", tmp_path / "a.json", tmp_path / "latin1.json", tmp_path / "b.json",
+        "--stack-file", stack_file, "--json",
+    )  # fmt: skip
+
+    assert result.exit_code == ExitCode.REFUSED, result.output
+    report = json.loads(result.stdout)
+    rows = {Path(row["where"]).name: row for row in report["commands"]}
+    assert rows["a.json"]["result"] == "sent" and rows["a.json"]["commandId"] == first["commandId"]
+    assert rows["b.json"]["result"] == "sent" and rows["b.json"]["commandId"] == last["commandId"]
+    assert rows["latin1.json"]["result"] == "refused"
+    assert "not UTF-8" in rows["latin1.json"]["detail"]
+    assert report["counts"] == {"sent": 2, "valid": 0, "refused": 1, "not sent": 0}
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
+    done = {o["commandId"] for o in stack.outcomes() if o["status"] == "succeeded"}
+    assert {first["commandId"], last["commandId"]} <= done
+
+
+def test_send_of_nothing_is_an_error_and_a_broken_pretty_file_is_one_bad_document(
+    stack_file: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "list.json").write_text("[]\n")
+    command = sample_command("create-fulfillment")
+    (tmp_path / "pretty.json").write_text(
+        json.dumps(command, indent=2)[:-2]  # the last brace is lost
+    )
+    for name, reason in (
+        ("empty.json", "empty"),
+        ("list.json", "empty list"),
+        ("pretty.json", "not valid JSON"),
+    ):
+        result = cli("send", tmp_path / name, "--stack-file", stack_file)
+        assert result.exit_code == ExitCode.REFUSED, result.output
+        assert reason in result.output
+        assert "0 sent, 1 refused" in result.output, result.output
+
+
+def test_send_to_a_stack_that_is_down_lists_what_was_not_sent(tmp_path: Path) -> None:
+    port = closed_port()
+    result = cli(
+        "send", "events/create-fulfillment.json", "events/cancel-fulfillment.json",
+        "--queue-url", f"http://127.0.0.1:{port}/123456789012/q",
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"},
+    )  # fmt: skip
+    assert result.exit_code == ExitCode.UNREACHABLE, result.output
+    assert "2 valid but not sent" in result.output
+    assert "Traceback" not in result.output
+
+
+# --- a replay you can trust ------------------------------------------------------------------------------
+
+
+def test_a_replay_takes_only_what_was_on_the_dlq_and_counts_honestly(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    """Commands that fail again during the replay land on the DLQ anew; they are not replayed again."""
+    assert stack.emulator is not None
+    cancels = [unique(sample_command("cancel-fulfillment")) for _ in range(4)]  # no such orders: 404
+    for command in cancels:
+        put_dead_letter(stack, command, outcome="rejected")
+
+    result = cli("dlq", "replay", "--stack-file", stack_file, "--include-permanent", "--rate", "2", "--json")
+    assert result.exit_code == ExitCode.OK, result.output
+    counts = json.loads(result.stdout)["counts"]
+    assert counts["read"] == 4
+    assert counts["moved"] == 4
+    assert counts["leftOnTheDlq"] == 0
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
+    ids = {c["payload"]["sellerFulfillmentOrderId"] for c in cancels}
+    calls = [c for c in stack.emulator.state.calls("cancelFulfillmentOrder") if c.path.split("/")[-2] in ids]
+    assert len(calls) == 4, "each replayed command reached SP-API once"
+    assert depth(stack, dlq_url(stack)) == 4, "each failed again once and stays on the DLQ"
+
+
+def test_permanent_failures_are_held_back_without_a_fix_up(stack: LocalStack, stack_file: Path) -> None:
+    target = side_queue(stack)
+    put_dead_letter(stack, unique(sample_command("cancel-fulfillment")), outcome="rejected")
+    put_dead_letter(stack, unique(sample_command("cancel-fulfillment")), outcome="dead-lettered")
+
+    result = cli("dlq", "replay", "--stack-file", stack_file, "--queue-url", target)
+
+    assert result.exit_code == ExitCode.REFUSED, result.output
+    assert "must be held back: falling back" in result.output
+    assert "1 permanent failure(s) held back" in result.output
+    assert "--include-permanent" in result.output
+    assert depth(stack, target) == 1
+    assert depth(stack, dlq_url(stack)) == 1
+
+
+def test_a_fix_up_may_not_change_the_commands_identity(stack: LocalStack, stack_file: Path) -> None:
+    put_dead_letter(stack, unique(sample_command("cancel-fulfillment")), outcome="rejected")
+    for option in (["--set", 'commandId="other"'], ["--unset", "account"], ["--set", 'account="x"']):
+        result = cli("dlq", "replay", "--stack-file", stack_file, *option)
+        assert result.exit_code == ExitCode.USAGE, result.output
+        assert "keeps the command's identity" in result.output
+    assert depth(stack, dlq_url(stack)) == 1
+
+
+def test_ctrl_c_stops_between_messages_and_the_counts_match_the_queues(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    target = side_queue(stack)
+    for _ in range(8):
+        put_dead_letter(stack, unique(sample_command("cancel-fulfillment")))
+    described = {**stack.describe(), "commandQueueUrl": target}
+    stack_file = tmp_path / "side.json"
+    stack_file.write_text(json.dumps(described))
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "cli.main", "dlq", "replay", "--stack-file", str(stack_file),
+         "--rate", "2", "--no-native", "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while depth(stack, target) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == ExitCode.INTERRUPTED, stderr
+    summary = json.loads(stdout)
+    assert summary["interrupted"] is True
+    moved = summary["counts"]["moved"]
+    assert 2 <= moved < 8
+    assert depth(stack, target) == moved
+    assert depth(stack, dlq_url(stack)) == 8 - moved
+    assert "Traceback" not in stderr
+
+
+# --- SQS's native redrive, against a fake SQS that implements it -----------------------------------------
+
+
+def test_the_native_move_task_path_moves_everything_and_reports_the_task(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    target = side_queue(stack)
+    for _ in range(3):
+        put_dead_letter(stack, unique(sample_command("cancel-fulfillment")))
+    described = stack.describe()
+    with move_task_sqs(described["awsEndpointUrl"], described["region"]) as (endpoint, fake):
+        stack_file = tmp_path / "native.json"
+        stack_file.write_text(
+            json.dumps({**described, "awsEndpointUrl": endpoint, "commandQueueUrl": target})
+        )
+        result = cli("dlq", "replay", "--stack-file", stack_file, "--rate", "50")
+        as_json = cli("dlq", "replay", "--stack-file", stack_file, "--json")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "StartMessageMoveTask started" in result.output
+    assert "task COMPLETED: moved 3 of the 3 on the DLQ when it started" in result.output
+    assert [task.status for task in fake.tasks] == ["COMPLETED", "COMPLETED"]
+    assert depth(stack, target) == 3
+    assert depth(stack, dlq_url(stack)) == 0
+    assert json.loads(as_json.stdout)["counts"] == {"onTheDlqAtStart": 0, "moved": 0}
