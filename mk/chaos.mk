@@ -3,8 +3,9 @@
 # chaos     full size (1,000 commands, 20 SIGKILL runs, 120 malformed in batches): ~8-10 min on 2 cores
 # chaos-ci  reduced size (240 commands, 6 SIGKILL runs, 60 malformed in batches):  ~5 min on 2 cores
 # bench     throughput vs the usage plan, cost per command, overhead, RSS, cold start: ~2 min
+# bench-coldstart  cold start of the built Lambda package, with and without bytecode: ~1 min
 
-.PHONY: chaos chaos-ci bench
+.PHONY: chaos chaos-ci bench bench-coldstart
 
 CHAOS_PYTEST := $(BIN)/pytest tests/chaos tests/unit/test_malformed_commands.py -m "chaos or unit" \
 	-s -p no:cacheprovider --show-capture=no
@@ -20,3 +21,7 @@ chaos-ci: $(STAMP)
 ## bench: benchmarks (prints tables; not a timed test)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## bench-coldstart: import time of the built Lambda package, with and without bytecode (exit 1 on a miss)
+bench-coldstart: $(STAMP)
+	$(BIN)/python -m benchmarks.coldstart

@@ -91,6 +91,14 @@ def build_package(destination: Path, *, lambda_python: str, function: str = "Wor
     return destination
 
 
+def template_literal_variables(function: str = "WorkerFunction") -> dict[str, str]:
+    """The function's environment variables that template.yaml sets to a literal value (no !Ref)."""
+    from local.stack import load_template  # noqa: PLC0415 - needs the dev virtualenv (PyYAML)
+
+    variables = load_template()["Resources"][function]["Properties"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def lambda_environment(package: Path, function_name: str, variables: dict[str, str]) -> dict[str, str]:
     """The environment of a Lambda function: its own variables and the ones the runtime sets."""
     return {

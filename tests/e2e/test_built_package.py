@@ -15,11 +15,15 @@ import pytest
 
 from emulator.state import Fault
 from local.runtime import LocalStack
-from local.stack import load_template
 from local.worker_loop import LocalEventSourceMapping
 from tests.conftest import sample_command, unique
 from tools.find_python import find_python, lambda_runtime_version
-from tools.lambda_package import IsolatedHandler, build_package, lambda_environment
+from tools.lambda_package import (
+    IsolatedHandler,
+    build_package,
+    lambda_environment,
+    template_literal_variables,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +42,6 @@ def lambda_python() -> str:
 @pytest.fixture(scope="session")
 def built_package(lambda_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_package(tmp_path_factory.mktemp("sam-build") / "WorkerFunction", lambda_python=lambda_python)
-
-
-def template_literal_variables() -> dict[str, str]:
-    """WorkerFunction's environment variables that template.yaml sets to a literal value."""
-    variables = load_template()["Resources"]["WorkerFunction"]["Properties"]["Environment"]["Variables"]
-    return {name: value for name, value in variables.items() if isinstance(value, str)}
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+"""The cold-start benchmark's verdict: each missed target is named (`make bench-coldstart` exits 1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.coldstart import MAX_HANDLER_TO_DEPENDENCIES, MIN_BYTECODE_SPEEDUP, ColdStart
+
+pytestmark = pytest.mark.unit
+
+
+def cold_start(handler: float, without_bytecode: float, dependencies: float) -> ColdStart:
+    return ColdStart(
+        handler_s=handler,
+        handler_without_bytecode_s=without_bytecode,
+        dependencies_s=dependencies,
+        dependency_modules=341,
+        package_modules=810,
+        package_mib=44.0,
+        python="3.12",
+        repetitions=7,
+    )
+
+
+def test_a_run_within_both_targets_misses_nothing() -> None:
+    assert cold_start(handler=0.70, without_bytecode=1.80, dependencies=0.65).misses() == []
+
+
+def test_a_handler_much_slower_than_its_dependencies_is_a_miss() -> None:
+    [miss] = cold_start(handler=1.0, without_bytecode=3.0, dependencies=0.7).misses()
+    assert f"above {MAX_HANDLER_TO_DEPENDENCIES}" in miss
+
+
+def test_bytecode_that_does_not_speed_the_import_up_is_a_miss() -> None:
+    # What a package whose .pyc files Python rejects (wrong magic, stale timestamps) would measure.
+    [miss] = cold_start(handler=1.8, without_bytecode=1.9, dependencies=1.7).misses()
+    assert f"less than {MIN_BYTECODE_SPEEDUP}x" in miss
