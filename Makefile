@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test pytest test-lambda-python test-unit lint format typecheck generate clean
+.PHONY: install demo test pytest test-lambda-python test-unit future lint format typecheck generate clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-lambda-python:
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -m unit
+
+## future: the demo and every test tier with the calendar moved ahead (FUTURE=+400d; needs Debian's faketime)
+FUTURE ?= +400d
+future: $(STAMP)
+	tools/future_clock/run $(FUTURE) $(BIN)/sp-relay demo
+	tools/future_clock/run $(FUTURE) $(BIN)/pytest -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,10 +1,12 @@
 """A tour of every command type on the embedded local stack: what `make demo` shows and what the
 end-to-end tests check, from the sample commands in ``events/``.
 
-The samples are used as they are, with two kinds of changes a real integration would make too: ids
-that only exist once the steps before have run (a shipment's package number, a purchase order the
-vendor received, a transactionId), and — with ``suffix`` — fresh commandIds and order ids, so that
-the tour can run more than once against the same stack.
+The samples are used as they are, with the changes a real integration would make too: ids and
+times that only exist once the steps before have run (a shipment's package number, a purchase order
+the vendor received, a transactionId, an Easy Ship handover slot taken from the ``list-handover-slots``
+answer, a purchase-order search window ending now), and — with ``suffix`` — fresh commandIds and order
+ids, so that the tour can run more than once against the same stack. Nothing in it depends on the day
+it runs: ``clock`` is the tour's only source of "now".
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.runtime import DEMO_ACCOUNTS, LocalStack, sample_commands
 
 DRAIN_TIMEOUT = 60.0
+# How far back the purchase-order search of the tour looks; the orders it reads are seeded just before.
+PURCHASE_ORDER_WINDOW = timedelta(days=1)
 SELLER, VENDOR, _ = (account.seller_id for account in DEMO_ACCOUNTS)
 
 
@@ -35,7 +40,13 @@ class TourResult:
 
 
 class Tour:
-    def __init__(self, stack: LocalStack, suffix: str = "", timeout: float = DRAIN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        stack: LocalStack,
+        suffix: str = "",
+        timeout: float = DRAIN_TIMEOUT,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         if stack.emulator is None:
             raise ValueError(
                 "the tour drives the embedded SP-API emulator (ships orders, seeds purchase orders)"
@@ -44,6 +55,7 @@ class Tour:
         self.emulator = stack.emulator
         self.suffix = suffix
         self.timeout = timeout
+        self.clock = clock
         self.samples = {name.removesuffix(".json"): command for name, command in sample_commands()}
         self.result = TourResult()
         sample_order = self.samples["create-scheduled-package"]["payload"]["amazonOrderId"]
@@ -81,6 +93,34 @@ class Tour:
         outcome = self.result.outcome_of(command)
         return (outcome or {}).get("result", {}).get("answer") or {}
 
+    def handover_slots(self, listing: dict[str, Any]) -> list[dict[str, Any]]:
+        """The slots SP-API offered, as a package's ``packageTimeSlot`` takes them."""
+        slots = self.answer(listing).get("timeSlots") or []
+        if len(slots) < 2:
+            raise RuntimeError(f"list-handover-slots offered {len(slots)} slots; the tour needs two")
+        return [
+            {key: slot[key] for key in ("slotId", "startTime", "endTime", "handoverMethod") if key in slot}
+            for slot in slots
+        ]
+
+    def purchase_order_window(self) -> dict[str, str]:
+        now = self.clock().astimezone(UTC)
+        return {
+            "createdAfter": (now - PURCHASE_ORDER_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "createdBefore": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def bulk_schedule(self, slot: dict[str, Any]) -> dict[str, Any]:
+        """The bulk sample, with every slot it names replaced by one SP-API offers now."""
+        orders = copy.deepcopy(
+            self.samples["create-scheduled-package-bulk"]["payload"]["orderScheduleDetailsList"]
+        )
+        for entry in orders:
+            details = entry.get("packageDetails")
+            if details and "packageTimeSlot" in details:
+                details["packageTimeSlot"] = dict(slot)
+        return self.command("create-scheduled-package-bulk", orderScheduleDetailsList=orders)
+
     def run(self, extra_first_step: Sequence[dict[str, Any] | str] = ()) -> TourResult:
         order, shipped, sandbox_order = (
             self.order_id("ORDER-10001"),
@@ -100,19 +140,28 @@ class Tour:
                 displayableOrderId=sandbox_order,
             ),
         ]
-        package = self.command("create-scheduled-package", amazonOrderId=self.amazon_order_id)
+        listing = self.command("list-handover-slots", amazonOrderId=self.amazon_order_id)
         acknowledgements = [self.command("acknowledge-po"), self.command("acknowledge-retail-po")]
         self.step(
-            "create MCF orders, schedule an Easy Ship package, acknowledge purchase orders (both programs)",
-            [*creates, package, *acknowledgements, *extra_first_step],
+            "create MCF orders, list Easy Ship handover slots, acknowledge purchase orders (both programs)",
+            [*creates, listing, *acknowledgements, *extra_first_step],
+        )
+        # A slot is only valid while it lies ahead: take the ones SP-API offers now, never fixed ones.
+        first_slot, later_slot, *_ = slots = self.handover_slots(listing)
+        sample_details = self.samples["create-scheduled-package"]["payload"]["packageDetails"]
+        package = self.command(
+            "create-scheduled-package",
+            amazonOrderId=self.amazon_order_id,
+            packageDetails={**sample_details, "packageTimeSlot": first_slot},
         )
         self.step(
-            "update an order, move the sandbox order's status",
+            "update an order, move the sandbox order's status, schedule the Easy Ship package",
             [
                 self.command("update-fulfillment", sellerFulfillmentOrderId=order),
                 self.command(
                     "submit-fulfillment-order-status-update", sellerFulfillmentOrderId=sandbox_order
                 ),
+                package,
             ],
         )
         shipment: dict[str, Any] = {}
@@ -125,9 +174,6 @@ class Tour:
 
         def reads() -> list[dict[str, Any]]:
             item = self.samples["create-fulfillment"]["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
-            slot = self.samples["update-scheduled-packages"]["payload"]["updatePackageDetailsList"][0][
-                "packageTimeSlot"
-            ]
             scheduled = self.answer(package).get("scheduledPackageId", {})
             return [
                 self.command("get-fulfillment-preview"),
@@ -151,7 +197,7 @@ class Tour:
                 self.command("get-features"),
                 self.command("get-feature-inventory"),
                 self.command("get-feature-sku"),
-                self.command("list-df-purchase-orders", createdBefore="2099-01-01T00:00:00Z"),
+                self.command("list-df-purchase-orders", **self.purchase_order_window()),
                 self.command("get-df-purchase-order", purchaseOrderNumber=purchase_orders[0]),
                 self.command(
                     "get-df-transaction-status",
@@ -161,13 +207,14 @@ class Tour:
                     "get-retail-transaction",
                     transactionId=self.answer(acknowledgements[1])["payload"]["transactionId"],
                 ),
-                self.command("list-handover-slots"),
                 self.command("get-scheduled-package", amazonOrderId=self.amazon_order_id),
                 self.command(
                     "update-scheduled-packages",
-                    updatePackageDetailsList=[{"scheduledPackageId": scheduled, "packageTimeSlot": slot}],
+                    updatePackageDetailsList=[
+                        {"scheduledPackageId": scheduled, "packageTimeSlot": later_slot}
+                    ],
                 ),
-                self.command("create-scheduled-package-bulk"),
+                self.bulk_schedule(slots[-1]),
             ]
 
         warehouse()
