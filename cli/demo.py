@@ -128,8 +128,12 @@ def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: in
     problems += [
         f"{o['type']} {o['commandId']} was {o['status']}: {o['reason']['detail']}"
         for o in result.outcomes()
-        if o["status"] != "succeeded" and o["commandId"] is not None
+        if o["status"] != "succeeded" and o["commandId"] in result.sent
     ]
+    # The broken commands were sent as raw text: each must end in one rejected event of its own.
+    refused = [o for o in result.outcomes() if o["commandId"] not in result.sent]
+    if [o["status"] for o in refused] != ["rejected"] * len(BROKEN_COMMANDS):
+        problems.append(f"expected {len(BROKEN_COMMANDS)} rejected broken commands, saw {refused}")
     transactions = [kind for kind, _ in result.events if kind.startswith("sp-relay transaction")]
     if Counter(transactions) != Counter({"sp-relay transaction Success": 2}):
         problems.append(f"expected both acknowledgements followed to Success, saw {transactions}")
