@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from cli.local_extra import LOCAL_EXTRA, LOCAL_EXTRA_MODULES, NOT_INSTALLED_EXIT
 from domain.commands import command_json_schema
+from local.assets import BUNDLE_DIR_NAME as BUNDLED
 
 pytestmark = pytest.mark.integration
 
@@ -63,11 +66,8 @@ def checked(command: Sequence[str | Path], cwd: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    base = tmp_path_factory.mktemp("plain-install")
-    assert not base.resolve().is_relative_to(ROOT.resolve()), "the install must live outside the checkout"
-    dist, venv, elsewhere = base / "dist", base / "venv", base / "elsewhere"
-    elsewhere.mkdir()
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
     # No build isolation: the pinned setuptools of requirements/dev.txt builds it, offline.
     build: list[str | Path] = [
         "build",
@@ -77,14 +77,31 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         sys.executable,
         "-o",
         dist,
-        ROOT,
     ]
-    checked([UV, *build], base)
-    (wheel,) = dist.glob("*.whl")
+    checked([UV, *build, ROOT], dist)
+    (built,) = dist.glob("*.whl")
+    return built
+
+
+def install(wheel: Path, base: Path, extras: str = "") -> Installed:
+    assert not base.resolve().is_relative_to(ROOT.resolve()), "the install must live outside the checkout"
+    venv, elsewhere = base / "venv", base / "elsewhere"
+    elsewhere.mkdir()
     checked([sys.executable, "-m", "venv", "--without-pip", venv], base)
     pins = ROOT / "requirements" / "dev.txt"
-    checked([UV, "pip", "install", "--quiet", "--python", venv / "bin" / "python", wheel, "-c", pins], base)
+    python = venv / "bin" / "python"
+    checked([UV, "pip", "install", "--quiet", "--python", python, f"{wheel}{extras}", "-c", pins], base)
     return Installed(venv, elsewhere)
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    return install(wheel, tmp_path_factory.mktemp("plain-install"))
+
+
+@pytest.fixture(scope="module")
+def installed_with_local(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    return install(wheel, tmp_path_factory.mktemp("local-install"), extras=f"[{LOCAL_EXTRA}]")
 
 
 def test_the_install_runs_its_own_copy_with_the_bundled_repository_files(installed: Installed) -> None:
@@ -123,7 +140,7 @@ def test_schema_prints_the_command_schema(installed: Installed) -> None:
 
 
 def test_send_validates_a_bundled_sample(installed: Installed) -> None:
-    sample = installed.venv.glob("lib/python*/site-packages/local/_bundled/events/create-fulfillment.json")
+    sample = installed.venv.glob(f"lib/python*/site-packages/local/{BUNDLED}/events/create-fulfillment.json")
     result = installed.run("sp-relay", "send", "--dry-run", str(next(sample)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 valid, 0 refused" in result.stdout
@@ -140,3 +157,35 @@ def test_the_local_stack_commands_name_the_missing_extra_in_one_line(
     assert len(lines) == 1, result.stderr
     assert f"sp-relay[{LOCAL_EXTRA}]" in lines[0]
     assert f"sp-relay {command} needs the '{LOCAL_EXTRA}' extra" in lines[0]
+
+
+def test_with_the_extra_the_local_stack_runs_outside_the_checkout(installed_with_local: Installed) -> None:
+    """`sp-relay local` from the wheel alone: template.yaml, the models and a sample come from the wheel."""
+    stack_file = installed_with_local.elsewhere / "local-stack.json"
+    local = subprocess.Popen(  # noqa: S603 - fixed argv, the test's own virtualenv
+        [str(installed_with_local.venv / "bin" / "sp-relay"), "local", "--write-endpoints", str(stack_file)],
+        cwd=installed_with_local.elsewhere,
+        env=installed_with_local.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+        while not stack_file.exists() and local.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert stack_file.exists(), f"sp-relay local wrote no {stack_file.name} (exit {local.poll()})"
+        time.sleep(0.5)  # the file is written whole before the hint is printed; let it land
+        sample = next(installed_with_local.venv.glob(f"lib/python*/site-packages/local/{BUNDLED}/events"))
+        sent = installed_with_local.run(
+            "sp-relay", "send", str(sample / "create-fulfillment.json"), "--stack-file", str(stack_file)
+        )
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "1 sent, 0 refused" in sent.stdout
+        status = installed_with_local.run("sp-relay", "status", "--stack-file", str(stack_file))
+        assert status.returncode == 0, status.stdout + status.stderr
+    finally:
+        local.send_signal(signal.SIGTERM)
+        output, _ = local.communicate(timeout=STEP_TIMEOUT_SECONDS)
+    assert local.returncode == 0, output
+    assert "Traceback" not in output, output
