@@ -36,6 +36,8 @@ class Settings:
     follow_up_interval_seconds: int = 60
     follow_up_max_minutes: float = 30.0
     http_timeout_seconds: float = 10.0
+    # How long a vendor acknowledgement may take to show in the purchase order's state (see domain.probes).
+    acknowledgement_window_seconds: float = 15 * 60.0
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
     # Pollers: where they keep watermarks, and which accounts ("name" or "name:region") each polls.
@@ -78,6 +80,7 @@ class Settings:
             follow_up_interval_seconds=int(number("FOLLOW_UP_INTERVAL_SECONDS", 60)),
             follow_up_max_minutes=number("FOLLOW_UP_MAX_MINUTES", 30.0),
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
+            acknowledgement_window_seconds=number("ACKNOWLEDGEMENT_WINDOW_SECONDS", 15 * 60.0),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,

@@ -23,6 +23,9 @@ REGION_HOSTS = {
     "fe": "sellingpartnerapi-fe.amazon.com",
 }
 USER_AGENT = "sp-relay/0.1 (Language=Python)"
+# Failures before the request left this process: SP-API cannot have applied it. Every other transport
+# failure (a read timeout, a reset after sending) may come after the effect.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 # Refresh an access token this long before LWA says it expires: a request in flight must not carry a dead one.
 REFRESH_MARGIN_SECONDS = 60.0
 
@@ -121,9 +124,13 @@ class LwaTokenCache:
         try:
             response = self._http.post(self._token_url, data=form, headers={"accept": "application/json"})
         except httpx.TransportError as error:
-            raise SpApiUnavailable(f"LWA token request failed: {type(error).__name__}") from None
+            raise SpApiUnavailable(
+                f"LWA token request failed: {type(error).__name__}", may_have_applied=False
+            ) from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise SpApiUnavailable(f"LWA answered {response.status_code}", status=response.status_code)
+            raise SpApiUnavailable(
+                f"LWA answered {response.status_code}", status=response.status_code, may_have_applied=False
+            )
         answer = _json_or_none(response)
         if response.status_code != 200 or not isinstance(answer, dict) or "access_token" not in answer:
             reason = (
@@ -174,6 +181,11 @@ class SpApiHttpClient:
                     content=content,
                     headers=self._headers(token, has_body=content is not None),
                 )
+            except NOT_SENT_ERRORS as error:
+                raise SpApiUnavailable(
+                    f"SP-API {request.operation_id} was not reached ({type(error).__name__})",
+                    may_have_applied=False,
+                ) from None
             except httpx.TimeoutException as error:
                 raise SpApiUnavailable(
                     f"SP-API {request.operation_id} timed out ({type(error).__name__})"

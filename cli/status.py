@@ -63,13 +63,12 @@ def queue_depth(sqs: Any, name: str, url: str) -> QueueDepth:
 
 
 def catalog_operations() -> dict[str, OperationSpec]:
-    """The operations the relay calls (each command's, and those that confirm a duplicate)."""
+    """The operations the relay calls (each command's, and those its state probe reads)."""
     operations: dict[str, OperationSpec] = {}
     for command in CATALOG.values():
         operations[command.operation.key] = command.operation
-        if command.already_done is not None and command.already_done.confirm_with is not None:
-            confirm = command.already_done.confirm_with
-            operations[confirm.key] = confirm
+        for read in command.probe.reads if command.probe is not None else ():
+            operations[read.key] = read
     return operations
 
 

@@ -16,6 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.paging import Paging
+from domain.probes import (
+    CANCEL_FULFILLMENT_PROBE,
+    CREATE_FULFILLMENT_PROBE,
+    CREATE_RETURN_PROBE,
+    CREATE_SCHEDULED_PACKAGE_BULK_PROBE,
+    CREATE_SCHEDULED_PACKAGE_PROBE,
+    DF_ACKNOWLEDGEMENT_PROBE,
+    RETAIL_ACKNOWLEDGEMENT_PROBE,
+    UPDATE_FULFILLMENT_PROBE,
+    UPDATE_SCHEDULED_PACKAGES_PROBE,
+    StateProbe,
+)
 from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
 
@@ -42,14 +54,14 @@ RESTRICTED_OPERATIONS = frozenset(
 class AlreadyDone:
     """How SP-API says "this already happened", and how to confirm it before counting the command done.
 
-    ``matches`` looks at a 4xx answer's errors. ``confirm_with``, when set, is an operation called with
-    the payload fields it needs (e.g. getFulfillmentOrder with sellerFulfillmentOrderId): only a 2xx
-    answer confirms; anything else leaves the original rejection standing.
+    ``matches`` looks at a 4xx answer's errors. ``confirm``, when set, is the type's state probe: "already
+    done" counts only when the probe finds the effect (a create's order id taken by another order is a
+    rejection with that reason); without it the signal alone settles the command.
     """
 
     matches: Callable[[SpApiErrors], bool]
     description: str
-    confirm_with: OperationSpec | None = None
+    confirm: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +88,9 @@ class CommandType:
     # Reads change nothing at Amazon: they skip the idempotency store and are repeated if redelivered.
     reads: bool = False
     already_done: AlreadyDone | None = None
+    # How to tell whether an earlier attempt already took effect (domain.probes); None: nothing can, and
+    # a write whose outcome is unknown goes to the DLQ as OutcomeUnknown instead of being sent again.
+    probe: StateProbe | None = None
     paging: Paging | None = None
     follow_up: FollowUp | None = None
     transaction_status: TransactionStatus | None = None
@@ -122,8 +137,9 @@ _ENTRIES = (
         already_done=AlreadyDone(
             matches=_create_already_exists,
             description="a create request already exists for this sellerFulfillmentOrderId",
-            confirm_with=_fba("getFulfillmentOrder"),
+            confirm=True,
         ),
+        probe=CREATE_FULFILLMENT_PROBE,
     ),
     _read("get-package-tracking", _fba("getPackageTrackingDetails"), "Tracking details of a package."),
     _read("list-return-reason-codes", _fba("listReturnReasonCodes"), "Return reason codes for a seller SKU."),
@@ -131,12 +147,14 @@ _ENTRIES = (
         name="create-fulfillment-return",
         operation=_fba("createFulfillmentReturn"),
         summary="Create a return authorization for items of a fulfillment order.",
+        probe=CREATE_RETURN_PROBE,
     ),
     _read("get-fulfillment-order", _fba("getFulfillmentOrder"), "One fulfillment order with shipments."),
     CommandType(
         name="update-fulfillment",
         operation=_fba("updateFulfillmentOrder"),
         summary="Update a Multi-Channel Fulfillment order.",
+        probe=UPDATE_FULFILLMENT_PROBE,
     ),
     CommandType(
         name="cancel-fulfillment",
@@ -146,6 +164,7 @@ _ENTRIES = (
             matches=_duplicate_cancel,
             description="the order already has a cancel request (DuplicateCancelRequest)",
         ),
+        probe=CANCEL_FULFILLMENT_PROBE,
     ),
     CommandType(
         name="submit-fulfillment-order-status-update",
@@ -180,6 +199,7 @@ _ENTRIES = (
             "sp-relay follows the transaction to its final status."
         ),
         follow_up=FollowUp("get-df-transaction-status", ("transactionId",)),
+        probe=DF_ACKNOWLEDGEMENT_PROBE,
     ),
     _read(
         "get-df-transaction-status",
@@ -199,6 +219,7 @@ _ENTRIES = (
             "transaction to its final status."
         ),
         follow_up=FollowUp("get-retail-transaction", ("payload", "transactionId")),
+        probe=RETAIL_ACKNOWLEDGEMENT_PROBE,
     ),
     _read(
         "get-retail-transaction",
@@ -223,16 +244,19 @@ _ENTRIES = (
         name="create-scheduled-package",
         operation=find_operation(EASY_SHIP, "createScheduledPackage"),
         summary="Schedule an Easy Ship package in a handover slot.",
+        probe=CREATE_SCHEDULED_PACKAGE_PROBE,
     ),
     CommandType(
         name="update-scheduled-packages",
         operation=find_operation(EASY_SHIP, "updateScheduledPackages"),
         summary="Move 1 to 500 Easy Ship packages to other handover slots.",
+        probe=UPDATE_SCHEDULED_PACKAGES_PROBE,
     ),
     CommandType(
         name="create-scheduled-package-bulk",
         operation=find_operation(EASY_SHIP, "createScheduledPackageBulk"),
         summary="Schedule Easy Ship packages for many orders at once (uses a Restricted Data Token).",
+        probe=CREATE_SCHEDULED_PACKAGE_BULK_PROBE,
     ),
 )
 

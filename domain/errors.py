@@ -94,6 +94,12 @@ class UnexpectedFailure(PermanentError):
         return {**super().to_dict(), "outcomeUnknown": self.outcome_unknown}
 
 
+class ExistingOrderDiffers(PermanentError):
+    """The order id of a create already belongs to another order at Amazon (other items or address)."""
+
+    code = "ExistingOrderDiffers"
+
+
 class SpApiRejected(PermanentError):
     """SP-API answered 4xx (other than 429): resending the same request cannot succeed."""
 
@@ -126,14 +132,31 @@ class SpApiRejected(PermanentError):
 
 
 class SpApiUnavailable(RetryableError):
-    """429, 5xx, timeouts and connection errors."""
+    """429, 5xx, timeouts and connection errors.
+
+    ``may_have_applied`` says whether a write could have taken effect at Amazon anyway: False only when
+    the request certainly did not reach SP-API's processing (a connect failure, a 429); True (the safe
+    default) for a read timeout or a reset after sending, and for 5xx. A write that may have applied is
+    never sent again before its state probe says it is missing.
+    """
 
     code = "SpApiUnavailable"
 
-    def __init__(self, message: str, status: int | None = None, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        request_id: str | None = None,
+        *,
+        may_have_applied: bool = True,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.request_id = request_id
+        self.may_have_applied = may_have_applied
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "mayHaveApplied": self.may_have_applied}
 
 
 class Throttled(RetryableError):
@@ -148,9 +171,26 @@ class Throttled(RetryableError):
 
 
 class CommandInProgress(RetryableError):
-    """Another worker holds the idempotency lease of this (account, commandId)."""
+    """Another worker holds the write ledger's lease of this (account, commandId): come back after it."""
 
     code = "CommandInProgress"
+
+    def __init__(self, message: str, retry_after_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class LeaseLost(RetryableError):
+    """Another worker took over this command's ledger lease (this one's fencing token is stale)."""
+
+    code = "LeaseLost"
+
+
+class OutcomeUnknown(RetryableError):
+    """An earlier attempt may have applied the write and no state probe can settle it: it is
+    dead-lettered with what the probe saw, never re-applied blindly; a replay probes again."""
+
+    code = "OutcomeUnknown"
 
 
 class DependencyUnavailable(RetryableError):

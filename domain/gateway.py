@@ -73,6 +73,20 @@ class SpApiGateway:
             )
         return response
 
+    def _with_rdt(
+        self, account: str, region: str, request: SpApiRequest, remaining: RemainingSeconds
+    ) -> SpApiRequest:
+        try:
+            return self._with_fresh_rdt(account, region, request, remaining)
+        except SpApiUnavailable as error:
+            # The token request failed, not the operation: the operation itself was never sent.
+            raise SpApiUnavailable(
+                f"{error.message} (before {request.operation_id} was sent)",
+                error.status,
+                error.request_id,
+                may_have_applied=False,
+            ) from None
+
     def send_all_pages(
         self,
         account: str,
@@ -130,7 +144,7 @@ class SpApiGateway:
 
     # --- Restricted Data Tokens ----------------------------------------------------------------------------
 
-    def _with_rdt(
+    def _with_fresh_rdt(
         self, account: str, region: str, request: SpApiRequest, remaining: RemainingSeconds
     ) -> SpApiRequest:
         key = (account, region, request.method, request.path)

@@ -35,7 +35,7 @@ class Failure:
     @classmethod
     def from_error(cls, status: OutcomeStatus, error: RelayError, attempts: int) -> Failure:
         detail = error.message
-        if status is OutcomeStatus.DEAD_LETTERED and error.retryable:
+        if status is OutcomeStatus.DEAD_LETTERED and error.retryable and error.code != "OutcomeUnknown":
             detail = f"retries exhausted after {attempts} attempts; last error: {detail}"
         return cls(status, error.code, detail[:MAX_DETAIL_CHARS], attempts, error.to_dict())
 

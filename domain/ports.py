@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import Command
+from domain.ledger import Claim, LedgerState, Settled
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
@@ -55,12 +56,29 @@ class RateLimiter(Protocol):
         ...
 
 
-class IdempotencyGuard(Protocol):
-    def run_once(self, command: Command, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``action`` once per (account, commandId); a repeat returns the saved result.
+class WriteLedger(Protocol):
+    """The write ledger (``domain.ledger``): every method is one conditional write or none.
 
-        Raises CommandIdReused (same key, other payload), CommandInProgress, DependencyUnavailable,
-        or whatever ``action`` raised (and then forgets the attempt so it can be retried)."""
+    Raises DependencyUnavailable when the store fails, LeaseLost when ``fence`` is no longer the
+    command's fencing token (another worker took it over)."""
+
+    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
+        """Take the command for one attempt, or return its saved success.
+
+        Raises CommandIdReused (same key, other type or payload) and CommandInProgress (another worker's
+        lease is live; ``retry_after_seconds`` says when it runs out)."""
+        ...
+
+    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
+        """SUCCEEDED with the result; ``effects_pending`` until its outcome event is published."""
+        ...
+
+    def effects_published(self, command: Command, fence: int) -> None:
+        """The outcome event and follow-up of a SUCCEEDED command are out."""
+        ...
+
+    def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
+        """REJECTED, NOT_APPLIED or UNKNOWN, with a short note (no payload values, no secrets)."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -19,29 +19,36 @@ from domain.attributes import (
 from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
 from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
+    CommandInProgress,
+    ExistingOrderDiffers,
+    OutcomeUnknown,
     PermanentError,
     RelayError,
     RetryableError,
     SandboxOnly,
+    SpApiUnavailable,
     Throttled,
     UnexpectedFailure,
 )
 from domain.gateway import SpApiGateway
+from domain.ledger import Claim, LedgerState, Settled
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.paging import dig
 from domain.ports import (
     Accounts,
     Clock,
-    IdempotencyGuard,
     InboundMessage,
     MessageQueue,
     OutcomePublisher,
     RateLimiter,
     SpApi,
+    WriteLedger,
 )
 from domain.privacy import redact
+from domain.probes import ProbeContext, Verdict
 from domain.rate_limits import UsagePlanBook
-from domain.requests import SpApiResponse, is_retryable_status, raise_for_status
+from domain.requests import SpApiResponse, raise_for_status
+from domain.spapi.spec import OperationSpec
 
 MAX_SQS_DELAY_SECONDS = 900
 TRANSACTION_EVENT = "sp-relay transaction"
@@ -69,6 +76,12 @@ class RetryPolicy:
     # treated as accepted" after this long, as the vendor documentation describes.
     follow_up_interval_seconds: int = 60
     follow_up_max_seconds: float = 30 * 60
+    # A write's ledger lease: the invocation's remaining time, at least this, plus a margin for clocks.
+    min_lease_seconds: float = 0.0
+    lease_margin_seconds: float = 5.0
+    # An acknowledgement is processed asynchronously: a purchase order may read New for this long after
+    # one was accepted. Only past it does a probe that still reads New mean "not applied".
+    acknowledgement_window_seconds: float = 15 * 60
 
     def backoff_seconds(self, attempt: int, jitter: Callable[[], float] = random.random) -> int:
         """Exponential backoff with jitter: between half and all of base * 2^(attempt-1), capped."""
@@ -81,7 +94,7 @@ class RelayPorts:
     spapi: SpApi
     accounts: Accounts
     limiter: RateLimiter
-    idempotency: IdempotencyGuard
+    ledger: WriteLedger
     outcomes: OutcomePublisher
     queue: MessageQueue
     clock: Clock
@@ -118,16 +131,30 @@ class Relay:
             command = parse_command(message.body)
         except PermanentError as error:
             return self._dead_letter(message, None, error, OutcomeStatus.REJECTED)
+        if command.type.reads:
+            return self._read(message, command, remaining_seconds)
+        return self._write(message, command, remaining_seconds)
+
+    def _check_sandbox(self, command: Command) -> None:
+        if command.type.sandbox_only and not self._ports.accounts.is_sandbox(command.account):
+            raise SandboxOnly(
+                f"type: {command.type.name} works only with SP-API sandbox accounts, "
+                f"and account {command.account!r} is not one"
+            )
+
+    def _prepare(self, command: Command) -> str:
+        """The command's region, once its account, sandbox rule and known-empty bucket are checked."""
+        self._check_sandbox(command)
+        region = command.region or self._ports.accounts.default_region(command.account)
+        self.gateway.check_bucket(command.account, region, command.type.operation)
+        return region
+
+    # --- reads: repeated freely, no ledger -----------------------------------------------------------------
+
+    def _read(self, message: InboundMessage, command: Command, remaining: Callable[[], float]) -> Disposition:
         try:
-            self._check_sandbox(command)
-            region = command.region or self._ports.accounts.default_region(command.account)
-            self.gateway.check_bucket(command.account, region, command.type.operation)
-            if command.type.reads:
-                result = self._execute(command, region, remaining_seconds)
-            else:
-                result = self._ports.idempotency.run_once(
-                    command, lambda: self._execute(command, region, remaining_seconds)
-                )
+            region = self._prepare(command)
+            result = self._execute_read(command, region, remaining)
         except Throttled as throttled:
             return self._defer(message, command, throttled)
         except PermanentError as error:
@@ -137,39 +164,122 @@ class Relay:
         if FOLLOW_UP_OF_ATTRIBUTE in message.attributes and command.type.transaction_status is not None:
             return self._continue_follow_up(message, command, result)
         try:
-            self._start_follow_up(command, result)
             self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
         except RetryableError as error:
-            # The effect is saved by the idempotency guard: the retry publishes again without a second call.
             return self._retry(message, command, error)
         return Disposition.DONE
 
-    def _check_sandbox(self, command: Command) -> None:
-        if command.type.sandbox_only and not self._ports.accounts.is_sandbox(command.account):
-            raise SandboxOnly(
-                f"type: {command.type.name} works only with SP-API sandbox accounts, "
-                f"and account {command.account!r} is not one"
-            )
-
-    # --- one SP-API effect -------------------------------------------------------------------------------
-
-    def _execute(self, command: Command, region: str, remaining: Callable[[], float]) -> dict[str, Any]:
+    def _execute_read(self, command: Command, region: str, remaining: Callable[[], float]) -> dict[str, Any]:
         operation = command.type.operation
-        if command.type.paging is not None:
-            pages = self.gateway.send_all_pages(
-                command.account,
-                region,
-                operation,
-                command.payload,
-                paging=command.type.paging,
-                remaining=remaining,
-            )
-            result = _result(operation.operation_id, pages[-1])
-            result["answer"] = redact(command.type.paging.join([page.body for page in pages]))
-            result["pages"] = len(pages)
-            result["joinedItems"] = list(command.type.paging.items)
-            return result
-        response = self.gateway.send(command.account, region, operation, command.payload, remaining)
+        if command.type.paging is None:
+            response = self.gateway.send(command.account, region, operation, command.payload, remaining)
+            raise_for_status(operation.operation_id, response)
+            return _result(operation.operation_id, response)
+        pages = self.gateway.send_all_pages(
+            command.account,
+            region,
+            operation,
+            command.payload,
+            paging=command.type.paging,
+            remaining=remaining,
+        )
+        result = _result(operation.operation_id, pages[-1])
+        result["answer"] = redact(command.type.paging.join([page.body for page in pages]))
+        result["pages"] = len(pages)
+        result["joinedItems"] = list(command.type.paging.items)
+        return result
+
+    # --- writes: once per (account, commandId), through the write ledger ----------------------------------
+
+    def _write(
+        self, message: InboundMessage, command: Command, remaining: Callable[[], float]
+    ) -> Disposition:
+        ledger = self._ports.ledger
+        try:
+            region = self._prepare(command)
+            now = self._ports.clock.now()
+            claim = ledger.claim(command, now=now, lease_until=now + self._lease_seconds(remaining))
+        except (Throttled, CommandInProgress) as waiting:
+            return self._defer(message, command, waiting)
+        except PermanentError as error:
+            return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
+        except RetryableError as error:
+            return self._retry(message, command, error)
+        if isinstance(claim, Settled):
+            if not claim.effects_pending:
+                return Disposition.DONE  # its outcome event is out already: a repeat publishes nothing
+            return self._publish_success(message, command, claim.result, claim.fence, saved=True)
+        attempt = _Attempt(claim)
+        try:
+            result = self._attempt(command, region, attempt, remaining)
+        except (Throttled, CommandInProgress) as waiting:
+            self._settle_quietly(command, attempt, waiting)
+            return self._defer(message, command, waiting)
+        except OutcomeUnknown as unknown:
+            self._settle_quietly(command, attempt, unknown)
+            return self._dead_letter(message, command, unknown, OutcomeStatus.DEAD_LETTERED)
+        except PermanentError as error:
+            self._settle_quietly(command, attempt, error)
+            return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
+        except RetryableError as error:
+            self._settle_quietly(command, attempt, error)
+            return self._retry(message, command, error)
+        return self._publish_success(message, command, result, claim.fence, saved=False)
+
+    def _lease_seconds(self, remaining: Callable[[], float]) -> float:
+        # A Lambda invocation cannot outlive its remaining time, so neither can its call in flight.
+        return max(remaining(), self._policy.min_lease_seconds) + self._policy.lease_margin_seconds
+
+    def _attempt(
+        self, command: Command, region: str, attempt: _Attempt, remaining: Callable[[], float]
+    ) -> dict[str, Any]:
+        payload = command.payload
+        if attempt.claim.must_probe:
+            verdict = self._probe(command, region, attempt.claim.previous_attempt_at, remaining)
+            if verdict.kind == "applied":
+                return _probed_result(command, verdict)
+            if verdict.kind == "conflict":
+                raise ExistingOrderDiffers(verdict.saw)
+            if verdict.kind == "wait":
+                raise CommandInProgress(f"{command.type.name}: {verdict.saw}", verdict.wait_seconds)
+            if verdict.kind == "unsettled":
+                raise OutcomeUnknown(
+                    f"an earlier attempt of {command.type.name} may have been applied, and the state "
+                    f"probe cannot tell: {verdict.saw}"
+                )
+            attempt.may_have_applied = False  # the probe saw the effect missing
+            payload = verdict.payload if verdict.payload is not None else payload
+        attempt.sent = True
+        try:
+            return self._send_write(command, region, payload, remaining)
+        except SpApiUnavailable as error:
+            attempt.may_have_applied = attempt.may_have_applied or error.may_have_applied
+            raise
+
+    def _probe(
+        self, command: Command, region: str, attempted_at: float | None, remaining: Callable[[], float]
+    ) -> Verdict:
+        probe = command.type.probe
+        if probe is None:
+            return Verdict("unsettled", f"{command.type.name} leaves no state that a read can see")
+
+        def read(operation: OperationSpec, parameters: Mapping[str, Any]) -> SpApiResponse:
+            return self.gateway.send(command.account, region, operation, parameters, remaining)
+
+        context = ProbeContext(
+            read, self._ports.clock.now(), attempted_at, self._policy.acknowledgement_window_seconds
+        )
+        return probe(command.payload, context)
+
+    def _send_write(
+        self,
+        command: Command,
+        region: str,
+        payload: Mapping[str, Any],
+        remaining: Callable[[], float],
+    ) -> dict[str, Any]:
+        operation = command.type.operation
+        response = self.gateway.send(command.account, region, operation, payload, remaining)
         if response.ok:
             return _result(operation.operation_id, response)
         try:
@@ -178,14 +288,12 @@ class Relay:
             already_done = command.type.already_done
             if already_done is None or not already_done.matches(response.errors()):
                 raise
-            if already_done.confirm_with is not None:
-                confirm = already_done.confirm_with
-                names = (*confirm.path_params, *confirm.query_params)
-                parameters = {name: command.payload[name] for name in names if name in command.payload}
-                confirmation = self.gateway.send(command.account, region, confirm, parameters, remaining)
-                if not confirmation.ok:
-                    if is_retryable_status(confirmation.status):
-                        raise_for_status(confirm.operation_id, confirmation)
+            if already_done.confirm and command.type.probe is not None:
+                # "Already exists" is believed only when the existing order is this command's order.
+                verdict = self._probe(command, region, None, remaining)
+                if verdict.kind == "conflict":
+                    raise ExistingOrderDiffers(verdict.saw) from None
+                if verdict.kind != "applied":
                     raise rejection from None
             # The confirmation's answer carries the customer's address: it is not published.
             return {
@@ -194,6 +302,41 @@ class Relay:
                 "alreadyDone": already_done.description,
             }
         raise AssertionError("raise_for_status returned on a failed answer")  # pragma: no cover
+
+    def _settle_quietly(self, command: Command, attempt: _Attempt, error: RelayError) -> None:
+        """Record how the attempt ended. If the ledger cannot be written, the record stays ATTEMPTED
+        under its lease, and the next delivery after it probes: slower, never wrong."""
+        if isinstance(error, OutcomeUnknown | CommandInProgress) or attempt.may_have_applied:
+            state = LedgerState.UNKNOWN
+        elif isinstance(error, PermanentError):
+            state = LedgerState.REJECTED
+        else:
+            state = LedgerState.NOT_APPLIED
+        with contextlib.suppress(RetryableError):
+            self._ports.ledger.settle(command, attempt.claim.fence, state, error.message[:300])
+
+    def _publish_success(
+        self, message: InboundMessage, command: Command, result: dict[str, Any], fence: int, *, saved: bool
+    ) -> Disposition:
+        """The follow-up and the outcome event, then the ledger's SUCCEEDED (or "effects published")."""
+        ledger = self._ports.ledger
+        try:
+            self._start_follow_up(command, result)
+            self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
+        except RetryableError as error:
+            if not saved:
+                # The effect is saved with its side effects pending: the retry publishes, sends nothing.
+                with contextlib.suppress(RetryableError):
+                    ledger.succeed(command, fence, result, effects_pending=True)
+            return self._retry(message, command, error)
+        with contextlib.suppress(RetryableError):
+            # When this write fails the outcome is out anyway: the message is done. The record stays
+            # ATTEMPTED; a later duplicate or replay probes, finds the effect and sends nothing.
+            if saved:
+                ledger.effects_published(command, fence)
+            else:
+                ledger.succeed(command, fence, result, effects_pending=False)
+        return Disposition.DONE
 
     # --- transactions followed after a write -------------------------------------------------------------
 
@@ -296,16 +439,42 @@ class Relay:
         with contextlib.suppress(RetryableError):
             self._ports.queue.back_off(message, self._policy.backoff_seconds(message.receive_count))
 
-    def _defer(self, message: InboundMessage, command: Command, throttled: Throttled) -> Disposition:
+    def _defer(
+        self, message: InboundMessage, command: Command, waiting: Throttled | CommandInProgress
+    ) -> Disposition:
+        """Waiting (for a token, for another worker's lease) is no failure: a delayed copy, no receive."""
         if message.deferrals >= self._policy.max_deferrals:
-            return self._retry(message, command, throttled)
-        wait = int(throttled.retry_after_seconds + 0.999)
+            return self._retry(message, command, waiting)
+        wait = int(waiting.retry_after_seconds + 0.999)
         delay = min(MAX_SQS_DELAY_SECONDS, max(self._policy.min_defer_seconds, wait))
         try:
             self._ports.queue.defer(message, delay)
         except RetryableError as error:
             return self._retry(message, command, error)
         return Disposition.DONE
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one delivery knows of its attempt: whether a request went out, and whether the command may
+    have been applied (by this attempt or, until a probe says otherwise, by the one it took over)."""
+
+    claim: Claim
+    sent: bool = False
+    may_have_applied: bool = False
+
+    def __post_init__(self) -> None:
+        self.may_have_applied = self.claim.must_probe
+
+
+def _probed_result(command: Command, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "operationId": command.type.operation.operation_id,
+        "httpStatus": None,
+        "requestId": None,
+        "answer": None,
+        "alreadyDone": verdict.saw,
+    }
 
 
 def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, str | None, str | None, str]:

@@ -83,9 +83,11 @@ def raise_for_status(operation_id: str, response: SpApiResponse) -> None:
     if response.ok:
         return
     if is_retryable_status(response.status):
+        # A 429 is refused before any processing; a 5xx may come after the effect was applied.
         raise SpApiUnavailable(
             f"SP-API {operation_id} answered {response.status}",
             status=response.status,
             request_id=response.request_id,
+            may_have_applied=response.status != 429,
         )
     raise SpApiRejected(operation_id, response.status, response.errors(), response.request_id)

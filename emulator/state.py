@@ -311,6 +311,8 @@ class EmulatorState:
         self.inventory: dict[str, dict[str, InventoryRecord]] = {}  # seller -> sellerSku -> record
         self.df_orders: dict[tuple[str, str], DfOrderRecord] = {}
         self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
+        # Retail purchase orders' purchaseOrderState by (seller, purchaseOrderNumber); unnamed ones are New.
+        self.retail_order_states: dict[tuple[str, str], str] = {}
         self.page_cursors: dict[str, PageCursor] = {}
         self.transactions: dict[str, TransactionRecord] = {}
         self._transaction_outcome: tuple[TransactionStatus, list[dict[str, Any]]] = ("Success", [])
@@ -723,6 +725,17 @@ class EmulatorState:
                 numbers.append(number)
         return numbers
 
+    def df_order(self, seller_id: str, number: str) -> DfOrderRecord:
+        """The DF purchase order ``number`` of ``seller_id``. The emulator accepts acknowledgements of any
+        purchase order number, so one it has not seen exists too: a NEW order, created now."""
+        with self.lock:
+            record = self.df_orders.get((seller_id, number))
+            if record is None:
+                now = datetime.now(UTC).replace(microsecond=0)
+                order = generate_df_order(number, now, "NEW", "WH1")
+                record = self.df_orders[(seller_id, number)] = DfOrderRecord(seller_id, number, now, order)
+            return record
+
     # -- paging ---------------------------------------------------------------------------------------------
 
     def page(
@@ -764,6 +777,7 @@ class EmulatorState:
             self.inventory.clear()
             self.df_orders.clear()
             self.easy_ship_packages.clear()
+            self.retail_order_states.clear()
             self.page_cursors.clear()
             self.transactions.clear()
             self._transaction_outcome = ("Success", [])

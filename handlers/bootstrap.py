@@ -18,7 +18,7 @@ import httpx
 from adapters.aws import aws_client
 from adapters.clock import SystemClock
 from adapters.credentials import SecretsManagerAccounts
-from adapters.idempotency import PowertoolsIdempotency
+from adapters.ledger import DynamoDbWriteLedger
 from adapters.metrics import (
     InMemoryMetrics,
     Metrics,
@@ -45,7 +45,7 @@ class Worker:
     """Everything one container needs to process batches."""
 
     relay: Relay
-    idempotency: PowertoolsIdempotency
+    ledger: DynamoDbWriteLedger
     tokens: LwaTokenCache
     limiter: DynamoDbGcraLimiter
     # EMF on Lambda (POWERTOOLS_METRICS_NAMESPACE set), in-memory totals locally; flushed per invocation.
@@ -92,12 +92,12 @@ def build_worker(
     metrics = metrics or metrics_from_env()
     dynamodb = client("dynamodb")
     limiter = DynamoDbGcraLimiter(dynamodb, settings.rate_limit_table_name)
-    idempotency = PowertoolsIdempotency(dynamodb, settings.idempotency_table_name)
+    ledger = DynamoDbWriteLedger(dynamodb, settings.idempotency_table_name)
     ports = RelayPorts(
         spapi=metered_spapi(spapi, metrics),
         accounts=accounts,
         limiter=metered_limiter(limiter, metrics),
-        idempotency=idempotency,
+        ledger=ledger,
         outcomes=metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics),
         queue=metered_queue(
             SqsMessageQueue(client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url),
@@ -111,10 +111,13 @@ def build_worker(
         backoff_base_seconds=settings.retry_backoff_base_seconds,
         follow_up_interval_seconds=settings.follow_up_interval_seconds,
         follow_up_max_seconds=settings.follow_up_max_minutes * 60,
+        # The worst case of one write: an access token, a Restricted Data Token, the call itself.
+        min_lease_seconds=3 * settings.http_timeout_seconds + settings.max_inline_wait_seconds,
+        acknowledgement_window_seconds=settings.acknowledgement_window_seconds,
     )
     return Worker(
         relay=Relay(ports, policy, usage_plans(settings)),
-        idempotency=idempotency,
+        ledger=ledger,
         tokens=tokens,
         limiter=limiter,
         metrics=metrics,

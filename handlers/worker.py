@@ -51,8 +51,6 @@ def inbound_message(record: SQSRecord) -> InboundMessage:
 
 
 def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) -> dict[str, Any]:
-    worker.idempotency.bind(context)
-
     def remaining_seconds() -> float:
         return float(context.get_remaining_time_in_millis()) / 1000
 

@@ -74,6 +74,8 @@ class LocalStackOptions:
     # Transactions are checked every few seconds here (every minute on AWS), so the loop is watchable.
     follow_up_interval_seconds: int = 2
     follow_up_max_minutes: float = 2.0
+    # The emulator shows an acknowledgement in the order's state at once: probes need not wait long.
+    acknowledgement_window_seconds: float = 3.0
     # The pollers of template.yaml run on this interval locally (None: the template's PollSchedule).
     poll_interval_seconds: float | None = 30.0
     df_poll_accounts: str = "demo-vendor"
@@ -233,6 +235,7 @@ class LocalStack:
             "USAGE_PLAN_OVERRIDES": self.options.usage_plan_overrides,
             "FOLLOW_UP_INTERVAL_SECONDS": str(self.options.follow_up_interval_seconds),
             "FOLLOW_UP_MAX_MINUTES": str(self.options.follow_up_max_minutes),
+            "ACKNOWLEDGEMENT_WINDOW_SECONDS": str(self.options.acknowledgement_window_seconds),
             "POWERTOOLS_SERVICE_NAME": "sp-relay",
         }
 

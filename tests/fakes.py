@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.commands import Command
-from domain.errors import CommandIdReused, RetryableError
+from domain.errors import CommandIdReused, CommandInProgress, LeaseLost, RetryableError
+from domain.ledger import Claim, LedgerState, Settled, fingerprint
 from domain.outcomes import Failure, Outcome
 from domain.ports import InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
@@ -73,21 +73,82 @@ class FakeLimiter:
 
 
 @dataclass
-class FakeIdempotency:
-    records: dict[tuple[str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
+class LedgerRecord:
+    state: LedgerState
+    fence: int
+    fingerprint: str
+    lease_until: float = 0.0
+    may_have_applied_since: float | None = None
+    result: dict[str, Any] | None = None
+    effects_pending: bool = False
+    note: str | None = None
 
-    def run_once(self, command: Command, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+
+@dataclass
+class FakeLedger:
+    """The write ledger's rules (domain.ledger) in memory; ``failures`` fails the next writes."""
+
+    records: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
+    failures: list[RetryableError] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+
+    def _fail(self, what: str) -> None:
+        self.writes.append(what)
+        if self.failures:
+            raise self.failures.pop(0)
+
+    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
+        self._fail("claim")
         key = (command.account, command.command_id)
-        data = command.idempotency_data()
-        fingerprint = json.dumps([data["type"], data["region"], data["payload"]], sort_keys=True)
-        if key in self.records:
-            saved_fingerprint, result = self.records[key]
-            if saved_fingerprint != fingerprint:
-                raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
-            return result
-        result = action()
-        self.records[key] = (fingerprint, result)
-        return result
+        record = self.records.get(key)
+        mine = fingerprint(command)
+        if record is None:
+            self.records[key] = LedgerRecord(LedgerState.ATTEMPTED, 1, mine, lease_until, now)
+            return Claim(fence=1)
+        if record.fingerprint != mine:
+            raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
+        if record.state is LedgerState.SUCCEEDED:
+            assert record.result is not None
+            return Settled(record.result, record.effects_pending, record.fence)
+        if record.state is LedgerState.ATTEMPTED and record.lease_until >= now:
+            raise CommandInProgress("in progress", retry_after_seconds=record.lease_until - now)
+        claim = Claim(
+            fence=record.fence + 1,
+            previous=record.state,
+            previous_attempt_at=record.may_have_applied_since,
+            previous_note=record.note,
+        )
+        record.state, record.fence, record.lease_until = LedgerState.ATTEMPTED, claim.fence, lease_until
+        if record.may_have_applied_since is None:
+            record.may_have_applied_since = now
+        return claim
+
+    def _held(self, command: Command, fence: int) -> LedgerRecord:
+        record = self.records[(command.account, command.command_id)]
+        if record.fence != fence:
+            raise LeaseLost("taken over")
+        return record
+
+    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
+        self._fail("succeed")
+        record = self._held(command, fence)
+        record.state, record.result, record.effects_pending = LedgerState.SUCCEEDED, result, effects_pending
+        record.may_have_applied_since = None
+
+    def effects_published(self, command: Command, fence: int) -> None:
+        self._fail("effects_published")
+        self._held(command, fence).effects_pending = False
+
+    def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
+        self._fail(f"settle {state.value}")
+        record = self._held(command, fence)
+        record.state, record.note, record.lease_until = state, note, 0.0
+        if not state.may_have_applied:
+            record.may_have_applied_since = None
+
+    def state_of(self, command_id: str, account: str = "acme") -> LedgerState | None:
+        record = self.records.get((account, command_id))
+        return record.state if record is not None else None
 
 
 @dataclass

@@ -168,6 +168,7 @@ def update_fulfillment_order(ctx: CallContext) -> HandlerResult:
             by_id[change["sellerFulfillmentOrderItemId"]] = items[-1]
     record.items = items
     record.fields.update({k: copy.deepcopy(v) for k, v in body.items() if k != "items"})
+    record.status_updated_date = timestamp()
     ctx.state.record_effect(ctx.operation.name, record.seller_fulfillment_order_id)
     return 200, {}
 

@@ -38,14 +38,11 @@ def submit_acknowledgement(ctx: CallContext) -> HandlerResult:
             }
         )
         ctx.state.record_effect(ctx.operation.name, number)
-        order = ctx.state.df_orders.get((ctx.seller_id, number))
+        details = ctx.state.df_order(ctx.seller_id, number).order["orderDetails"]
         code = acknowledgement.get("acknowledgementStatus", {}).get("code")
-        if (
-            order is not None
-            and code == ACCEPTED_CODE
-            and order.order["orderDetails"]["orderStatus"] == "NEW"
-        ):
-            order.order["orderDetails"]["orderStatus"] = "ACCEPTED"
+        if details["orderStatus"] == "NEW":
+            # Every other code cancels the order (out of stock, invalid SKU, ...).
+            details["orderStatus"] = "ACCEPTED" if code == ACCEPTED_CODE else "CANCELLED"
     return 202, {"transactionId": transaction.transaction_id}
 
 
@@ -110,10 +107,10 @@ def get_orders(ctx: CallContext) -> HandlerResult:
 def get_order(ctx: CallContext) -> HandlerResult:
     number = ctx.path_params["purchaseOrderNumber"]
     record = ctx.state.df_orders.get((ctx.seller_id, number))
+    if record is None and any(n == number for (_, n) in ctx.state.df_orders):
+        raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, OTHER_SELLER_DETAILS)
     if record is None:
-        if any(n == number for (_, n) in ctx.state.df_orders):
-            raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, OTHER_SELLER_DETAILS)
-        raise ApiError(404, "NotFound", f"Purchase order {number} not found.")
+        record = ctx.state.df_order(ctx.seller_id, number)
     return 200, copy.deepcopy(record.order)
 
 

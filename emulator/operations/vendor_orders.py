@@ -33,7 +33,15 @@ def submit_acknowledgement(ctx: CallContext) -> HandlerResult:
             }
         )
         ctx.state.record_effect(ctx.operation.name, number)
+        ctx.state.retail_order_states[(ctx.seller_id, number)] = "Acknowledged"
     return 202, {"payload": {"transactionId": transaction.transaction_id}}
+
+
+def get_purchase_order(ctx: CallContext) -> HandlerResult:
+    """The order's purchaseOrderState: New until an acknowledgement of it arrives, then Acknowledged."""
+    number = ctx.path_params["purchaseOrderNumber"]
+    state = ctx.state.retail_order_states.get((ctx.seller_id, number), "New")
+    return 200, {"payload": {"purchaseOrderNumber": number, "purchaseOrderState": state}}
 
 
 def get_transaction(ctx: CallContext) -> HandlerResult:
@@ -54,4 +62,5 @@ def get_transaction(ctx: CallContext) -> HandlerResult:
 
 def register(registry: HandlerRegistry) -> None:
     registry.add(SUBMIT_ACKNOWLEDGEMENT, submit_acknowledgement)
+    registry.add("vendorOrders.getPurchaseOrder", get_purchase_order)
     registry.add("getTransaction", get_transaction)

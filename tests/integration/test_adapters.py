@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
 from adapters.credentials import SecretsManagerAccounts
-from adapters.idempotency import PowertoolsIdempotency
+from adapters.ledger import DynamoDbWriteLedger
 from adapters.rate_limiter import BURST_SLACK, DynamoDbGcraLimiter
 from adapters.spapi import LwaTokenCache, SpApiHttpClient, spapi_base_url
-from domain.commands import parse_command
-from domain.errors import CommandIdReused, CredentialsRejected, SpApiUnavailable, UnknownAccount
+from domain.commands import Command, parse_command
+from domain.errors import (
+    CommandIdReused,
+    CommandInProgress,
+    CredentialsRejected,
+    LeaseLost,
+    SpApiUnavailable,
+    UnknownAccount,
+)
+from domain.ledger import Claim, LedgerState, Settled
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import build_request
 from emulator.state import Fault
@@ -94,59 +102,81 @@ def test_concurrent_workers_sharing_a_bucket_never_exceed_the_usage_plan(local_s
     assert len(grants) >= bound / 2, f"only {len(grants)} of {bound:.1f} possible grants: the limiter starves"
 
 
-# --- idempotency ---------------------------------------------------------------------------------------
+# --- the write ledger ----------------------------------------------------------------------------------
 
 
-def test_idempotency_runs_an_action_once_per_account_and_command_id(local_stack: LocalStack) -> None:
-    assert local_stack.resources is not None
-    guard = PowertoolsIdempotency(
-        local_stack.client("dynamodb"), local_stack.resources.idempotency_table_name
-    )
-    command = parse_command(__import__("json").dumps(unique(sample_command("cancel-fulfillment"))))
-    runs: list[int] = []
-
-    def action() -> dict[str, Any]:
-        runs.append(1)
-        return {"answer": len(runs)}
-
-    first = guard.run_once(command, action)
-    second = guard.run_once(command, action)
-
-    assert first == second == {"answer": 1}
-    assert runs == [1]
+def _ledger(stack: LocalStack) -> DynamoDbWriteLedger:
+    assert stack.resources is not None
+    return DynamoDbWriteLedger(stack.client("dynamodb"), stack.resources.idempotency_table_name)
 
 
-def test_idempotency_refuses_a_command_id_reused_with_another_payload(local_stack: LocalStack) -> None:
-    import json  # noqa: PLC0415
+def _command(name: str = "cancel-fulfillment") -> Command:
+    return parse_command(json.dumps(unique(sample_command(name))))
 
-    assert local_stack.resources is not None
-    guard = PowertoolsIdempotency(
-        local_stack.client("dynamodb"), local_stack.resources.idempotency_table_name
-    )
+
+def test_the_ledger_settles_a_success_once_and_answers_repeats_with_it(local_stack: LocalStack) -> None:
+    ledger, command = _ledger(local_stack), _command()
+
+    claim = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(claim, Claim) and claim.fence == 1 and not claim.must_probe
+    ledger.succeed(command, claim.fence, {"answer": 1}, effects_pending=True)
+    repeat = ledger.claim(command, now=1001.0, lease_until=1061.0)
+    assert repeat == Settled({"answer": 1}, effects_pending=True, fence=1)
+    ledger.effects_published(command, claim.fence)
+
+    assert ledger.claim(command, now=1002.0, lease_until=1062.0) == Settled({"answer": 1}, False, 1)
+
+
+def test_the_ledger_refuses_a_command_id_reused_with_another_payload(local_stack: LocalStack) -> None:
+    ledger = _ledger(local_stack)
     original = unique(sample_command("cancel-fulfillment"))
     changed = json.loads(json.dumps(original))
     changed["payload"]["sellerFulfillmentOrderId"] = "SOMETHING-ELSE"
-    guard.run_once(parse_command(json.dumps(original)), dict)
+    ledger.claim(parse_command(json.dumps(original)), now=1000.0, lease_until=1060.0)
 
     with pytest.raises(CommandIdReused, match="commandId"):
-        guard.run_once(parse_command(json.dumps(changed)), dict)
+        ledger.claim(parse_command(json.dumps(changed)), now=1100.0, lease_until=1160.0)
 
 
-def test_idempotency_forgets_an_attempt_that_failed(local_stack: LocalStack) -> None:
-    import json  # noqa: PLC0415
+def test_a_live_lease_says_when_it_ends_and_an_expired_one_is_taken_over_to_probe(
+    local_stack: LocalStack,
+) -> None:
+    ledger, command = _ledger(local_stack), _command()
+    first = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(first, Claim)
 
-    assert local_stack.resources is not None
-    guard = PowertoolsIdempotency(
-        local_stack.client("dynamodb"), local_stack.resources.idempotency_table_name
-    )
-    command = parse_command(json.dumps(unique(sample_command("cancel-fulfillment"))))
+    with pytest.raises(CommandInProgress) as busy:
+        ledger.claim(command, now=1010.0, lease_until=1070.0)
+    assert busy.value.retry_after_seconds == pytest.approx(50.0)
+    second = ledger.claim(command, now=1061.0, lease_until=1121.0)
 
-    def failing() -> dict[str, Any]:
-        raise SpApiUnavailable("SP-API answered 503")
+    assert isinstance(second, Claim)
+    assert (second.fence, second.previous, second.previous_attempt_at) == (2, LedgerState.ATTEMPTED, 1000.0)
+    assert second.must_probe
+    with pytest.raises(LeaseLost):
+        ledger.succeed(command, first.fence, {"late": True}, effects_pending=False)
 
-    with pytest.raises(SpApiUnavailable):
-        guard.run_once(command, failing)
-    assert guard.run_once(command, lambda: {"ok": True}) == {"ok": True}
+
+def test_not_applied_is_claimed_fresh_and_unknown_is_claimed_to_probe(local_stack: LocalStack) -> None:
+    ledger, command = _ledger(local_stack), _command()
+    first = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(first, Claim)
+    ledger.settle(command, first.fence, LedgerState.NOT_APPLIED, "connect failed")
+
+    second = ledger.claim(command, now=1001.0, lease_until=1061.0)
+    assert isinstance(second, Claim) and second.previous is LedgerState.NOT_APPLIED
+    assert not second.must_probe
+    ledger.settle(command, second.fence, LedgerState.UNKNOWN, "SP-API answered 500")
+    third = ledger.claim(command, now=1002.0, lease_until=1062.0)
+    ledger_item = local_stack.client("dynamodb").get_item(
+        TableName=local_stack.resources.idempotency_table_name if local_stack.resources else "",
+        Key={"id": {"S": DynamoDbWriteLedger.key(command)}},
+    )["Item"]
+
+    assert isinstance(third, Claim) and third.must_probe
+    # The settle window counts from the attempt that may have applied, not from this claim.
+    assert (third.previous_attempt_at, third.previous_note) == (1001.0, "SP-API answered 500")
+    assert ledger_item["state"]["S"] == "ATTEMPTED"
 
 
 # --- credentials ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
 from tests.fakes import (
     FakeAccounts,
     FakeClock,
-    FakeIdempotency,
+    FakeLedger,
     FakeLimiter,
     FakeOutcomes,
     FakeQueue,
@@ -30,6 +30,19 @@ def sample(command_type: str, **overrides: Any) -> dict[str, Any]:
     return command
 
 
+def existing_order(create_payload: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A getFulfillmentOrder answer for the order a create payload asked for (``changes``: its fields)."""
+    order = {
+        "sellerFulfillmentOrderId": create_payload["sellerFulfillmentOrderId"],
+        "destinationAddress": create_payload["destinationAddress"],
+        "fulfillmentOrderStatus": "Received",
+        "statusUpdatedDate": "2026-01-01T00:00:00Z",
+        **changes,
+    }
+    items = [{**item} for item in create_payload["items"]]
+    return {"payload": {"fulfillmentOrder": order, "fulfillmentOrderItems": items, "returnItems": []}}
+
+
 def message(body: dict[str, Any] | str, receive_count: int = 1, message_id: str = "m-1") -> InboundMessage:
     text = body if isinstance(body, str) else json.dumps(body)
     return InboundMessage(message_id=message_id, body=text, receive_count=receive_count, receipt_handle="rh")
@@ -39,7 +52,7 @@ def message(body: dict[str, Any] | str, receive_count: int = 1, message_id: str 
 class World:
     spapi: FakeSpApi
     limiter: FakeLimiter
-    idempotency: FakeIdempotency
+    ledger: FakeLedger
     outcomes: FakeOutcomes
     queue: FakeQueue
     clock: FakeClock
@@ -51,8 +64,8 @@ class World:
 
 
 def make_world() -> World:
-    spapi, limiter, idem = FakeSpApi(), FakeLimiter(), FakeIdempotency()
+    spapi, limiter, ledger = FakeSpApi(), FakeLimiter(), FakeLedger()
     outcomes, queue, clock, plans = FakeOutcomes(), FakeQueue(), FakeClock(), UsagePlanBook()
-    ports = RelayPorts(spapi, FakeAccounts(), limiter, idem, outcomes, queue, clock)
+    ports = RelayPorts(spapi, FakeAccounts(), limiter, ledger, outcomes, queue, clock)
     relay = Relay(ports, RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0), plans)
-    return World(spapi, limiter, idem, outcomes, queue, clock, plans, relay)
+    return World(spapi, limiter, ledger, outcomes, queue, clock, plans, relay)

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from domain.errors import DependencyUnavailable, SpApiUnavailable
+from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
 from domain.relay import Disposition
 from domain.requests import SpApiResponse
-from tests.unit.relay_world import World, message, sample
+from tests.unit.relay_world import World, existing_order, message, sample
 
 pytestmark = pytest.mark.unit
 
@@ -42,14 +42,14 @@ def test_acknowledgement_outcome_carries_the_transaction_id(world: World) -> Non
     assert outcome.result["httpStatus"] == 202
 
 
-def test_the_same_command_id_twice_makes_one_sp_api_call(world: World) -> None:
+def test_the_same_command_id_twice_makes_one_sp_api_call_and_one_outcome_event(world: World) -> None:
     command = sample("create-fulfillment")
 
     world.process(message(command, message_id="m-1"))
-    world.process(message(command, message_id="m-2"))
+    assert world.process(message(command, message_id="m-2")) is Disposition.DONE
 
     assert world.spapi.operations() == ["createFulfillmentOrder"]
-    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED] * 2
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
 
 
 def test_a_command_id_reused_with_another_payload_is_rejected(world: World) -> None:
@@ -153,10 +153,11 @@ def test_a_create_that_already_exists_is_confirmed_and_counted_done(world: World
             "message": "A create request already exists for MerchantFulfillmentOrderId : ORDER-10001",
         }
     ]
+    command = sample("create-fulfillment")
     world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": exists}))
-    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, {"payload": {"fulfillmentOrder": {}}}))
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, existing_order(command["payload"])))
 
-    world.process(message(sample("create-fulfillment")))
+    world.process(message(command))
 
     assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder"]
     assert world.spapi.calls[1][2].path.endswith("/fulfillmentOrders/ORDER-10001")
@@ -213,7 +214,8 @@ def test_a_long_token_wait_defers_the_message_without_calling_sp_api(world: Worl
     assert delay == 13
     assert world.spapi.calls == []
     assert world.outcomes.published == []
-    assert world.idempotency.records == {}  # nothing happened: the deferred copy runs it later
+    # Nothing happened: the ledger says so, and the deferred copy runs it later without a probe.
+    assert world.ledger.state_of("oms-order-10001-cancel") is LedgerState.NOT_APPLIED
 
 
 def test_the_bucket_is_per_account_region_and_operation(world: World) -> None:
@@ -245,20 +247,12 @@ def test_a_failed_outcome_publish_is_retried_without_a_second_sp_api_call(world:
 
 def test_a_bucket_known_to_be_empty_defers_before_the_idempotency_store_is_touched(world: World) -> None:
     world.limiter.known_waits["acme#eu#fulfillment_outbound_2020_07_01.cancelFulfillmentOrder"] = 7.5
-    guarded: list[str] = []
-    run_once = world.idempotency.run_once
-
-    def spying_run_once(command: Any, action: Any) -> Any:
-        guarded.append(command.command_id)
-        return run_once(command, action)
-
-    world.idempotency.run_once = spying_run_once  # type: ignore[method-assign]
 
     assert world.process(message(sample("cancel-fulfillment"))) is Disposition.DONE
 
     [(_, delay)] = world.queue.deferred
     assert delay == 8
-    assert guarded == [] and world.limiter.taken == [] and world.spapi.calls == []
+    assert world.ledger.writes == [] and world.limiter.taken == [] and world.spapi.calls == []
 
 
 def test_a_failing_secrets_store_is_retried_not_raised(world: World) -> None:

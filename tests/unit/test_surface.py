@@ -43,7 +43,7 @@ def test_a_paged_read_joins_every_page_and_skips_the_idempotency_store(world: Wo
     assert [o["sellerFulfillmentOrderId"] for o in orders] == ["A", "B", "C", "D"]
     assert "nextToken" not in outcome.result["answer"]["payload"]
     assert outcome.result["pages"] == 3
-    assert world.idempotency.records == {}
+    assert world.ledger.records == {}
     assert len(world.limiter.taken) == 3  # one token per page
 
 

@@ -1,0 +1,189 @@
+"""The write ledger in DynamoDB (the ``WriteLedger`` port; states and transitions in ``domain.ledger``).
+
+One item per (account, commandId) in the idempotency table. Every write is a single conditional
+UpdateItem: a claim is conditioned on the record being claimable and on the payload fingerprint, every
+later transition on the claim's fencing token, so a worker that lost its lease cannot overwrite what
+the worker after it learnt. Records are never deleted by the relay; the table's TTL ends them.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from adapters.aws import aws_failures_are_retryable, error_code
+from domain.commands import Command
+from domain.errors import CommandIdReused, CommandInProgress, LeaseLost
+from domain.ledger import Claim, LedgerState, Settled, fingerprint
+
+# Fixed, so that a renamed function or a replay through another worker still finds the record.
+KEY_PREFIX = "sp-relay#ledger"
+# Producers' duplicates and DLQ replays arrive within the DLQ's 14-day retention.
+DEFAULT_RECORD_TTL_SECONDS = 14 * 24 * 3600
+CLAIM_CONDITION = (
+    "attribute_not_exists(id) OR ((attribute_not_exists(fingerprint) OR fingerprint = :fingerprint) AND "
+    "(#state IN (:rejected, :not_applied, :unknown) OR (#state = :attempted AND leaseUntil < :now)))"
+)
+# mayHaveAppliedSince: when the first attempt that may have applied began (kept while the state says
+# "may have applied", so a probe's settle window counts from that attempt, not from the latest claim).
+CLAIM_UPDATE = (
+    "SET #state = :attempted, fence = if_not_exists(fence, :zero) + :one, leaseUntil = :lease, "
+    "attemptedAt = :now, mayHaveAppliedSince = if_not_exists(mayHaveAppliedSince, :now), "
+    "fingerprint = :fingerprint, commandType = :type, expiration = :expiration"
+)
+
+
+class DynamoDbWriteLedger:
+    def __init__(
+        self, client: Any, table_name: str, record_ttl_seconds: int = DEFAULT_RECORD_TTL_SECONDS
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._ttl = record_ttl_seconds
+
+    @staticmethod
+    def key(command: Command) -> str:
+        return f"{KEY_PREFIX}#{command.account}#{command.command_id}"
+
+    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
+        values = {
+            ":attempted": {"S": LedgerState.ATTEMPTED.value},
+            ":rejected": {"S": LedgerState.REJECTED.value},
+            ":not_applied": {"S": LedgerState.NOT_APPLIED.value},
+            ":unknown": {"S": LedgerState.UNKNOWN.value},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":now": {"N": _number(now)},
+            ":lease": {"N": _number(lease_until)},
+            ":fingerprint": {"S": fingerprint(command)},
+            ":type": {"S": command.type.name},
+            ":expiration": {"N": str(int(now) + self._ttl)},
+        }
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.key(command)}},
+                UpdateExpression=CLAIM_UPDATE,
+                ConditionExpression=CLAIM_CONDITION,
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+                    raise
+            found: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
+            return self._refused(command, found, now)
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+                raise
+        old = answer.get("Attributes") or {}
+        previous = _state(old)
+        return Claim(
+            fence=int(_n(old, "fence") or 0) + 1,
+            previous=previous,
+            previous_attempt_at=_n(old, "mayHaveAppliedSince") if previous is not None else None,
+            previous_note=_s(old, "note"),
+        )
+
+    def _refused(self, command: Command, found: dict[str, Any], now: float) -> Settled:
+        if _s(found, "fingerprint") not in (None, fingerprint(command)):
+            raise CommandIdReused(
+                f"commandId: {command.command_id!r} was already used by account {command.account!r} "
+                "with a different type or payload"
+            )
+        if _state(found) is LedgerState.SUCCEEDED:
+            result = json.loads(_s(found, "result") or "{}")
+            return Settled(
+                result=result if isinstance(result, dict) else {},
+                effects_pending=bool(found.get("effectsPending", {}).get("BOOL", False)),
+                fence=int(_n(found, "fence") or 0),
+            )
+        lease_until = _n(found, "leaseUntil") or now
+        raise CommandInProgress(
+            f"commandId {command.command_id!r} is being processed by another worker",
+            retry_after_seconds=max(0.0, lease_until - now),
+        )
+
+    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
+        self._transition(
+            command,
+            fence,
+            "SET #state = :state, #result = :result, effectsPending = :pending "
+            "REMOVE leaseUntil, mayHaveAppliedSince, note",
+            {
+                ":state": {"S": LedgerState.SUCCEEDED.value},
+                ":result": {"S": json.dumps(result, default=str)},
+                ":pending": {"BOOL": effects_pending},
+            },
+            names={"#result": "result"},
+        )
+
+    def effects_published(self, command: Command, fence: int) -> None:
+        self._transition(command, fence, "SET effectsPending = :pending", {":pending": {"BOOL": False}})
+
+    def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
+        remove = "leaseUntil" if state.may_have_applied else "leaseUntil, mayHaveAppliedSince"
+        self._transition(
+            command,
+            fence,
+            f"SET #state = :state, note = :note REMOVE {remove}",
+            {":state": {"S": state.value}, ":note": {"S": note[:300] or "-"}},
+        )
+
+    def _transition(
+        self,
+        command: Command,
+        fence: int,
+        update: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.key(command)}},
+                UpdateExpression=update,
+                ConditionExpression="fence = :fence",
+                **_names(update, names or {}),
+                ExpressionAttributeValues={**values, ":fence": {"N": str(fence)}},
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise LeaseLost(
+                    f"commandId {command.command_id!r} was taken over by another worker"
+                ) from None
+            with aws_failures_are_retryable(f"write ledger update in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"write ledger update in {self._table}"):
+                raise
+
+
+def _names(update: str, names: dict[str, str]) -> dict[str, Any]:
+    used = {**({"#state": "state"} if "#state" in update else {}), **names}
+    return {"ExpressionAttributeNames": used} if used else {}
+
+
+def _number(value: float) -> str:
+    return str(Decimal(str(round(value, 6))))
+
+
+def _n(item: dict[str, Any], name: str) -> float | None:
+    value = item.get(name, {}).get("N")
+    return float(value) if value is not None else None
+
+
+def _s(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name, {}).get("S")
+    return str(value) if value is not None else None
+
+
+def _state(item: dict[str, Any]) -> LedgerState | None:
+    value = _s(item, "state")
+    return LedgerState(value) if value is not None and value in LedgerState.__members__ else None

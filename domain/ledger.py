@@ -1,0 +1,75 @@
+"""The write ledger: what is known about each write command, per (account, commandId).
+
+Every write passes through these states, each transition a conditional write on the fencing token of the
+worker that holds the command:
+
+    (none) ──claim──▶ ATTEMPTED ──▶ SUCCEEDED      SP-API accepted it (the saved result answers repeats)
+                         │     ──▶ REJECTED        not applied: SP-API refused it (4xx)
+                         │     ──▶ NOT_APPLIED     not applied: the request never reached SP-API, or a 429
+                         │     ──▶ UNKNOWN         may have applied: a 5xx, a read timeout, a reset
+                         └─ lease runs out ──▶     (a kill, a Lambda timeout, a failed save): as UNKNOWN
+
+A claim is one conditional write that is at once the lease and the "attempted" mark: it takes a record
+that is new, not applied, unknown, or attempted under an expired lease, and gives back what it found.
+A claim that finds ATTEMPTED or UNKNOWN runs the command type's state probe before sending anything.
+Nothing here ever deletes a record: "may have applied" is remembered until a probe settles it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from domain.commands import Command
+
+
+class LedgerState(StrEnum):
+    ATTEMPTED = "ATTEMPTED"
+    SUCCEEDED = "SUCCEEDED"
+    REJECTED = "REJECTED"
+    NOT_APPLIED = "NOT_APPLIED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def may_have_applied(self) -> bool:
+        return self in (LedgerState.ATTEMPTED, LedgerState.UNKNOWN)
+
+
+# States a new claim may take over at once (ATTEMPTED only once its lease has run out).
+CLAIMABLE_STATES = (LedgerState.REJECTED, LedgerState.NOT_APPLIED, LedgerState.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """This worker holds the command: ``fence`` goes with every later write of this attempt."""
+
+    fence: int
+    # What the claim took over: None for a new command; ATTEMPTED or UNKNOWN mean "probe first".
+    previous: LedgerState | None = None
+    # When the earlier attempt was claimed (for probes that compare dates), and what was noted then.
+    previous_attempt_at: float | None = None
+    previous_note: str | None = None
+
+    @property
+    def must_probe(self) -> bool:
+        return self.previous is not None and self.previous.may_have_applied
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The command already succeeded: its saved result; ``effects_pending`` when its outcome event and
+    follow-up were not (known to be) published yet."""
+
+    result: dict[str, Any]
+    effects_pending: bool
+    fence: int
+
+
+def fingerprint(command: Command) -> str:
+    """What a reused commandId is compared on: type, region and payload (not the account or id)."""
+    data = command.idempotency_data()
+    text = json.dumps([data["type"], data["region"], data["payload"]], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
