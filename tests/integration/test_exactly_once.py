@@ -1,0 +1,335 @@
+"""Every write type against every fault that leaves its outcome unknown: applied exactly once.
+
+The real handler runs as Lambda calls it, with boto3 over HTTP to the moto server (the write ledger in
+the template's table) and httpx over HTTP to the SP-API emulator, which counts every effect it applies
+(``record_effect``). For each (write type, fault) the command is delivered, then delivered again until
+the ledger says SUCCEEDED (leases and acknowledgement windows are run out by moving the relay's clock),
+then replayed twice: the emulator must have applied each of its effects exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+
+from adapters.clock import SystemClock
+from adapters.ledger import DynamoDbWriteLedger
+from adapters.settings import Settings
+from domain.commands import parse_command
+from emulator.operations.easy_ship import handover_slots
+from emulator.state import Fault
+from handlers.bootstrap import Worker, build_worker
+from handlers.worker import handle_batch
+from local.runtime import DEMO_ACCOUNTS, LocalStack
+from local.worker_loop import LocalLambdaContext
+from tests.conftest import sample_command, unique
+
+pytestmark = pytest.mark.integration
+
+SELLER = DEMO_ACCOUNTS[0]
+VENDOR = DEMO_ACCOUNTS[1]
+# The emulator's name of each write type's operation, as its effects are counted.
+EFFECT_OPERATION = {
+    "create-fulfillment": "createFulfillmentOrder",
+    "update-fulfillment": "updateFulfillmentOrder",
+    "cancel-fulfillment": "cancelFulfillmentOrder",
+    "create-fulfillment-return": "createFulfillmentReturn",
+    "acknowledge-po": "vendorDirectFulfillmentOrders.submitAcknowledgement",
+    "acknowledge-retail-po": "vendorOrders.submitAcknowledgement",
+    "create-scheduled-package": "createScheduledPackage",
+    "update-scheduled-packages": "updateScheduledPackages",
+    "create-scheduled-package-bulk": "createScheduledPackageBulk",
+}
+FAULTS = ("500-after-apply", "timeout-after-apply", "failed-save", "kill-before-save", "lease-expires")
+FUNCTION_TIMEOUT_SECONDS = 20.0
+# Far past any lease (function timeout + margin) and the local acknowledgement window.
+CLOCK_STEP_SECONDS = 600.0
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point of the invocation runs (like SIGKILL)."""
+
+
+@dataclass
+class MovableClock(SystemClock):
+    """The system clock, moved forward by the test so that leases run out without waiting for them."""
+
+    offset: float = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+
+@dataclass
+class AwsTrap:
+    """A botocore hook: fails the ledger's SUCCEEDED write once, or kills the invocation at its first AWS
+    request after SP-API answered the write."""
+
+    mode: str | None = None
+    sprung: bool = False
+    applied: Callable[[], bool] = field(default=lambda: False)
+
+    def before_send(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.sprung or self.mode is None:
+            return None
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+        if self.mode == "failed-save" and '"#result"' in body:
+            self.sprung = True
+            headers = HTTPHeaders()
+            headers["x-amzn-ErrorType"] = "AccessDeniedException"
+            headers["content-type"] = "application/x-amz-json-1.0"
+            error = json.dumps({"__type": "AccessDeniedException", "message": "injected"}).encode()
+            return AWSResponse(request.url, 400, headers, _Body(error))
+        if self.mode == "kill-before-save" and self.applied():
+            self.sprung = True
+            raise Killed
+        return None
+
+
+class _Body:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+@dataclass
+class Rig:
+    stack: LocalStack
+    worker: Worker
+    clock: MovableClock
+    trap: AwsTrap
+
+    @property
+    def state(self) -> Any:
+        assert self.stack.emulator is not None
+        return self.stack.emulator.state
+
+    def deliver(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.stack.resources is not None
+        record = {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": "not-on-the-queue",
+            "body": json.dumps(command),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:commands",
+            "awsRegion": self.stack.resources.region,
+        }
+        context = LocalLambdaContext("sp-relay-worker", FUNCTION_TIMEOUT_SECONDS)
+        return handle_batch({"Records": [record]}, context, self.worker)  # type: ignore[arg-type]
+
+    def ledger_state(self, command: dict[str, Any]) -> str | None:
+        assert self.stack.resources is not None
+        item = (
+            self.stack.client("dynamodb")
+            .get_item(
+                TableName=self.stack.resources.idempotency_table_name,
+                Key={"id": {"S": DynamoDbWriteLedger.key(parse_command(json.dumps(command)))}},
+            )
+            .get("Item")
+        )
+        return None if item is None else str(item["state"]["S"])
+
+    def applied(self, command_type: str) -> dict[str, int]:
+        return dict(self.state.effects().get(EFFECT_OPERATION[command_type], {}))
+
+
+@pytest.fixture(scope="module")
+def rig(local_stack: LocalStack) -> Iterator[Rig]:
+    assert local_stack.worker is not None and local_stack.resources is not None
+    local_stack.worker.stop()  # this module delivers every message itself
+    session = boto3.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=local_stack.resources.region
+    )
+    trap = AwsTrap()
+    session.events.register("before-send", trap.before_send)  # type: ignore[arg-type]
+    clock = MovableClock()
+    try:
+        yield Rig(local_stack, build_worker(Settings.from_env(), session=session, clock=clock), clock, trap)
+    finally:
+        local_stack.worker.start()
+
+
+# --- one command of each write type, with what it needs to exist first --------------------------------
+
+
+def _token(length: int, alphabet: str = string.ascii_uppercase + string.digits) -> str:
+    return "".join(random.choices(alphabet, k=length))
+
+
+def _amazon_order_id() -> str:
+    return f"903-{_token(7, string.digits)}-{_token(7, string.digits)}"
+
+
+def _created_order(rig: Rig) -> dict[str, Any]:
+    create = unique(sample_command("create-fulfillment"))
+    rig.deliver(create)
+    assert rig.ledger_state(create) == "SUCCEEDED"
+    return create
+
+
+def _scheduled(rig: Rig, order_id: str) -> None:
+    create = _scheduled_package_command(order_id, handover_slots()[0]["slotId"])
+    rig.deliver(create)
+    assert rig.ledger_state(create) == "SUCCEEDED"
+
+
+def _scheduled_package_command(order_id: str, slot_id: str) -> dict[str, Any]:
+    command = unique(sample_command("create-scheduled-package"))
+    command["payload"]["amazonOrderId"] = order_id
+    command["payload"]["packageDetails"]["packageTimeSlot"] = {"slotId": slot_id}
+    return command
+
+
+def write_command(rig: Rig, command_type: str) -> dict[str, Any]:
+    if command_type == "create-fulfillment":
+        return unique(sample_command(command_type))
+    if command_type in ("update-fulfillment", "cancel-fulfillment"):
+        order_id = _created_order(rig)["payload"]["sellerFulfillmentOrderId"]
+        command = unique(sample_command(command_type), order_id=order_id)
+        if command_type == "update-fulfillment":
+            command["payload"]["displayableOrderComment"] = f"Moved to the back door {_token(6)}"
+        return command
+    if command_type == "create-fulfillment-return":
+        create = _created_order(rig)
+        order_id = create["payload"]["sellerFulfillmentOrderId"]
+        shipped = rig.state.ship_order(order_id, SELLER.seller_id)
+        command = unique(sample_command(command_type), order_id=order_id)
+        command["payload"]["items"] = [
+            {
+                "sellerReturnItemId": f"R-{_token(8)}",
+                "sellerFulfillmentOrderItemId": create["payload"]["items"][0]["sellerFulfillmentOrderItemId"],
+                "amazonShipmentId": shipped["amazonShipmentId"],
+                "returnReasonCode": "NOT_AS_DESCRIBED",
+            }
+        ]
+        return command
+    if command_type == "acknowledge-po":
+        command = unique(sample_command(command_type))
+        number = _token(1, string.digits) + _token(7)
+        command["payload"]["orderAcknowledgements"][0]["purchaseOrderNumber"] = number
+        return command
+    if command_type == "acknowledge-retail-po":
+        command = unique(sample_command(command_type))
+        command["account"] = VENDOR.name
+        command["payload"]["acknowledgements"][0]["purchaseOrderNumber"] = _token(8)
+        return command
+    if command_type == "create-scheduled-package":
+        return _scheduled_package_command(_amazon_order_id(), handover_slots()[0]["slotId"])
+    if command_type == "update-scheduled-packages":
+        order_id = _amazon_order_id()
+        _scheduled(rig, order_id)
+        command = unique(sample_command(command_type))
+        command["payload"]["updatePackageDetailsList"] = [
+            {
+                "scheduledPackageId": {"amazonOrderId": order_id},
+                "packageTimeSlot": {"slotId": handover_slots()[1]["slotId"]},
+            }
+        ]
+        return command
+    assert command_type == "create-scheduled-package-bulk"
+    command = unique(sample_command(command_type))
+    command["payload"]["orderScheduleDetailsList"] = [
+        {"amazonOrderId": _amazon_order_id()},
+        {
+            "amazonOrderId": _amazon_order_id(),
+            "packageDetails": {"packageTimeSlot": {"slotId": handover_slots()[2]["slotId"]}},
+        },
+    ]
+    return command
+
+
+# --- the faults -------------------------------------------------------------------------------------------
+
+
+def _first_delivery(rig: Rig, command: dict[str, Any], fault: str) -> None:
+    command_type = str(command["type"])
+    operation = EFFECT_OPERATION[command_type]
+    http_timeout = Settings.from_env().http_timeout_seconds
+    if fault == "500-after-apply":
+        rig.state.add_fault(Fault(operation=operation, status=500, count=1, apply_before_fault=True))
+    elif fault == "timeout-after-apply":
+        rig.state.add_fault(
+            Fault(
+                operation=operation,
+                kind="timeout",
+                delay_seconds=http_timeout + 0.5,
+                count=1,
+                apply_before_fault=True,
+            )
+        )
+    elif fault in ("failed-save", "kill-before-save"):
+        rig.trap.mode, rig.trap.sprung = fault, False
+        rig.trap.applied = lambda: bool(rig.applied(command_type))
+    if fault == "kill-before-save":
+        with pytest.raises(Killed):
+            rig.deliver(command)
+        assert rig.trap.sprung
+        return
+    if fault != "lease-expires":
+        rig.deliver(command)
+        return
+    # The first worker's call is applied at once but answered late; meanwhile its lease runs out and a
+    # second delivery takes the command over. The late worker's own save is then refused.
+    rig.state.add_fault(
+        Fault(operation=operation, kind="slow", delay_seconds=2.0, count=1, apply_before_fault=True)
+    )
+    late = threading.Thread(target=rig.deliver, args=(command,))
+    late.start()
+    deadline = time.monotonic() + 10
+    while not rig.applied(command_type) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rig.applied(command_type), "the slow call was not applied"
+    rig.clock.offset += CLOCK_STEP_SECONDS
+    rig.deliver(command)
+    late.join(15)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("command_type", sorted(EFFECT_OPERATION))
+def test_an_unknown_outcome_is_probed_and_the_write_applied_exactly_once(
+    stack: LocalStack, rig: Rig, command_type: str, fault: str
+) -> None:
+    command = write_command(rig, command_type)
+    try:
+        _first_delivery(rig, command, fault)
+    finally:
+        rig.trap.mode = None
+    for _ in range(6):
+        if rig.ledger_state(command) == "SUCCEEDED":
+            break
+        rig.clock.offset += CLOCK_STEP_SECONDS  # leases and acknowledgement windows run out
+        rig.deliver(command)
+    for _ in range(2):  # the runbook's replay, twice
+        rig.clock.offset += CLOCK_STEP_SECONDS
+        rig.deliver(command)
+
+    effects = rig.applied(command_type)
+    applied_twice = sum(count - 1 for count in effects.values() if count > 1)
+    outcomes = [o for o in stack.outcomes() if o.get("commandId") == command["commandId"]]
+    dead = [m for m in stack.dead_letters() if json.loads(m["body"]).get("commandId") == command["commandId"]]
+
+    assert effects, f"{command_type} was never applied"
+    assert applied_twice == 0, effects
+    assert rig.ledger_state(command) == "SUCCEEDED"
+    assert dead == []
+    assert [o["status"] for o in outcomes][:1] == ["succeeded"]
+    if fault not in ("failed-save", "lease-expires"):
+        # Only a worker that outlived its lease, or a lost save, can publish its outcome a second time.
+        assert len(outcomes) == 1, outcomes
