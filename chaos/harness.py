@@ -76,7 +76,6 @@ def effect_count(effects: Mapping[str, Mapping[str, int]], operation: str, key: 
 
 # Where SP-API tells a repeat apart (create: "already exists" + getFulfillmentOrder; cancel:
 # DuplicateCancelRequest). A repeated update or acknowledgement is applied again: no signal exists.
-DETECTABLE_DUPLICATES = frozenset({"create-fulfillment", "cancel-fulfillment"})
 
 
 def _token(rng: random.Random, length: int = 8) -> str:
@@ -322,8 +321,9 @@ class LedgerReport:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     applied_and_dead_lettered: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
-    duplicated_detectable: list[str] = field(default_factory=list)  # violations
-    duplicated_undetectable: Counter[str] = field(default_factory=Counter)  # extra effects, by type
+    # Every write type is probed before any re-apply (the write ledger): any repeat is a violation.
+    applied_twice: list[str] = field(default_factory=list)
+    extra_effects: Counter[str] = field(default_factory=Counter)  # by type
     dlq_without_reason: list[str] = field(default_factory=list)
     dlq_reasons: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -332,12 +332,12 @@ class LedgerReport:
     @property
     def violations(self) -> list[str]:
         problems = [f"lost: {c}" for c in self.lost[:10]]
-        problems += [f"applied twice: {c}" for c in self.duplicated_detectable[:10]]
+        problems += [f"applied twice: {c}" for c in self.applied_twice[:10]]
         problems += [f"DLQ without reason: {c}" for c in self.dlq_without_reason[:10]]
         return problems
 
     def rows(self) -> list[tuple[str, str]]:
-        extra = sum(self.duplicated_undetectable.values())
+        extra = sum(self.extra_effects.values())
         return [
             ("distinct commandIds", str(self.commands)),
             ("  by type", _fmt_counter(self.by_type)),
@@ -352,8 +352,8 @@ class LedgerReport:
             ("applied and on the DLQ (replay confirms)", str(sum(self.applied_and_dead_lettered.values()))),
             ("DLQ reasons", _fmt_counter(self.dlq_reasons) or "-"),
             ("lost (no effect, not on the DLQ)", str(len(self.lost))),
-            ("applied twice where SP-API detects repeats", str(len(self.duplicated_detectable))),
-            ("extra effects SP-API cannot detect", f"{extra} ({_fmt_counter(self.duplicated_undetectable)})"),
+            ("applied twice (any type)", str(len(self.applied_twice))),
+            ("extra effects", f"{extra} ({_fmt_counter(self.extra_effects)})"),
             ("DLQ messages without a reason", str(len(self.dlq_without_reason))),
             ("outcome events by status", _fmt_counter(self.outcomes)),
             ("commandIds without any outcome event", str(len(self.without_outcome))),
@@ -405,10 +405,8 @@ def reconcile(
         elif count == 1:
             (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
         else:
-            if kind in DETECTABLE_DUPLICATES:
-                report.duplicated_detectable.append(command_id)
-            else:
-                report.duplicated_undetectable[kind] += count - 1
+            report.applied_twice.append(command_id)
+            report.extra_effects[kind] += count - 1
             (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
     return report
 

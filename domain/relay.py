@@ -79,6 +79,9 @@ class RetryPolicy:
     # A write's ledger lease: the invocation's remaining time, at least this, plus a margin for clocks.
     min_lease_seconds: float = 0.0
     lease_margin_seconds: float = 5.0
+    # A duplicate that finds another worker's live lease looks again this often (the holder usually
+    # finishes within a second; a dead holder's lease runs out in at most the function timeout).
+    lease_poll_seconds: float = 5.0
     # An acknowledgement is processed asynchronously: a purchase order may read New for this long after
     # one was accepted. Only past it does a probe that still reads New mean "not applied".
     acknowledgement_window_seconds: float = 15 * 60
@@ -445,7 +448,10 @@ class Relay:
         """Waiting (for a token, for another worker's lease) is no failure: a delayed copy, no receive."""
         if message.deferrals >= self._policy.max_deferrals:
             return self._retry(message, command, waiting)
-        wait = int(waiting.retry_after_seconds + 0.999)
+        wait_for = waiting.retry_after_seconds
+        if isinstance(waiting, CommandInProgress):
+            wait_for = min(wait_for, self._policy.lease_poll_seconds)
+        wait = int(wait_for + 0.999)
         delay = min(MAX_SQS_DELAY_SECONDS, max(self._policy.min_defer_seconds, wait))
         try:
             self._ports.queue.defer(message, delay)

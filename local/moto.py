@@ -11,7 +11,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 # moto accepts any credentials; these make sure a misconfigured client can never sign for a real account.
 FAKE_ACCESS_KEY_ID = "testing"
@@ -53,6 +59,36 @@ class MotoHandle:
         self.stop()
 
 
+class _AtomicDynamoDb:
+    """DynamoDB applies each conditional write atomically; moto's threaded server checks the condition
+    and writes without a lock, so two concurrent claims of one item could both succeed. Requests to
+    DynamoDB are served one at a time here, as the real service would order them per item."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        with self._lock:
+            # The body is produced inside the lock: moto builds it before returning.
+            return list(self._app(environ, start_response))
+
+
+class _AtomicMotoServer(ThreadedMotoServer):
+    def _server_entry(self) -> None:
+        self._server = make_server(
+            self._ip_address,
+            self._port,
+            _AtomicDynamoDb(DomainDispatcherApplication(create_backend_app)),
+            True,
+            request_handler=MotoRequestHandler,
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     """Start moto's threaded server on ``host:port`` (``port=0``: a free port chosen by the OS).
 
@@ -60,7 +96,7 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     """
     # werkzeug logs every request at INFO: hundreds of lines that drown the relay's own logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = _AtomicMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     url_host = f"[{bound_host}]" if ":" in bound_host else bound_host

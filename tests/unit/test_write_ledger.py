@@ -1,0 +1,206 @@
+"""The relay's write path against the ledger's rules: what a delivery does after each kind of ending."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from domain.commands import parse_command
+from domain.errors import DependencyUnavailable, SpApiUnavailable
+from domain.ledger import LedgerState
+from domain.outcomes import OutcomeStatus
+from domain.relay import Disposition
+from domain.requests import SpApiResponse
+from tests.unit.relay_world import World, existing_order, message, sample
+
+pytestmark = pytest.mark.unit
+
+LONG_AFTER = 3600.0  # past any lease and acknowledgement window
+
+
+def _order_id(command: dict[str, Any]) -> str:
+    return str(command["payload"]["sellerFulfillmentOrderId"])
+
+
+def test_the_happy_path_is_one_claim_one_token_one_result_and_one_call(world: World) -> None:
+    assert world.process(message(sample("create-fulfillment"))) is Disposition.DONE
+
+    assert world.ledger.writes == ["claim", "succeed"]
+    assert len(world.limiter.taken) == 1
+    assert world.spapi.operations() == ["createFulfillmentOrder"]
+
+
+def test_a_500_leaves_the_outcome_unknown_and_the_next_delivery_probes_instead_of_resending(
+    world: World,
+) -> None:
+    command = sample("update-fulfillment")
+    world.spapi.answer("updateFulfillmentOrder", SpApiResponse(500, {"errors": []}))
+    assert world.process(message(command)) is Disposition.RETRY
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.UNKNOWN
+    order = {
+        "sellerFulfillmentOrderId": _order_id(command),
+        "displayableOrderComment": command["payload"]["displayableOrderComment"],
+        "shippingSpeedCategory": command["payload"]["shippingSpeedCategory"],
+    }
+    items = [{"sellerFulfillmentOrderItemId": "ORDER-10001-1", "sellerSku": "SKU", "quantity": 3}]
+    world.spapi.answer(
+        "getFulfillmentOrder",
+        SpApiResponse(200, {"payload": {"fulfillmentOrder": order, "fulfillmentOrderItems": items}}),
+    )
+
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert world.spapi.operations() == ["updateFulfillmentOrder", "getFulfillmentOrder"]
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
+    [outcome] = world.outcomes.published
+    assert outcome.result is not None and "every requested field" in outcome.result["alreadyDone"]
+
+
+def test_a_probe_that_finds_the_update_missing_sends_it(world: World) -> None:
+    command = sample("update-fulfillment")
+    world.spapi.answer("updateFulfillmentOrder", SpApiUnavailable("read timeout"))
+    world.process(message(command))
+    order = {"displayableOrderComment": "before", "shippingSpeedCategory": "Standard"}
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, {"payload": {"fulfillmentOrder": order}}))
+
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert world.spapi.operations() == [
+        "updateFulfillmentOrder",
+        "getFulfillmentOrder",
+        "updateFulfillmentOrder",
+    ]
+
+
+def test_a_request_that_never_left_is_sent_again_without_a_probe(world: World) -> None:
+    command = sample("cancel-fulfillment")
+    world.spapi.answer("cancelFulfillmentOrder", SpApiUnavailable("connect failed", may_have_applied=False))
+    world.process(message(command))
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.NOT_APPLIED
+
+    world.process(message(command, receive_count=2))
+
+    assert world.spapi.operations() == ["cancelFulfillmentOrder", "cancelFulfillmentOrder"]
+
+
+def test_a_429_is_not_applied(world: World) -> None:
+    command = sample("cancel-fulfillment")
+    world.spapi.answer("cancelFulfillmentOrder", SpApiResponse(429, {"errors": []}))
+
+    world.process(message(command))
+
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.NOT_APPLIED
+
+
+def test_a_live_lease_defers_the_duplicate_until_it_runs_out(world: World) -> None:
+    command = sample("cancel-fulfillment")
+    # A first worker claimed it and is still calling (its lease is live).
+    world.ledger.claim(
+        parse_command(json.dumps(command)), now=world.clock.now(), lease_until=world.clock.now() + 40
+    )
+
+    assert world.process(message(command, message_id="duplicate")) is Disposition.DONE
+
+    [(_, delay)] = world.queue.deferred
+    assert delay == 5  # it looks again soon: the holder usually finishes long before its lease ends
+    assert world.spapi.calls == [] and world.outcomes.published == []
+
+
+def test_a_failed_save_after_sp_api_accepted_ends_done_and_a_late_replay_sends_nothing(world: World) -> None:
+    command = sample("create-fulfillment")
+    original_succeed = world.ledger.succeed
+    calls: list[int] = []
+
+    def failing_succeed(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise DependencyUnavailable("write ledger update failed: ThrottlingException")
+        original_succeed(*args, **kwargs)
+
+    world.ledger.succeed = failing_succeed  # type: ignore[method-assign]
+    assert world.process(message(command)) is Disposition.DONE  # the outcome is out; not dead-lettered
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.ATTEMPTED
+    world.clock.current += LONG_AFTER
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, existing_order(command["payload"])))
+
+    assert world.process(message(command, message_id="replay")) is Disposition.DONE
+
+    assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder"]
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
+    assert world.queue.dead_letters == []
+
+
+def test_already_exists_for_another_order_is_a_rejection_with_the_reason(world: World) -> None:
+    command = sample("create-fulfillment")
+    exists = [{"code": "InvalidInput", "message": "A create request already exists for X"}]
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": exists}))
+    other = existing_order(command["payload"])
+    other["payload"]["fulfillmentOrderItems"][0]["sellerSku"] = "SKU-OTHER"
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, other))
+
+    world.process(message(command))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "ExistingOrderDiffers"
+    assert "already belongs to another order" in failure.detail and "sellerSku" in failure.detail
+    assert world.outcomes.published[0].status is OutcomeStatus.REJECTED
+
+
+def test_an_acknowledgement_still_new_waits_out_the_window_then_resends_only_what_is_missing(
+    world: World,
+) -> None:
+    command = sample("acknowledge-po")
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(503, {"errors": []}))
+    world.process(message(command))
+    world.spapi.answer("createRestrictedDataToken", rdt(), rdt())
+    new = SpApiResponse(200, {"orderDetails": {"orderStatus": "NEW"}})
+    world.spapi.answer("getOrder", new, new)
+
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+    [(_, delay)] = world.queue.deferred
+    assert delay == 5  # looks again until the first attempt's window is over, then re-sends
+    world.clock.current += LONG_AFTER
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-2"}))
+    assert world.process(message(command, receive_count=1, message_id="deferred")) is Disposition.DONE
+
+    assert world.spapi.operations().count("submitAcknowledgement") == 2
+    assert world.ledger.state_of(command["commandId"], "acme") is LedgerState.SUCCEEDED
+
+
+def test_a_write_no_probe_can_settle_goes_to_the_dlq_as_outcome_unknown(world: World) -> None:
+    command = sample("submit-fulfillment-order-status-update", account="play")
+    world.spapi.answer("submitFulfillmentOrderStatusUpdate", SpApiResponse(502, {"errors": []}))
+    world.process(message(command))
+
+    world.process(message(command, receive_count=2))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "OutcomeUnknown"
+    assert "no state that a read can see" in failure.detail
+    assert not failure.detail.startswith("retries exhausted")
+    assert world.spapi.operations() == ["submitFulfillmentOrderStatusUpdate"]
+    assert world.ledger.state_of(command["commandId"], "play") is LedgerState.UNKNOWN
+
+
+def test_a_failed_outcome_publish_saves_the_result_and_the_retry_publishes_without_calling(
+    world: World,
+) -> None:
+    command = sample("acknowledge-po")
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    world.outcomes.failures_to_raise = [DependencyUnavailable("bus down")]
+
+    assert world.process(message(command)) is Disposition.RETRY
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+    assert world.process(message(command, message_id="duplicate")) is Disposition.DONE
+
+    assert world.spapi.operations() == ["submitAcknowledgement"]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    # The follow-up was scheduled on the first try and once more with the published outcome: never
+    # for the duplicate.
+    assert len(world.queue.scheduled) == 2
+
+
+def rdt() -> SpApiResponse:
+    return SpApiResponse(200, {"restrictedDataToken": "Atz.sprdt|x", "expiresIn": 3600})
