@@ -9,7 +9,7 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from adapters.idempotency import PowertoolsIdempotency
+from adapters.ledger import DynamoDbWriteLedger
 from adapters.metrics import InMemoryMetrics
 from adapters.rate_limiter import DynamoDbGcraLimiter
 from adapters.spapi import LwaTokenCache
@@ -56,7 +56,7 @@ def worker_of(world: World) -> Worker:
     # Nothing here is called over the network: only the relay (of fakes) processes records.
     return Worker(
         relay=world.relay,
-        idempotency=PowertoolsIdempotency(object(), "unused"),
+        ledger=DynamoDbWriteLedger(object(), "unused"),
         tokens=LwaTokenCache(httpx.Client(), "https://api.amazon.com/auth/o2/token", NoCredentials()),
         limiter=DynamoDbGcraLimiter(object(), "unused"),
         metrics=InMemoryMetrics(),

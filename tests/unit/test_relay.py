@@ -245,7 +245,7 @@ def test_a_failed_outcome_publish_is_retried_without_a_second_sp_api_call(world:
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
 
 
-def test_a_bucket_known_to_be_empty_defers_before_the_idempotency_store_is_touched(world: World) -> None:
+def test_a_bucket_known_to_be_empty_defers_before_the_write_ledger_is_touched(world: World) -> None:
     world.limiter.known_waits["acme#eu#fulfillment_outbound_2020_07_01.cancelFulfillmentOrder"] = 7.5
 
     assert world.process(message(sample("cancel-fulfillment"))) is Disposition.DONE

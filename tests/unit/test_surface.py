@@ -28,7 +28,7 @@ def page(orders: list[str], next_token: str | None) -> SpApiResponse:
     return SpApiResponse(200, body, "req")
 
 
-def test_a_paged_read_joins_every_page_and_skips_the_idempotency_store(world: World) -> None:
+def test_a_paged_read_joins_every_page_and_skips_the_write_ledger(world: World) -> None:
     world.spapi.answer(
         "listAllFulfillmentOrders", page(["A", "B"], "t1"), page(["C"], "t2"), page(["D"], None)
     )
