@@ -6,6 +6,7 @@ The local stack talks to it exactly as it would talk to AWS: boto3 clients with 
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
+
+from adapters.ledger import KEY_PREFIX as LEDGER_KEY_PREFIX
 
 # moto accepts any credentials; these make sure a misconfigured client can never sign for a real account.
 FAKE_ACCESS_KEY_ID = "testing"
@@ -61,8 +64,8 @@ class MotoHandle:
 
 class _AtomicDynamoDb:
     """DynamoDB applies each conditional write atomically; moto's threaded server checks the condition
-    and writes without a lock, so two concurrent claims of one item could both succeed. Requests to
-    DynamoDB are served one at a time here, as the real service would order them per item."""
+    and writes without a lock, so two concurrent claims of one write-ledger item could both succeed.
+    Requests on the write ledger's items are served one at a time here, as DynamoDB orders them."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
@@ -70,6 +73,11 @@ class _AtomicDynamoDb:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self._app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if LEDGER_KEY_PREFIX.encode() not in body:
             return self._app(environ, start_response)
         with self._lock:
             # The body is produced inside the lock: moto builds it before returning.
