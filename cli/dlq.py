@@ -138,7 +138,7 @@ def list_dead_letters(
 
 
 @app.command()
-def show(
+def show(  # noqa: PLR0917 - typer maps each option to a parameter
     message_id: Annotated[
         str, typer.Argument(help="DLQ message id, original message id (before the DLQ), or commandId.")
     ],
@@ -146,8 +146,10 @@ def show(
     dlq_url: DlqUrlOption = None,
     visibility_timeout: VisibilityOption = 30,
     max_messages: MaxMessagesOption = 100_000,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print one dead letter: why it failed, how often it was tried, and its body (masked).
+    """Print one dead letter: why it failed (with SP-API's own message), how often it was tried, and
+    its body (masked).
 
     Customer names, addresses, phone numbers, e-mails and secret-looking values are masked. Reading
     never removes anything: the message is made visible again right after.
@@ -164,7 +166,28 @@ def show(
     letter = find(letters, message_id)
     if letter is None:
         raise _fail(console, f"No message {message_id!r} on the dead-letter queue ({len(letters)} read).", 1)
-    _print_letter(console, letter, time.time())
+    if as_json:
+        print_json(_letter_document(letter, time.time()))
+    else:
+        _print_letter(console, letter, time.time())
+
+
+def _letter_document(letter: DeadLetter, now: float) -> dict[str, Any]:
+    return {
+        "messageId": letter.message_id,
+        "originalMessageId": letter.source_message_id,
+        "type": letter.command_type,
+        "commandId": letter.command_id,
+        "account": letter.account,
+        "outcome": letter.outcome,
+        "reason": letter.reason,
+        "detail": letter.detail,
+        "attempts": letter.attempts,
+        "failedAt": letter.failed_at_text,
+        "ageSeconds": int(letter.age(now)),
+        "dlqReceives": letter.receive_count,
+        "body": masked_body(letter),
+    }
 
 
 def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
@@ -190,7 +213,19 @@ def _print_letter(console: Console, letter: DeadLetter, now: float) -> None:
     console.print(Panel(masked_body(letter), title="body (personal data and secrets masked)", expand=False))
 
 
-@app.command()
+REPLAY_EXAMPLES = """Examples (a fixed command is validated again; a refused one stays on the DLQ):
+
+sp-relay dlq replay --reason SpApiUnavailable --dry-run
+
+sp-relay dlq replay --command-id ID --set payload.items.0.quantity=2
+
+sp-relay dlq replay --command-id ID --set 'payload.displayableOrderComment="Thanks"'
+
+sp-relay dlq replay --command-id ID --unset payload.giftMessage
+"""
+
+
+@app.command(epilog=REPLAY_EXAMPLES)
 def replay(  # noqa: PLR0917 - typer maps each option to a parameter
     stack_file: StackFileOption = None,
     stack_name: StackNameOption = None,
@@ -217,17 +252,13 @@ def replay(  # noqa: PLR0917 - typer maps each option to a parameter
         list[str] | None,
         typer.Option(
             "--set",
-            help=(
-                "Fix a field before the move: FIELD=JSON, a dot path into the command. Examples:\n\n"
-                "--set payload.items.0.quantity=2\n\n"
-                "--set 'payload.displayableOrderComment=\"Thanks\"'\n\n"
-                "The fixed command is validated again; a refused one stays on the DLQ. commandId and "
-                "account cannot be changed."
-            ),
+            metavar="FIELD=JSON",
+            help="Fix a field before the move (examples below); commandId and account cannot change.",
         ),
     ] = None,
     unset_fields: Annotated[
-        list[str] | None, typer.Option("--unset", help="Remove a field before the move (dot path).")
+        list[str] | None,
+        typer.Option("--unset", metavar="FIELD", help="Remove a field before the move (dot path)."),
     ] = None,
     include_permanent: Annotated[
         bool,

@@ -11,22 +11,25 @@ import json
 import signal
 import sys
 import time
+from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.dlq import app as dlq_app
-from cli.errors import EXIT_CODES_HELP, ConsoleGroup, ExitCode
+from cli.errors import EXIT_CODES_HELP, ConsoleError, ConsoleGroup, ExitCode
+from cli.events import events as events_command
 from cli.local_extra import local_stack_installed
 from cli.send import send as send_command
 from cli.status import status as status_command
 from cli.targets import OperatorTarget, StackFileOption, TargetError, resolve_operator_target
-from domain.commands import command_json_schema
-from local.assets import repository_path
+from domain.catalog import CATALOG
+from domain.commands import command_json_schema, parse_command, unknown_type_reason
+from local.assets import MissingRepositoryFile, repository_path
 
 app = typer.Typer(
     name="sp-relay",
@@ -41,6 +44,7 @@ errors = Console(stderr=True)
 app.command("send")(send_command)
 app.add_typer(dlq_app, name="dlq")
 app.command("status")(status_command)
+app.command("events")(events_command)
 
 
 def _version(show: bool) -> None:
@@ -76,14 +80,24 @@ def resolve_target(queue_url: str | None, stack_file: Path | None) -> tuple[Oper
 # --- schema --------------------------------------------------------------------------------------------
 
 
+TypeOption = Annotated[
+    str | None,
+    typer.Option("--type", help="Only this command type's schema (e.g. create-fulfillment)."),
+]
+
+
 @app.command()
 def schema(
+    command_type: TypeOption = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the schema to this file instead of stdout.")
     ] = None,
 ) -> None:
-    """Print the JSON Schema of every command, for producers in any language."""
-    text = json.dumps(command_json_schema(), indent=2, sort_keys=True) + "\n"
+    """Print the JSON Schema of every command (or of one type), for producers in any language."""
+    document = command_json_schema()
+    if command_type is not None:
+        document = type_schema(document, _known_type(command_type))
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
@@ -91,11 +105,83 @@ def schema(
         console.print(f"Wrote the command schema to {output}")
 
 
+@app.command()
+def example(
+    command_type: Annotated[str, typer.Argument(help="A command type, e.g. create-fulfillment.")],
+) -> None:
+    """Print a valid example command of a type (the sample from events/), ready to edit and send."""
+    name = _known_type(command_type)
+    try:
+        path = repository_path("events") / f"{name}.json"
+        text = path.read_text(encoding="utf-8")
+    except (MissingRepositoryFile, OSError) as error:
+        raise ConsoleError(f"No example of {name} in this installation: {error}") from None
+    parse_command(text)  # the samples are the demo's and the tests' inputs: always valid
+    sys.stdout.write(json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n")
+
+
+def _known_type(command_type: str) -> str:
+    if command_type not in CATALOG:
+        raise ConsoleError(unknown_type_reason(command_type).removeprefix("type: "))
+    return command_type
+
+
+def type_schema(full: dict[str, Any], command_type: str) -> dict[str, Any]:
+    """One type's branch of the command schema, with only the definitions it refers to."""
+    root = full["discriminator"]["mapping"][command_type]
+    definitions: dict[str, Any] = full["$defs"]
+    wanted: dict[str, Any] = {}
+    pending = [root]
+    while pending:
+        name = pending.pop().rsplit("/", 1)[-1]
+        if name in wanted:
+            continue
+        wanted[name] = definitions[name]
+        pending.extend(_refs(definitions[name]))
+    return {
+        "$schema": full["$schema"],
+        "title": f"sp-relay command {command_type}",
+        "$ref": root,
+        "$defs": wanted,
+    }
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(node["$ref"])] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+class LogFormat(StrEnum):
+    HUMAN = "human"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="human: one short line per log record; json: Powertools' JSON, as on Lambda.",
+        case_sensitive=False,
+    ),
+]
+
+
+def _set_log_format(log_format: LogFormat) -> None:
+    if log_format is LogFormat.HUMAN:
+        from local.log_format import use_human_logs  # noqa: PLC0415 - after the handler made its loggers
+
+        use_human_logs()
+
+
 # --- local stack and worker ----------------------------------------------------------------------------
 
 
 @app.command()
-def local(
+def local(  # noqa: PLR0917 - typer maps each option to a parameter
     spapi_endpoint: Annotated[
         str | None,
         typer.Option(help="Use this SP-API endpoint (e.g. the sandbox) instead of the embedded emulator."),
@@ -108,6 +194,7 @@ def local(
     ] = Path("local-stack.json"),
     workers: Annotated[int, typer.Option(min=1, max=32, help="Concurrent worker loops.")] = 2,
     max_receive_count: Annotated[int, typer.Option(min=1, help="Deliveries before the DLQ.")] = 5,
+    log_format: LogFormatOption = LogFormat.HUMAN,
 ) -> None:
     """Run the whole relay on this machine until Ctrl-C.
 
@@ -126,6 +213,7 @@ def local(
         )
         with console.status("Starting moto server, local stack, SP-API emulator and worker…"):
             stack = LocalStack(options).start()
+        _set_log_format(log_format)
     try:
         described = stack.describe()
         table = Table("what", "where", title="sp-relay local stack")
@@ -146,7 +234,7 @@ def local(
 
 
 @app.command()
-def worker(
+def worker(  # noqa: PLR0917 - typer maps each option to a parameter
     queue_url: Annotated[
         str | None, typer.Option(help="Command queue URL (default: COMMAND_QUEUE_URL).")
     ] = None,
@@ -154,6 +242,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Concurrent pollers.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, max=10, help="Messages per handler invocation.")] = 10,
     function_timeout: Annotated[float, typer.Option(help="Seconds each invocation may run.")] = 60.0,
+    log_format: LogFormatOption = LogFormat.HUMAN,
 ) -> None:
     """Poll the command queue like Lambda's event source mapping and call the real handler.
 
@@ -177,6 +266,7 @@ def worker(
         function_timeout_seconds=function_timeout,
         concurrency=concurrency,
     )
+    _set_log_format(log_format)
     mapping.start()
     console.print(f"Polling {command_queue} with {concurrency} workers. Ctrl-C stops.")
     try:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON document (for scripts) instead of tables.")
@@ -41,7 +41,13 @@ def make_console(*, stderr: bool = False) -> Console:
 
 
 def make_table(*columns: str, title: str | None = None) -> Table:
-    return Table(*columns, title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    # Long ids fold onto the next line instead of being cut with an ellipsis: they are copied from here.
+    return Table(
+        *(Column(name, overflow="fold") for name in columns),
+        title=title,
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
 
 
 def styled(result: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.errors import RelayError
 from domain.paging import dig
+from domain.privacy import redact
 
 MAX_DETAIL_CHARS = 1000
 
@@ -35,9 +36,20 @@ class Failure:
     @classmethod
     def from_error(cls, status: OutcomeStatus, error: RelayError, attempts: int) -> Failure:
         detail = error.message
+        said = sp_api_said(error.to_dict())
+        if said:
+            detail = f"{detail}: {said}"
         if status is OutcomeStatus.DEAD_LETTERED and error.retryable and error.code != "OutcomeUnknown":
             detail = f"retries exhausted after {attempts} attempts; last error: {detail}"
         return cls(status, error.code, detail[:MAX_DETAIL_CHARS], attempts, error.to_dict())
+
+
+def sp_api_said(error: dict[str, Any]) -> str:
+    """SP-API's own error messages ("Requested order 'X' not found"), redacted, for the failure's detail:
+    what an operator reads first in `sp-relay dlq show` and `sp-relay events`."""
+    errors = redact(error.get("errors") or [])
+    messages = [str(e["message"]) for e in errors if isinstance(e, dict) and e.get("message")]
+    return "; ".join(dict.fromkeys(messages))
 
 
 @dataclass(frozen=True, slots=True)

@@ -361,3 +361,176 @@ def test_the_native_move_task_path_moves_everything_and_reports_the_task(
     assert depth(stack, target) == 3
     assert depth(stack, dlq_url(stack)) == 0
     assert json.loads(as_json.stdout)["counts"] == {"onTheDlqAtStart": 0, "moved": 0}
+
+
+# --- seeing what happened -------------------------------------------------------------------------------
+
+
+def test_events_prints_one_line_per_outcome_with_sp_apis_message_and_filters(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    good = unique(sample_command("create-fulfillment"))
+    missing = unique(sample_command("cancel-fulfillment"))  # no such order: SP-API answers 404
+    for command in (good, missing):
+        stack.send(command)
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
+
+    result = cli("events", "--stack-file", stack_file, "--status", "rejected", "--since", "10m")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    [line] = [line for line in result.output.splitlines() if missing["commandId"] in line]
+    assert "rejected" in line and "cancel-fulfillment" in line and "demo-seller" in line
+    order_id = missing["payload"]["sellerFulfillmentOrderId"]
+    assert f"Requested order '{order_id}' not found" in line
+    assert good["commandId"] not in result.output  # filtered out by --status
+    assert "\x1b[" not in result.output  # plain text when not a terminal
+
+
+def test_events_json_is_one_object_per_line_and_filters_by_command_id(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    wanted, other = unique(sample_command("create-fulfillment")), unique(sample_command("create-fulfillment"))
+    for command in (wanted, other):
+        stack.send(command)
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
+
+    result = cli("events", "--stack-file", stack_file, "--command-id", wanted["commandId"], "--json")
+
+    assert result.exit_code == ExitCode.OK, result.output
+    [event] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert event["detailType"] == "sp-relay command succeeded"
+    assert event["detail"]["commandId"] == wanted["commandId"]
+
+
+def test_events_follow_prints_events_as_they_arrive_until_ctrl_c(stack: LocalStack, stack_file: Path) -> None:
+    command = unique(sample_command("create-fulfillment"))
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "cli.main", "events", "--follow", "--stack-file", str(stack_file),
+         "--command-id", command["commandId"], "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2)
+    stack.send(command)
+    assert process.stdout is not None
+    line = process.stdout.readline()  # blocks until the event is printed
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert json.loads(line)["detail"]["commandId"] == command["commandId"]
+    assert process.returncode == ExitCode.OK, stderr
+    assert "Traceback" not in stderr
+
+
+def test_dlq_show_gives_sp_apis_own_message(stack: LocalStack, stack_file: Path) -> None:
+    missing = unique(sample_command("cancel-fulfillment"))
+    stack.send(missing)
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
+    shown = cli("dlq", "show", missing["commandId"], "--stack-file", stack_file, "--json")
+    assert shown.exit_code == ExitCode.OK, shown.output
+    letter = json.loads(shown.stdout)
+    order_id = missing["payload"]["sellerFulfillmentOrderId"]
+    assert letter["detail"].endswith(f"answered 404 (NotFound): Requested order '{order_id}' not found")
+    assert letter["commandId"] == missing["commandId"]
+
+
+def test_the_local_worker_logs_human_lines(stack: LocalStack, tmp_path: Path) -> None:
+    queue = side_queue(stack)
+    stack.client("sqs").send_message(
+        QueueUrl=queue, MessageBody=json.dumps(unique(sample_command("create-fulfillment")))
+    )
+    stack_file = tmp_path / "worker.json"
+    stack_file.write_text(json.dumps(stack.describe()))
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "cli.main", "worker", "--stack-file", str(stack_file), "--queue-url", queue,
+         "--concurrency", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while depth(stack, queue) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    lines = [line for line in output.splitlines() if "SP-API call" in line]
+    assert lines, output
+    assert " INFO    SP-API call  operation=createFulfillmentOrder account=demo-seller" in lines[0]
+    assert '{"level"' not in output
+
+
+# --- small things -----------------------------------------------------------------------------------------
+
+
+def test_version_completion_and_help_at_80_columns() -> None:
+    version = cli("--version")
+    assert version.exit_code == 0 and version.output.startswith("sp-relay ")
+    assert "--install-completion" in cli("--help").output
+    shown = cli("dlq", "replay", "--help", env={"COLUMNS": "80"})
+    assert "--set payload.items.0.quantity=2" in shown.output
+    assert all(len(line) <= 80 for line in shown.output.splitlines())
+
+
+def test_status_refuses_an_unknown_region_and_an_account_without_a_secret(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    region = cli("status", "--stack-file", stack_file, "--region", "us")
+    assert region.exit_code == ExitCode.USAGE
+    assert "na, eu, fe" in region.output
+    typo = cli("status", "--stack-file", stack_file, "--account", "demo-seler")
+    assert typo.exit_code == ExitCode.REFUSED, typo.output
+    assert "has no secret" in typo.output and "Did you mean 'demo-seller'?" in typo.output
+    assert "rate-limit buckets" not in typo.output
+
+
+def test_status_json_and_80_columns(stack: LocalStack, stack_file: Path) -> None:
+    # The first call tells the worker SP-API's granted rate; the second token is taken at that rate.
+    for _ in range(2):
+        stack.send(unique(sample_command("create-fulfillment")))
+        assert stack.wait_until_drained(DRAIN_TIMEOUT)
+    shown = cli("status", "--stack-file", stack_file, "--account", "demo-seller", "--json")
+    assert shown.exit_code == ExitCode.OK, shown.output
+    document = json.loads(shown.stdout)
+    assert {q["queue"] for q in document["queues"]} == {"commands", "dead letters"}
+    [create] = [b for b in document["buckets"] if b["operation"].endswith(".createFulfillmentOrder")]
+    assert stack.emulator is not None
+    granted = 2.0 * stack.emulator.state.config.rate_scale  # the emulator's x-amzn-RateLimit-Limit
+    assert (create["rate"], create["burst"]) == (granted, 30)
+    table = cli("status", "--stack-file", stack_file, "--account", "demo-seller", env={"COLUMNS": "80"})
+    assert all(len(line) <= 80 for line in table.output.splitlines()), table.output
+
+
+def test_schema_of_one_type_and_an_example_of_it_that_validates(tmp_path: Path) -> None:
+    whole = cli("schema")
+    one = cli("schema", "--type", "cancel-fulfillment")
+    assert one.exit_code == ExitCode.OK
+    schema = json.loads(one.stdout)
+    assert schema["$ref"] == "#/$defs/CancelFulfillmentCommand"
+    assert len(one.stdout) < len(whole.stdout) / 10
+    example = cli("example", "cancel-fulfillment")
+    assert example.exit_code == ExitCode.OK
+    (tmp_path / "example.json").write_text(example.stdout)
+    assert cli("send", "--dry-run", tmp_path / "example.json").exit_code == ExitCode.OK
+    typo = cli("schema", "--type", "cancel-fulfilment")
+    assert typo.exit_code == ExitCode.USAGE
+    assert "did you mean 'cancel-fulfillment'?" in typo.output
+
+
+def test_stack_name_reads_the_queue_urls_from_the_cloudformation_outputs(stack: LocalStack) -> None:
+    described = stack.describe()
+    env = {"AWS_ENDPOINT_URL": described["awsEndpointUrl"], "AWS_REGION": described["region"]}
+    stacks = stack.client("cloudformation").describe_stacks()["Stacks"]
+    [name] = [
+        s["StackName"]
+        for s in stacks
+        if any(o["OutputKey"] == "CommandQueueUrl" for o in s.get("Outputs", []))
+    ]
+    shown = cli("status", "--stack-name", name, "--json", env=env)
+    assert shown.exit_code == ExitCode.OK, shown.output
+    queues = {q["queue"]: q for q in json.loads(shown.stdout)["queues"]}
+    names = {name: queue["url"].rsplit("/", 1)[-1] for name, queue in queues.items()}
+    assert names == {
+        "commands": described["commandQueueUrl"].rsplit("/", 1)[-1],
+        "dead letters": described["deadLetterQueueUrl"].rsplit("/", 1)[-1],
+    }
+    assert all("waiting" in queue for queue in queues.values())  # read through the outputs' URLs
+    missing = cli("status", "--stack-name", "no-such-stack", env=env)
+    assert missing.exit_code == ExitCode.AWS_REFUSED
+    assert "no CloudFormation stack 'no-such-stack'" in missing.output
