@@ -112,7 +112,14 @@ def test_the_built_handler_relays_a_real_sqs_batch(
         environment=lambda_environment(
             built_package,
             "sp-relay-worker",
-            {**template_literal_variables(), **stack.environment(), "COMMAND_QUEUE_URL": private_queue},
+            {
+                **template_literal_variables(),
+                **stack.environment(),
+                "COMMAND_QUEUE_URL": private_queue,
+                # A backoff of minutes (half to all of 120 s on a first attempt), so the retried
+                # message is still invisible when the test looks, however slow this machine is.
+                "RETRY_BACKOFF_BASE_SECONDS": "120",
+            },
         ),
     )
     mapping = LocalEventSourceMapping(
@@ -130,7 +137,7 @@ def test_the_built_handler_relays_a_real_sqs_batch(
     assert invocation.response == {"batchItemFailures": [{"itemIdentifier": message_ids[3]}]}
     assert mapping.stats.deleted == 3
     left = sqs.get_queue_attributes(QueueUrl=private_queue, AttributeNames=["All"])["Attributes"]
-    # Backed off: invisible until its retry.
+    # Backed off (ChangeMessageVisibility): invisible until its retry.
     assert (left["ApproximateNumberOfMessages"], left["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
 
     # A command that fails validation has no commandId to its outcome: each is known by its message.
