@@ -6,6 +6,8 @@ batch by the local event source mapping against the local stack (moto server + S
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from local.worker_loop import LocalEventSourceMapping
 from tests.conftest import sample_command, unique
 from tools.find_python import find_python, lambda_runtime_version
 from tools.lambda_package import (
+    ISOLATED_FLAGS,
     IsolatedHandler,
     build_package,
     lambda_environment,
@@ -28,6 +31,7 @@ from tools.lambda_package import (
 pytestmark = pytest.mark.e2e
 
 SHIPPED_PACKAGES = ("domain", "adapters", "handlers")
+IMPORT_HANDLER = "import sys; sys.path.insert(0, sys.argv[1]); import handlers.worker"
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +88,25 @@ def test_the_built_package_ships_bytecode_for_the_runtime_and_nothing_else(
     top_level = {p.name for p in built_package.iterdir() if (p / "__init__.py").exists()}
     assert set(SHIPPED_PACKAGES) <= top_level
     assert not top_level & {"cli", "local", "emulator", "tests", "chaos", "tools", "benchmarks"}
+
+
+def test_the_bytecode_is_used_whatever_the_sources_mtimes(built_package: Path, lambda_python: str) -> None:
+    # A zip keeps mtimes to 2 s and its extraction may set them anew: move them all and import.
+    for source in built_package.rglob("*.py"):
+        stat = source.stat()
+        os.utime(source, (stat.st_atime + 3601, stat.st_mtime + 3601))
+    importing = subprocess.run(  # noqa: S603
+        [lambda_python, *ISOLATED_FLAGS, "-v", "-c", IMPORT_HANDLER, str(built_package)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    # importlib -v: "code object from '<...>.pyc'" when it uses bytecode, "code object from <...>.py"
+    # when it compiles the source.
+    loaded = re.findall(rf"^# code object from '?({re.escape(str(built_package))}/\S+?)'?$", importing, re.M)
+    compiled = [path for path in loaded if path.endswith(".py")]
+    assert compiled == []
+    assert len(loaded) > 300, importing[-2000:]
 
 
 def test_the_built_handler_relays_a_real_sqs_batch(
