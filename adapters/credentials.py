@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from adapters.aws import aws_failures_are_retryable, error_code
 from domain.commands import describe_validation_error
 from domain.errors import CredentialsRejected, UnknownAccount
+from domain.relay_context import MIN_KEY_BYTES
 
 
 class AccountSecret(BaseModel):
@@ -91,3 +92,15 @@ class SecretsManagerAccounts:
             client_secret=secret.clientSecret,
             refresh_token=secret.refreshToken,
         )
+
+
+def read_relay_context_key(client: Any, secret_id: str) -> bytes:
+    """The key that seals the relay's message context (domain/relay_context.py), read once per container."""
+    with aws_failures_are_retryable(f"reading secret {secret_id}"):
+        answer = client.get_secret_value(SecretId=secret_id)
+    key = str(answer.get("SecretString") or "").encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise CredentialsRejected(
+            f"secret {secret_id}: the relay context key needs at least {MIN_KEY_BYTES} characters"
+        )
+    return key

@@ -182,12 +182,12 @@ class _MeteredOutcomes(_Meter):
 
 
 class _MeteredQueue(_Meter):
-    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
-        self._inner.dead_letter(message, failure)
+    def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
+        self._inner.dead_letter(message, failure, relay_context)
         self._metrics.count(status_metric(str(failure.status.value)))
 
-    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
-        self._inner.defer(message, delay_seconds)
+    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+        self._inner.defer(message, delay_seconds, relay_context)
         self._metrics.count(DEFERRALS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,6 +47,12 @@ class Settings:
     mcf_poll_accounts: tuple[tuple[str, str | None], ...] = ()
     # Raised usage plans: ("<api>.<operationId>", rate per second, burst).
     usage_plan_overrides: tuple[tuple[str, float, int], ...] = ()
+    # The Secrets Manager secret holding the key that seals the relay's own message context
+    # (domain/relay_context.py); the stack generates it. Required by the worker.
+    relay_context_key_secret_id: str | None = None
+    # Producer-to-account authorization (domain/authorization.py); None: not restricted.
+    allowed_accounts: tuple[str, ...] | None = None
+    sender_accounts: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +94,9 @@ class Settings:
             df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
             mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
             usage_plan_overrides=parse_usage_plan_overrides(env.get("USAGE_PLAN_OVERRIDES", "")),
+            relay_context_key_secret_id=env.get("RELAY_CONTEXT_KEY_SECRET_ID", "").strip() or None,
+            allowed_accounts=parse_allowed_accounts(env.get("ALLOWED_ACCOUNTS", "")),
+            sender_accounts=parse_sender_accounts(env.get("SENDER_ACCOUNTS", "")),
         )
 
 
@@ -124,3 +134,39 @@ def parse_usage_plan_overrides(text: str) -> tuple[tuple[str, float, int], ...]:
             )
         overrides.append((key, float(rate), burst))
     return tuple(overrides)
+
+
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+
+
+def parse_allowed_accounts(text: str) -> tuple[str, ...] | None:
+    """``"shop-a, shop-b"`` → ``("shop-a", "shop-b")``; empty: every account (None)."""
+    names = tuple(sorted({name.strip() for name in text.split(",") if name.strip()}))
+    for name in names:
+        if not _ACCOUNT_NAME.match(name):
+            raise SettingsError(f"ALLOWED_ACCOUNTS: {name[:80]!r} is not an account name")
+    return names or None
+
+
+def parse_sender_accounts(text: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
+    """``{"AROAEXAMPLEID": ["shop-a"], "AIDAOPERATOR": ["*"]}``: per SQS SenderId, the accounts it may
+    act for (``*``: every account). Empty: any sender acts for any account (None)."""
+    if not text.strip():
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SettingsError("SENDER_ACCOUNTS must be a JSON object of sender id to account list") from None
+    if not isinstance(document, dict) or not document:
+        raise SettingsError("SENDER_ACCOUNTS must be a non-empty JSON object of sender id to account list")
+    senders = []
+    for sender, accounts in sorted(document.items()):
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            raise SettingsError(f"SENDER_ACCOUNTS: {sender[:80]!r} needs a list of account names")
+        for account in accounts:
+            if account != "*" and not _ACCOUNT_NAME.match(account):
+                raise SettingsError(
+                    f"SENDER_ACCOUNTS: {account[:80]!r} of {sender[:80]!r} is not an account name"
+                )
+        senders.append((sender, tuple(sorted(set(accounts)))))
+    return tuple(senders)

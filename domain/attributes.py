@@ -11,14 +11,9 @@ from typing import Final
 
 RELAY_ATTRIBUTE_PREFIX: Final = "sp-relay-"
 
-# How often a throttled command was given back to the queue with a delay.
-DEFERRALS_ATTRIBUTE: Final = "sp-relay-deferrals"
-
-# On the status checks that follow a transaction: which command started it, when, and how often it was read.
-FOLLOW_UP_OF_ATTRIBUTE: Final = "sp-relay-follow-up-of"
-FOLLOW_UP_TYPE_ATTRIBUTE: Final = "sp-relay-follow-up-type"
-FOLLOW_UP_STARTED_ATTRIBUTE: Final = "sp-relay-follow-up-started"
-FOLLOW_UP_CHECKS_ATTRIBUTE: Final = "sp-relay-follow-up-checks"
+# The relay's own context (deferral count, transaction follow-up, ...), sealed so that only the relay
+# can write it (domain/relay_context.py). Producers' sp-relay-* attributes are never trusted.
+RELAY_CONTEXT_ATTRIBUTE: Final = "sp-relay-context"
 
 # On a dead-lettered message, so operators can see and filter why it failed.
 OUTCOME_ATTRIBUTE: Final = "sp-relay-outcome"

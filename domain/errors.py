@@ -74,6 +74,18 @@ class SandboxOnly(PermanentError):
     code = "SandboxOnly"
 
 
+class MessageTooLarge(PermanentError):
+    """A queue send SQS would refuse even after shortening: resending it as it is cannot succeed."""
+
+    code = "MessageTooLarge"
+
+
+class AccountNotAllowed(PermanentError):
+    """The producer that sent the command may not act for the account it names."""
+
+    code = "AccountNotAllowed"
+
+
 class UnexpectedFailure(PermanentError):
     """A failure the relay has no rule for (a bug, a library surprise): the message is dead-lettered with
     this reason instead of escaping. For a write the SP-API effect may or may not have happened."""

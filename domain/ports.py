@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import Command
 from domain.ledger import Claim, LedgerState, Settled
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
+from domain.relay_context import ContextValue, is_relay_attribute
 from domain.requests import SpApiRequest, SpApiResponse
 
 
@@ -20,13 +20,17 @@ class InboundMessage:
     body: str
     receive_count: int
     receipt_handle: str
+    # String message attributes as received, the producer's and the relay's (see domain/relay_context.py).
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # SQS's SenderId of the message: the IAM identity that sent it (None where unknown).
+    sender_id: str | None = None
+    # What the relay itself sealed onto the message (domain/relay_context.py), once the relay opened it.
+    relay_context: Mapping[str, ContextValue] = field(default_factory=dict)
 
     @property
-    def deferrals(self) -> int:
-        value = self.attributes.get(DEFERRALS_ATTRIBUTE, "0")
-        # str.isdigit() also accepts "²" and other digits int() refuses: ASCII digits only.
-        return int(value) if value.isascii() and value.isdigit() else 0
+    def producer_attributes(self) -> dict[str, str]:
+        """The attributes a producer set: every ``sp-relay-*`` one is the relay's and never copied forward."""
+        return {name: value for name, value in self.attributes.items() if not is_relay_attribute(name)}
 
 
 class SpApi(Protocol):
@@ -93,15 +97,21 @@ class OutcomePublisher(Protocol):
 
 
 class MessageQueue(Protocol):
-    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
+    """Every send is checked against SQS's limits first; ``relay_context`` is a sealed value
+    (domain/relay_context.py) sent unchanged as the ``sp-relay-context`` attribute.
+    A send SQS would refuse is shortened (producer attributes and the reason's detail go first) or,
+    when even that cannot fit, raises MessageTooLarge: it is never retried as it is."""
+
+    def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
         """Put the message on the dead-letter queue with the failure attached."""
         ...
 
-    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
-        """Send the message again with a delay (a new receive count): waiting for a token is no failure."""
+    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+        """Send the message again with a delay (a new receive count): waiting for a token is no failure.
+        The producer's attributes travel along; the relay's own are replaced by ``relay_context``."""
         ...
 
-    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+    def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
         """Put a new message on the command queue, delivered after ``delay_seconds``."""
         ...
 

@@ -6,21 +6,18 @@ import contextlib
 import json
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from domain.attributes import (
-    FOLLOW_UP_CHECKS_ATTRIBUTE,
-    FOLLOW_UP_OF_ATTRIBUTE,
-    FOLLOW_UP_STARTED_ATTRIBUTE,
-    FOLLOW_UP_TYPE_ATTRIBUTE,
-)
+from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
+from domain.authorization import AccountAuthorization
 from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
 from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
     CommandInProgress,
     ExistingOrderDiffers,
+    MessageTooLarge,
     OutcomeUnknown,
     PermanentError,
     RelayError,
@@ -47,11 +44,20 @@ from domain.ports import (
 from domain.privacy import redact
 from domain.probes import ProbeContext, Verdict
 from domain.rate_limits import UsagePlanBook
+from domain.relay_context import ContextValue, RelayContextSeal
 from domain.requests import SpApiResponse, raise_for_status
 from domain.spapi.spec import OperationSpec
 
 MAX_SQS_DELAY_SECONDS = 900
 TRANSACTION_EVENT = "sp-relay transaction"
+
+# Fields of the relay's sealed context (domain/relay_context.py).
+DEFERRALS = "deferrals"
+# On the status checks that follow a transaction: which command started it, when, and how often it was read.
+FOLLOW_UP_OF = "followUpOf"
+FOLLOW_UP_TYPE = "followUpType"
+FOLLOW_UP_STARTED = "followUpStarted"
+FOLLOW_UP_CHECKS = "followUpChecks"
 
 
 class Disposition(Enum):
@@ -101,14 +107,20 @@ class RelayPorts:
     outcomes: OutcomePublisher
     queue: MessageQueue
     clock: Clock
+    seal: RelayContextSeal
 
 
 class Relay:
     def __init__(
-        self, ports: RelayPorts, policy: RetryPolicy | None = None, plans: UsagePlanBook | None = None
+        self,
+        ports: RelayPorts,
+        policy: RetryPolicy | None = None,
+        plans: UsagePlanBook | None = None,
+        authorization: AccountAuthorization | None = None,
     ) -> None:
         self._ports = ports
         self._policy = policy or RetryPolicy()
+        self._authorization = authorization or AccountAuthorization()
         self.gateway = SpApiGateway(
             ports.spapi,
             ports.limiter,
@@ -131,12 +143,28 @@ class Relay:
 
     def _process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         try:
+            # From here on the message carries what the relay itself sealed onto it, and nothing else.
+            message = replace(message, relay_context=self.context_of(message))
+        except RetryableError as error:  # the context key could not be read
+            return self._retry(message, None, error)
+        try:
             command = parse_command(message.body)
         except PermanentError as error:
             return self._dead_letter(message, None, error, OutcomeStatus.REJECTED)
+        if not message.relay_context:
+            # Only a producer's own message is checked: the relay's carry a context it sealed after the
+            # command they came from was checked.
+            try:
+                self._authorization.check(message.sender_id, command.account)
+            except PermanentError as error:
+                return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         if command.type.reads:
             return self._read(message, command, remaining_seconds)
         return self._write(message, command, remaining_seconds)
+
+    def context_of(self, message: InboundMessage) -> dict[str, ContextValue]:
+        """The relay's own context of the message; whatever a producer set under ``sp-relay-*`` is ignored."""
+        return self._ports.seal.open(message.body, message.attributes.get(RELAY_CONTEXT_ATTRIBUTE))
 
     def _check_sandbox(self, command: Command) -> None:
         if command.type.sandbox_only and not self._ports.accounts.is_sandbox(command.account):
@@ -164,7 +192,7 @@ class Relay:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         except RetryableError as error:
             return self._retry(message, command, error)
-        if FOLLOW_UP_OF_ATTRIBUTE in message.attributes and command.type.transaction_status is not None:
+        if FOLLOW_UP_OF in message.relay_context and command.type.transaction_status is not None:
             return self._continue_follow_up(message, command, result)
         try:
             self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
@@ -358,13 +386,14 @@ class Relay:
         }
         if command.region is not None:
             status_command["region"] = command.region
-        attributes = {
-            FOLLOW_UP_OF_ATTRIBUTE: command.command_id,
-            FOLLOW_UP_TYPE_ATTRIBUTE: command.type.name,
-            FOLLOW_UP_STARTED_ATTRIBUTE: f"{self._ports.clock.now():.3f}",
-            FOLLOW_UP_CHECKS_ATTRIBUTE: "0",
+        body = json.dumps(status_command)
+        context: dict[str, ContextValue] = {
+            FOLLOW_UP_OF: command.command_id,
+            FOLLOW_UP_TYPE: command.type.name,
+            FOLLOW_UP_STARTED: round(self._ports.clock.now(), 3),
+            FOLLOW_UP_CHECKS: 0,
         }
-        self._ports.queue.schedule(json.dumps(status_command), self._follow_up_delay(), attributes)
+        self._ports.queue.schedule(body, self._follow_up_delay(), self._ports.seal.seal(body, context))
 
     def _continue_follow_up(
         self, message: InboundMessage, command: Command, result: dict[str, Any]
@@ -372,15 +401,15 @@ class Relay:
         reading = command.type.transaction_status
         assert reading is not None
         status = dig(result.get("answer"), reading.status)
-        attributes = dict(message.attributes)
-        started = _float(attributes.get(FOLLOW_UP_STARTED_ATTRIBUTE), self._ports.clock.now())
-        checks = int(_float(attributes.get(FOLLOW_UP_CHECKS_ATTRIBUTE), 0)) + 1
+        context = message.relay_context
+        started = _number(context.get(FOLLOW_UP_STARTED), self._ports.clock.now())
+        checks = int(_number(context.get(FOLLOW_UP_CHECKS), 0)) + 1
         elapsed = self._ports.clock.now() - started
         try:
             if status not in ("Success", "Failure"):
                 if elapsed + self._follow_up_delay() <= self._policy.follow_up_max_seconds:
-                    attributes[FOLLOW_UP_CHECKS_ATTRIBUTE] = str(checks)
-                    self._ports.queue.schedule(message.body, self._follow_up_delay(), attributes)
+                    later = self._ports.seal.seal(message.body, {**context, FOLLOW_UP_CHECKS: checks})
+                    self._ports.queue.schedule(message.body, self._follow_up_delay(), later)
                     return Disposition.DONE
                 status = "TreatedAsAccepted"
             errors = dig(result.get("answer"), reading.errors)
@@ -388,8 +417,8 @@ class Relay:
                 f"{TRANSACTION_EVENT} {status}",
                 {
                     "status": status,
-                    "of": attributes.get(FOLLOW_UP_OF_ATTRIBUTE),
-                    "type": attributes.get(FOLLOW_UP_TYPE_ATTRIBUTE),
+                    "of": context.get(FOLLOW_UP_OF),
+                    "type": context.get(FOLLOW_UP_TYPE),
                     "account": command.account,
                     "transactionId": command.payload.get("transactionId"),
                     "errors": errors if isinstance(errors, list) else [],
@@ -416,9 +445,13 @@ class Relay:
         self, message: InboundMessage, command: Command | None, error: RelayError, status: OutcomeStatus
     ) -> Disposition:
         failure = Failure.from_error(status, error, message.receive_count)
+        # The relay's context travels to the dead-letter queue sealed, so a replay carries it on; the
+        # deferral count does not (a replay starts afresh).
+        carried = {name: value for name, value in message.relay_context.items() if name != DEFERRALS}
         try:
+            sealed = self._ports.seal.seal(message.body, carried) if carried else None
             self._ports.outcomes.publish(Outcome(status, *_ids(command, message), failure=failure))
-            self._ports.queue.dead_letter(message, failure)
+            self._ports.queue.dead_letter(message, failure, sealed)
         except RetryableError:
             self._back_off(message)
             return Disposition.RETRY
@@ -429,6 +462,8 @@ class Relay:
         command_type = CATALOG.get(identity.command_type or "")
         # Anything not known to be a read may have reached SP-API: the ending says the outcome is unknown.
         failure = UnexpectedFailure(error, outcome_unknown=command_type is None or not command_type.reads)
+        with contextlib.suppress(RelayError):
+            message = replace(message, relay_context=self.context_of(message))
         return self._dead_letter(message, None, failure, OutcomeStatus.DEAD_LETTERED)
 
     def _retry(self, message: InboundMessage, command: Command | None, error: RetryableError) -> Disposition:
@@ -446,7 +481,8 @@ class Relay:
         self, message: InboundMessage, command: Command, waiting: Throttled | CommandInProgress
     ) -> Disposition:
         """Waiting (for a token, for another worker's lease) is no failure: a delayed copy, no receive."""
-        if message.deferrals >= self._policy.max_deferrals:
+        deferrals = int(_number(message.relay_context.get(DEFERRALS), 0))
+        if deferrals >= self._policy.max_deferrals:
             return self._retry(message, command, waiting)
         wait_for = waiting.retry_after_seconds
         if isinstance(waiting, CommandInProgress):
@@ -454,7 +490,11 @@ class Relay:
         wait = int(wait_for + 0.999)
         delay = min(MAX_SQS_DELAY_SECONDS, max(self._policy.min_defer_seconds, wait))
         try:
-            self._ports.queue.defer(message, delay)
+            sealed = self._ports.seal.seal(message.body, {**message.relay_context, DEFERRALS: deferrals + 1})
+            self._ports.queue.defer(message, delay, sealed)
+        except MessageTooLarge:
+            # A copy SQS would refuse waits on this receive instead, counting it like any retry.
+            return self._retry(message, command, waiting)
         except RetryableError as error:
             return self._retry(message, command, error)
         return Disposition.DONE
@@ -490,11 +530,10 @@ def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, 
     return command.type.name, command.command_id, command.account, message.message_id
 
 
-def _float(value: str | None, default: float) -> float:
-    try:
-        return float(value) if value is not None else default
-    except ValueError:
-        return default
+def _number(value: ContextValue | None, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
 
 
 def _result(operation_id: str, response: SpApiResponse) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import httpx
 
 from adapters.aws import aws_client
 from adapters.clock import SystemClock
-from adapters.credentials import SecretsManagerAccounts
+from adapters.credentials import SecretsManagerAccounts, read_relay_context_key
 from adapters.ledger import DynamoDbWriteLedger
 from adapters.metrics import (
     InMemoryMetrics,
@@ -34,10 +34,12 @@ from adapters.rate_limiter import DynamoDbGcraLimiter
 from adapters.settings import Settings, SettingsError
 from adapters.spapi import LwaTokenCache, SpApiHttpClient
 from adapters.sqs import SqsMessageQueue
+from domain.authorization import AccountAuthorization
 from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
 from domain.ports import Clock
 from domain.rate_limits import UsagePlan, UsagePlanBook
 from domain.relay import Relay, RelayPorts, RetryPolicy
+from domain.relay_context import RelayContextSeal
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,12 @@ def build_worker(
     spapi = SpApiHttpClient(
         http, tokens, accounts, endpoint_override=settings.spapi_endpoint_url, sandbox=settings.spapi_sandbox
     )
+    if not settings.relay_context_key_secret_id:
+        raise SettingsError("environment variable RELAY_CONTEXT_KEY_SECRET_ID is required by the worker")
+    key_secret_id = settings.relay_context_key_secret_id
+    secrets = client("secretsmanager")
+    # Read on first use, not while building: a failing Secrets Manager is retried like any dependency.
+    seal = RelayContextSeal(lambda: read_relay_context_key(secrets, key_secret_id))
     metrics = metrics or metrics_from_env()
     dynamodb = client("dynamodb")
     limiter = DynamoDbGcraLimiter(dynamodb, settings.rate_limit_table_name)
@@ -104,6 +112,7 @@ def build_worker(
             metrics,
         ),
         clock=clock or SystemClock(),
+        seal=seal,
     )
     policy = RetryPolicy(
         max_receive_count=settings.max_receive_count,
@@ -116,11 +125,20 @@ def build_worker(
         acknowledgement_window_seconds=settings.acknowledgement_window_seconds,
     )
     return Worker(
-        relay=Relay(ports, policy, usage_plans(settings)),
+        relay=Relay(ports, policy, usage_plans(settings), account_authorization(settings)),
         ledger=ledger,
         tokens=tokens,
         limiter=limiter,
         metrics=metrics,
+    )
+
+
+def account_authorization(settings: Settings) -> AccountAuthorization:
+    return AccountAuthorization(
+        allowed_accounts=None if settings.allowed_accounts is None else frozenset(settings.allowed_accounts),
+        sender_accounts=None
+        if settings.sender_accounts is None
+        else {sender: frozenset(accounts) for sender, accounts in settings.sender_accounts},
     )
 
 

@@ -47,6 +47,7 @@ def inbound_message(record: SQSRecord) -> InboundMessage:
         receive_count=int(record.attributes.approximate_receive_count or 1),
         receipt_handle=record.receipt_handle,
         attributes=attributes,
+        sender_id=record.attributes.get("SenderId"),
     )
 
 

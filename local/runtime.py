@@ -224,6 +224,7 @@ class LocalStack:
             "OUTCOME_BUS_NAME": resources.outcome_bus_name,
             "OUTCOME_TAP_QUEUE_URL": resources.outcome_tap_queue_url,
             "ACCOUNT_SECRET_PREFIX": resources.account_secret_prefix,
+            "RELAY_CONTEXT_KEY_SECRET_ID": resources.relay_context_key_secret_id,
             "MAX_RECEIVE_COUNT": str(resources.max_receive_count),
             "SPAPI_ENDPOINT_URL": self.spapi_endpoint,
             "LWA_TOKEN_URL": self.lwa_token_url,

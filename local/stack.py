@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class LocalResources:
     account_secret_prefix: str
     region: str
     endpoint_url: str
+    relay_context_key_secret_id: str
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -139,6 +141,7 @@ class LocalResources:
             account_secret_prefix=str(data["account_secret_prefix"]),
             region=str(data["region"]),
             endpoint_url=str(data["endpoint_url"]),
+            relay_context_key_secret_id=str(data["relay_context_key_secret_id"]),
         )
 
 
@@ -431,6 +434,7 @@ class _Clients:
     sqs: SQSClient
     dynamodb: DynamoDBClient
     events: EventBridgeClient
+    secretsmanager: SecretsManagerClient
 
 
 def _error_code(error: ClientError) -> str:
@@ -482,6 +486,7 @@ class _Reconciler:
             "AWS::DynamoDB::Table": self._table,
             "AWS::Events::EventBus": self._event_bus,
             "AWS::Events::Rule": self._rule,
+            "AWS::SecretsManager::Secret": self._secret,
         }
         handler = handlers.get(str(resource.get("Type")))
         if handler is None:
@@ -497,6 +502,26 @@ class _Reconciler:
             return
         properties = self._evaluator.evaluate(resource.get("Properties", {}))
         self._evaluator.resources[logical_id] = handler(logical_id, properties, physical_id)
+
+    # -- Secrets Manager
+
+    def _secret(self, logical_id: str, props: dict[str, Any], physical_id: str | None) -> dict[str, str]:
+        """A stack-generated secret (GenerateSecretString), which moto's CloudFormation does not create."""
+        secrets = self._clients.secretsmanager
+        name = str(props.get("Name") or _fallback_name(self._stack_name, logical_id, 256))
+        try:
+            arn = secrets.describe_secret(SecretId=physical_id or name)["ARN"]
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+            generate = props.get("GenerateSecretString", {})
+            length = int(generate.get("PasswordLength", 64))
+            value = secrets.get_random_password(PasswordLength=length, ExcludePunctuation=True)[
+                "RandomPassword"
+            ]
+            arn = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+            self._note(f"created {logical_id} ({name}) with a generated value")
+        return {"Ref": arn}
 
     # -- SQS
 
@@ -730,6 +755,7 @@ def _clients(endpoint_url: str, region: str) -> _Clients:
         sqs=boto3.client("sqs", **kwargs),
         dynamodb=boto3.client("dynamodb", **kwargs),
         events=boto3.client("events", **kwargs),
+        secretsmanager=boto3.client("secretsmanager", **kwargs),
     )
 
 
@@ -810,6 +836,7 @@ def deploy_local_stack(
             account_secret_prefix=values["AccountSecretPrefix"],
             region=region,
             endpoint_url=endpoint_url,
+            relay_context_key_secret_id=outputs["RelayContextKeySecretId"],
         )
     except KeyError as error:
         raise LocalStackError(f"template output or parameter {error} is missing") from error

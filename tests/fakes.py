@@ -174,16 +174,21 @@ class FakeQueue:
     dead_letters: list[tuple[InboundMessage, Failure]] = field(default_factory=list)
     deferred: list[tuple[InboundMessage, int]] = field(default_factory=list)
     backed_off: list[tuple[InboundMessage, int]] = field(default_factory=list)
-    scheduled: list[tuple[str, int, dict[str, str]]] = field(default_factory=list)
+    # Every send with its sealed relay context, as the next receive would see it (None: none sent).
+    scheduled: list[tuple[str, int, str]] = field(default_factory=list)
+    dead_letter_contexts: list[str | None] = field(default_factory=list)
+    deferred_contexts: list[str] = field(default_factory=list)
 
-    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
-        self.scheduled.append((body, delay_seconds, dict(attributes)))
+    def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
+        self.scheduled.append((body, delay_seconds, relay_context))
 
-    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
+    def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
         self.dead_letters.append((message, failure))
+        self.dead_letter_contexts.append(relay_context)
 
-    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
+    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
         self.deferred.append((message, delay_seconds))
+        self.deferred_contexts.append(relay_context)
 
     def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
         self.backed_off.append((message, delay_seconds))

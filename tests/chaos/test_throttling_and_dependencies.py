@@ -21,9 +21,11 @@ from chaos.harness import (
     send_bodies,
     with_duplicates,
 )
-from domain.attributes import DEFERRALS_ATTRIBUTE
+from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.catalog import CATALOG
+from domain.ports import InboundMessage
 from domain.rate_limits import bucket_for
+from domain.relay import DEFERRALS
 from handlers.bootstrap import build_worker
 from handlers.worker import handle_batch
 from local.runtime import DEMO_ACCOUNTS, LocalStack
@@ -101,14 +103,33 @@ def test_a_throttled_batch_is_deferred_without_burning_receives_or_hammering(sta
             )
             redelivered += answer.get("Messages", [])
         receive_counts = sorted({m["Attributes"]["ApproximateReceiveCount"] for m in redelivered})
-        deferrals = sorted({m["MessageAttributes"][DEFERRALS_ATTRIBUTE]["StringValue"] for m in redelivered})
+        deferrals = sorted(
+            {
+                str(
+                    worker.relay.context_of(
+                        InboundMessage(
+                            m["MessageId"],
+                            m["Body"],
+                            1,
+                            m["ReceiptHandle"],
+                            {
+                                RELAY_CONTEXT_ATTRIBUTE: m["MessageAttributes"][RELAY_CONTEXT_ATTRIBUTE][
+                                    "StringValue"
+                                ]
+                            },
+                        )
+                    ).get(DEFERRALS)
+                )
+                for m in redelivered
+            }
+        )
         rows = [
             ("messages in the throttled batch", str(handled)),
             ("limiter writes to DynamoDB for the batch", str(limiter_writes)),
             ("SP-API calls while the bucket was empty", str(spapi_calls)),
             ("messages delayed on the queue right after", str(delayed)),
             ("re-sent messages seen after the wait", str(len(redelivered))),
-            ("their ApproximateReceiveCount / sp-relay-deferrals", f"{receive_counts} / {deferrals}"),
+            ("their ApproximateReceiveCount / sealed deferral count", f"{receive_counts} / {deferrals}"),
             ("batch item failures (receives burnt)", str(mapping.stats.failed)),
             (
                 "all DynamoDB calls of the batch",

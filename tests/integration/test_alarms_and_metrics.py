@@ -177,13 +177,13 @@ class _FakeQueue:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def dead_letter(self, message: InboundMessage, failure: Failure) -> None:
+    def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
         self.calls.append("dead_letter")
 
-    def defer(self, message: InboundMessage, delay_seconds: int) -> None:
+    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
         self.calls.append("defer")
 
-    def schedule(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+    def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
         self.calls.append("schedule")
 
     def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
@@ -205,9 +205,9 @@ def test_meters_count_what_passes_through_and_delegate_the_rest() -> None:
     inner_queue = _FakeQueue()
     queue = metered_queue(inner_queue, metrics)
     message = InboundMessage("m", "{}", 1, "r")
-    queue.dead_letter(message, Failure(OutcomeStatus.REJECTED, "InvalidCommand", "x", 1, {}))
-    queue.dead_letter(message, Failure(OutcomeStatus.DEAD_LETTERED, "SpApiUnavailable", "x", 5, {}))
-    queue.defer(message, 3)
+    queue.dead_letter(message, Failure(OutcomeStatus.REJECTED, "InvalidCommand", "x", 1, {}), None)
+    queue.dead_letter(message, Failure(OutcomeStatus.DEAD_LETTERED, "SpApiUnavailable", "x", 5, {}), None)
+    queue.defer(message, 3, "v1.e30.sealed")
     queue.back_off(message, 3)  # not measured, still delegated
 
     assert metrics.counts == {

@@ -26,6 +26,9 @@ EXPECTED_ENVIRONMENT = {
     "RATE_LIMIT_TABLE_NAME",
     "OUTCOME_BUS_NAME",
     "ACCOUNT_SECRET_PREFIX",
+    "RELAY_CONTEXT_KEY_SECRET_ID",
+    "ALLOWED_ACCOUNTS",
+    "SENDER_ACCOUNTS",
     "SPAPI_ENDPOINT_URL",
     "LWA_TOKEN_URL",
     "SPAPI_SANDBOX",
@@ -214,11 +217,12 @@ def test_worker_permissions_are_scoped_to_stack_resources(resources: dict[str, A
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert granted[action] == [arn("CommandQueue")]
     assert granted["logs:PutLogEvents"] == [arn("WorkerLogGroup")]
-    (secrets,) = granted["secretsmanager:GetSecretValue"]
-    assert secrets == {
+    accounts, context_key = granted["secretsmanager:GetSecretValue"]
+    assert accounts == {
         "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
         "${AccountSecretPrefix}*"
     }
+    assert context_key == {"Ref": "RelayContextKey"}
 
 
 def test_log_group_has_retention_and_is_used_by_the_function(
@@ -310,3 +314,36 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
         "PollerLogGroup",
     } <= set(local["Resources"])
     assert "WorkerFunctionName" not in local["Outputs"]
+
+
+def test_queue_sizes_are_set_and_match_what_the_relay_checks(resources: dict[str, Any]) -> None:
+    from adapters.sqs import COMMAND_QUEUE_MAX_MESSAGE_BYTES, DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES  # noqa: PLC0415
+
+    assert resources["CommandQueue"]["Properties"]["MaximumMessageSize"] == COMMAND_QUEUE_MAX_MESSAGE_BYTES
+    assert (
+        resources["DeadLetterQueue"]["Properties"]["MaximumMessageSize"]
+        == DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES
+    )
+    assert DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES - COMMAND_QUEUE_MAX_MESSAGE_BYTES > 10 * 2_000, (
+        "a command-queue message plus the failure's attributes must fit the dead-letter queue"
+    )
+
+
+def test_the_relay_context_key_is_generated_by_the_stack_and_read_by_the_worker_only(
+    resources: dict[str, Any], function_properties: dict[str, Any]
+) -> None:
+    key = resources["RelayContextKey"]
+    assert key["Type"] == "AWS::SecretsManager::Secret"
+    assert key["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert function_properties["Environment"]["Variables"]["RELAY_CONTEXT_KEY_SECRET_ID"] == {
+        "Ref": "RelayContextKey"
+    }
+    readers = [
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::IAM::Role"
+        and any(
+            statement.get("Resource") == {"Ref": "RelayContextKey"} for statement in _statements(resource)
+        )
+    ]
+    assert readers == ["WorkerRole"]

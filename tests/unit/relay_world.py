@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
+from domain.authorization import AccountAuthorization
+from domain.catalog import CATALOG
 from domain.ports import InboundMessage
-from domain.rate_limits import UsagePlanBook
+from domain.rate_limits import UsagePlanBook, bucket_for
 from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
+from domain.relay_context import RelayContextSeal
 from tests.fakes import (
     FakeAccounts,
     FakeClock,
@@ -20,6 +24,7 @@ from tests.fakes import (
     FakeSpApi,
 )
 
+TEST_KEY = b"unit-tests-relay-context-key-0123456789"
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
@@ -43,9 +48,27 @@ def existing_order(create_payload: dict[str, Any], **changes: Any) -> dict[str, 
     return {"payload": {"fulfillmentOrder": order, "fulfillmentOrderItems": items, "returnItems": []}}
 
 
-def message(body: dict[str, Any] | str, receive_count: int = 1, message_id: str = "m-1") -> InboundMessage:
+def message(
+    body: dict[str, Any] | str,
+    receive_count: int = 1,
+    message_id: str = "m-1",
+    *,
+    relay_context: str | None = None,
+    attributes: dict[str, str] | None = None,
+    sender_id: str | None = None,
+) -> InboundMessage:
     text = body if isinstance(body, str) else json.dumps(body)
-    return InboundMessage(message_id=message_id, body=text, receive_count=receive_count, receipt_handle="rh")
+    received = dict(attributes or {})
+    if relay_context is not None:
+        received[RELAY_CONTEXT_ATTRIBUTE] = relay_context
+    return InboundMessage(
+        message_id=message_id,
+        body=text,
+        receive_count=receive_count,
+        receipt_handle="rh",
+        attributes=received,
+        sender_id=sender_id,
+    )
 
 
 @dataclass
@@ -63,9 +86,26 @@ class World:
         return self.relay.process(msg, lambda: 60.0)
 
 
-def make_world() -> World:
+def make_world(
+    *,
+    queue: FakeQueue | None = None,
+    policy: RetryPolicy | None = None,
+    authorization: AccountAuthorization | None = None,
+    seal: RelayContextSeal | None = None,
+) -> World:
     spapi, limiter, ledger = FakeSpApi(), FakeLimiter(), FakeLedger()
-    outcomes, queue, clock, plans = FakeOutcomes(), FakeQueue(), FakeClock(), UsagePlanBook()
-    ports = RelayPorts(spapi, FakeAccounts(), limiter, ledger, outcomes, queue, clock)
-    relay = Relay(ports, RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0), plans)
+    outcomes, clock, plans = FakeOutcomes(), FakeClock(), UsagePlanBook()
+    queue = queue or FakeQueue()
+    ports = RelayPorts(
+        spapi, FakeAccounts(), limiter, ledger, outcomes, queue, clock, seal or RelayContextSeal(TEST_KEY)
+    )
+    policy = policy or RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0)
+    relay = Relay(ports, policy, plans, authorization)
     return World(spapi, limiter, ledger, outcomes, queue, clock, plans, relay)
+
+
+def throttle(world: World, command_type: str, seconds: float = 30.0) -> None:
+    """Make the worker know that the bucket of ``command_type`` is empty for ``seconds``."""
+    operation = CATALOG[command_type].operation
+    region = world.relay.ports.accounts.default_region("acme")
+    world.limiter.known_waits[bucket_for("acme", region, operation).key] = seconds

@@ -18,7 +18,7 @@ from cli.dead_letters.replay import Pacer
 from cli.send import UnreadableSource, read_commands
 from cli.status import BucketLevel, catalog_operations, parse_bucket_key
 from cli.targets import TargetError, resolve_operator_target
-from domain.attributes import DEFERRALS_ATTRIBUTE, FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
+from domain.attributes import FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.unit
@@ -171,7 +171,7 @@ def test_groups_count_by_type_account_and_reason_with_oldest_and_newest() -> Non
 
 def test_replay_attributes_drop_every_relay_attribute() -> None:
     dead = letter(
-        sample_command("cancel-fulfillment"), attributes={DEFERRALS_ATTRIBUTE: "3", "producer": "oms"}
+        sample_command("cancel-fulfillment"), attributes={REASON_ATTRIBUTE: "Throttled", "producer": "oms"}
     )
     assert dead.replay_attributes() == {"producer": {"DataType": "String", "StringValue": "oms"}}
 

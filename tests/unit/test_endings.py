@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import readable_identity
 from domain.outcomes import OutcomeStatus
-from domain.ports import InboundMessage
 from domain.relay import Disposition
 from tests.unit.relay_world import World, message, sample
 
@@ -107,13 +105,14 @@ def test_an_unexpected_failure_of_a_read_says_nothing_was_applied(world: World) 
 
 def test_a_deferral_count_in_odd_digits_defers_instead_of_raising(world: World) -> None:
     world.limiter.known_waits = {bucket: 30.0 for bucket in _all_buckets(world)}
-    plain = message(sample("cancel-fulfillment"))
-    odd = InboundMessage(plain.message_id, plain.body, 1, "rh", attributes={DEFERRALS_ATTRIBUTE: "²"})
+    odd = message(sample("cancel-fulfillment"), attributes={"sp-relay-deferrals": "²"})
 
     assert world.process(odd) is Disposition.DONE
 
     [(deferred, delay)] = world.queue.deferred
-    assert deferred.deferrals == 0 and delay >= 30
+    [context] = world.queue.deferred_contexts
+    assert world.relay.context_of(message(deferred.body, relay_context=context))["deferrals"] == 1
+    assert delay >= 30
     assert world.queue.dead_letters == []
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from domain.attributes import FOLLOW_UP_OF_ATTRIBUTE, FOLLOW_UP_STARTED_ATTRIBUTE
+from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.outcomes import Outcome, OutcomeStatus
 from domain.ports import InboundMessage
 from domain.privacy import REDACTED, redact
-from domain.relay import Disposition
+from domain.relay import FOLLOW_UP_OF, FOLLOW_UP_STARTED, Disposition
 from domain.requests import SpApiResponse
 from tests.unit.relay_world import World, message, sample
 
@@ -113,23 +113,28 @@ def test_a_sandbox_only_operation_runs_for_a_sandbox_account(world: World) -> No
     assert world.spapi.operations() == ["submitFulfillmentOrderStatusUpdate"]
 
 
-def status_message(body: str, attributes: dict[str, str]) -> InboundMessage:
-    return InboundMessage("m-follow", body, 1, "rh", attributes)
+def status_message(body: str, relay_context: str) -> InboundMessage:
+    return InboundMessage("m-follow", body, 1, "rh", {RELAY_CONTEXT_ATTRIBUTE: relay_context})
+
+
+def sealed(world: World, body: str, of: str, started: float) -> str:
+    return world.relay.ports.seal.seal(body, {FOLLOW_UP_OF: of, FOLLOW_UP_STARTED: started})
 
 
 def test_an_acknowledgement_is_followed_until_its_transaction_succeeds(world: World) -> None:
     world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
     world.process(message(sample("acknowledge-po")))
 
-    [(body, delay, attributes)] = world.queue.scheduled
+    [(body, delay, context)] = world.queue.scheduled
     follow = json.loads(body)
     assert (follow["type"], follow["payload"]) == ("get-df-transaction-status", {"transactionId": "tx-1"})
     assert delay == 60
-    assert attributes[FOLLOW_UP_OF_ATTRIBUTE] == sample("acknowledge-po")["commandId"]
+    opened = world.relay.ports.seal.open(body, context)
+    assert opened[FOLLOW_UP_OF] == sample("acknowledge-po")["commandId"]
 
     processing = {"transactionStatus": {"transactionId": "tx-1", "status": "Processing"}}
     world.spapi.answer("getTransactionStatus", SpApiResponse(200, processing))
-    world.process(status_message(body, attributes))
+    world.process(status_message(body, context))
     assert len(world.queue.scheduled) == 2 and world.outcomes.events == []
 
     success = {"transactionStatus": {"transactionId": "tx-1", "status": "Success"}}
@@ -139,7 +144,7 @@ def test_an_acknowledgement_is_followed_until_its_transaction_succeeds(world: Wo
     [(detail_type, detail)] = world.outcomes.events
     assert detail_type == "sp-relay transaction Success"
     assert (detail["of"], detail["transactionId"], detail["checks"]) == (
-        attributes[FOLLOW_UP_OF_ATTRIBUTE],
+        opened[FOLLOW_UP_OF],
         "tx-1",
         2,
     )
@@ -153,11 +158,7 @@ def test_a_failed_transaction_is_published_with_sp_api_errors(world: World) -> N
     world.spapi.answer("getTransaction", SpApiResponse(200, failure))
     body = json.dumps(sample("get-retail-transaction"))
 
-    world.process(
-        status_message(
-            body, {FOLLOW_UP_OF_ATTRIBUTE: "ack-1", FOLLOW_UP_STARTED_ATTRIBUTE: str(world.clock.now())}
-        )
-    )
+    world.process(status_message(body, sealed(world, body, "ack-1", world.clock.now())))
 
     [(detail_type, detail)] = world.outcomes.events
     assert detail_type == "sp-relay transaction Failure"
@@ -169,12 +170,8 @@ def test_a_transaction_still_processing_after_the_limit_is_treated_as_accepted(w
     world.spapi.answer("getTransactionStatus", SpApiResponse(200, processing))
     started = world.clock.now() - 31 * 60
 
-    world.process(
-        status_message(
-            json.dumps(sample("get-df-transaction-status")),
-            {FOLLOW_UP_OF_ATTRIBUTE: "ack-1", FOLLOW_UP_STARTED_ATTRIBUTE: str(started)},
-        )
-    )
+    body = json.dumps(sample("get-df-transaction-status"))
+    world.process(status_message(body, sealed(world, body, "ack-1", started)))
 
     [(detail_type, detail)] = world.outcomes.events
     assert detail_type == "sp-relay transaction TreatedAsAccepted"
