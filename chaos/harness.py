@@ -90,9 +90,12 @@ class CustomerData:
     name: str
     address_line: str
     phone: str
+    # Fields a deny-list once let through: free text for the customer and their e-mail.
+    comment: str
+    email: str
 
     def needles(self) -> list[str]:
-        return [self.name, self.address_line, self.phone]
+        return [self.name, self.address_line, self.phone, self.comment, self.email]
 
 
 @dataclass(slots=True)
@@ -119,6 +122,8 @@ class CommandFactory:
             name=f"Quillon {_token(self._rng, 6).title()}",
             address_line=f"{n} Larkspur{_token(self._rng, 5).lower()} Lane",
             phone=f"+1-206-{self._rng.randint(200, 999)}-{self._rng.randint(1000, 9999)}",
+            comment=f"Leave it with {_token(self._rng, 7).title()} next door",
+            email=f"{_token(self._rng, 8).lower()}@example.org",
         )
         self.customers.append(customer)
         return {
@@ -130,7 +135,8 @@ class CommandFactory:
                 "sellerFulfillmentOrderId": order_id,
                 "displayableOrderId": order_id,
                 "displayableOrderDate": "2026-11-20T09:30:00Z",
-                "displayableOrderComment": "Thank you for your order!",
+                "displayableOrderComment": customer.comment,
+                "notificationEmails": [customer.email],
                 "shippingSpeedCategory": "Standard",
                 "destinationAddress": {
                     "name": customer.name,

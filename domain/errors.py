@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from domain.privacy import redact
+
 
 class RelayError(Exception):
     """Base of every failure the relay knows how to handle."""
@@ -132,10 +134,11 @@ class SpApiRejected(PermanentError):
         super().__init__(f"SP-API {operation_id} answered {status} ({codes})")
 
     def to_dict(self) -> dict[str, Any]:
+        # SP-API's messages can quote what it was sent (an address, an e-mail): they travel redacted.
         return {
             **super().to_dict(),
             "status": self.status,
-            "errors": self.errors,
+            "errors": redact(self.errors),
             "requestId": self.request_id,
         }
 

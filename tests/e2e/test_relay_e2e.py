@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from domain.attributes import DETAIL_ATTRIBUTE, OUTCOME_ATTRIBUTE, REASON_ATTRIBUTE
+from domain.privacy import REDACTED
 from emulator.state import Fault
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from tests.conftest import RecordingHandler, sample_command, unique
@@ -238,11 +239,22 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
 ) -> None:
     assert stack.emulator is not None
     create = unique(sample_command("create-fulfillment"))
+    # Fields a deny-list once let through, with values that must not reach a log line or an event.
+    create["payload"]["displayableOrderComment"] = "Leave it with Mrs Pemberton-Smythe next door"
+    create["payload"]["notificationEmails"] = ["quillon.zebedee@example.org"]
+    read = unique(sample_command("get-fulfillment-order"))
+    read["payload"]["sellerFulfillmentOrderId"] = create["payload"]["sellerFulfillmentOrderId"]
     stack.emulator.state.expire_tokens()  # force a token exchange and a refresh inside this test
     run(stack, create, unique(sample_command("acknowledge-po")), "{not json")
+    run(stack, read)
     stack.emulator.state.expire_tokens()
     run(stack, unique(sample_command("create-fulfillment")))
-    events = json.dumps(stack.outcomes())
+    outcomes = stack.outcomes()
+    [answer] = [o["result"]["answer"] for o in outcomes if o["commandId"] == read["commandId"]]
+    # The read's answer carried the fields (so the scan below could find them), redacted.
+    assert answer["payload"]["fulfillmentOrder"]["displayableOrderComment"] == REDACTED
+    assert answer["payload"]["fulfillmentOrder"]["notificationEmails"] == [REDACTED]
+    events = json.dumps(outcomes)
     dead_letter_attributes = json.dumps([m["attributes"] for m in stack.dead_letters()])
 
     secrets = [
@@ -253,7 +265,13 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
     ]
     tokens = stack.emulator.state.issued_token_values()
     address = create["payload"]["destinationAddress"]
-    personal = [address["name"], address["addressLine1"], address["phone"]]
+    personal = [
+        address["name"],
+        address["addressLine1"],
+        address["phone"],
+        create["payload"]["displayableOrderComment"],
+        create["payload"]["notificationEmails"][0],
+    ]
     assert tokens, "the test must have seen access tokens to look for"
     assert any(text.startswith("SP-API call") for text in captured_logs.texts), "no relay log to scan"
     assert any(text.startswith("command outcome") for text in captured_logs.texts)

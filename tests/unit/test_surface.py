@@ -210,7 +210,7 @@ def test_redaction_keeps_country_and_drops_people() -> None:
 
     order = clean["payload"]["fulfillmentOrder"]
     assert order["destinationAddress"] == {"countryCode": "US", "redacted": True}
-    assert order["notificationEmails"] == REDACTED
+    assert order["notificationEmails"] == [REDACTED]
     assert order["sellerFulfillmentOrderId"] == "ORDER-1"
     untouched: Any = answer["payload"]["fulfillmentOrder"]
     assert untouched["destinationAddress"]["name"] == "Jane"
