@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -39,25 +41,57 @@ class AccountCredentials:
     refresh_token: str = field(repr=False)
 
 
-class SecretsManagerAccounts:
-    """Implements the ``Accounts`` port and hands credentials to the LWA token cache."""
+# A secret fixed by the operator is picked up within this long even if nothing was refused.
+DEFAULT_SECRET_MAX_AGE_SECONDS = 300.0
 
-    def __init__(self, client: Any, secret_prefix: str, *, sandbox_everywhere: bool = False) -> None:
+
+class SecretsManagerAccounts:
+    """Implements the ``Accounts`` port and hands credentials to the LWA token cache.
+
+    Each account's secret is cached for at most ``max_age_seconds``, and forgotten at once when LWA or
+    SP-API refuses the credentials (``forget``), so "fix the secret, then replay" works on warm
+    containers too.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        secret_prefix: str,
+        *,
+        sandbox_everywhere: bool = False,
+        max_age_seconds: float = DEFAULT_SECRET_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._prefix = secret_prefix
         self._sandbox_everywhere = sandbox_everywhere
-        self._cache: dict[str, AccountCredentials] = {}
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, AccountCredentials]] = {}
         self._lock = threading.Lock()
+        self.reads = 0  # how many times a secret was read from Secrets Manager
 
     def credentials(self, account: str) -> AccountCredentials:
-        cached = self._cache.get(account)
+        cached = self._fresh(account)
         if cached is not None:
             return cached
         with self._lock:
-            cached = self._cache.get(account)
+            cached = self._fresh(account)
             if cached is None:
-                cached = self._cache[account] = self._load(account)
+                cached = self._load(account)
+                self._cache[account] = (self._clock(), cached)
             return cached
+
+    def forget(self, account: str) -> None:
+        """Drop the cached secret of ``account``: its credentials were refused; the next use reads it."""
+        with self._lock:
+            self._cache.pop(account, None)
+
+    def _fresh(self, account: str) -> AccountCredentials | None:
+        entry = self._cache.get(account)
+        if entry is None or self._clock() - entry[0] >= self._max_age:
+            return None
+        return entry[1]
 
     def default_region(self, account: str) -> str:
         return self.credentials(account).region
@@ -67,6 +101,7 @@ class SecretsManagerAccounts:
 
     def _load(self, account: str) -> AccountCredentials:
         secret_name = f"{self._prefix}{account}"
+        self.reads += 1
         try:
             answer = self._client.get_secret_value(SecretId=secret_name)
         except ClientError as error:

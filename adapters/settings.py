@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from domain.errors import PermanentError
 from domain.spapi import ALL_OPERATIONS
@@ -17,6 +18,38 @@ DEFAULT_SECRET_PREFIX = "sp-relay/accounts/"  # noqa: S105 - a name prefix
 
 class SettingsError(PermanentError):
     code = "SettingsError"
+
+
+# Every account's access token, refresh token and client secret is sent to these hosts: only Amazon's,
+# over https. ALLOW_LOOPBACK_ENDPOINTS=true (the local stack, the emulator) also admits this machine.
+SPAPI_HOSTS = frozenset(
+    f"{sandbox}sellingpartnerapi-{region}.amazon.com"
+    for sandbox in ("", "sandbox.")
+    for region in ("na", "eu", "fe")
+)
+LWA_HOSTS = frozenset({"api.amazon.com"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def checked_endpoint(variable: str, url: str, amazon_hosts: frozenset[str], *, allow_loopback: bool) -> str:
+    """``url`` when it points at one of ``amazon_hosts`` over https (or, when allowed, at this machine)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise SettingsError(f"{variable}: {url[:200]!r} is not a URL") from None
+    if parts.username or parts.password:
+        raise SettingsError(f"{variable}: credentials in the URL are not accepted")
+    if parts.scheme == "https" and host in amazon_hosts and parts.port in (None, 443):
+        return url
+    if allow_loopback and parts.scheme in ("http", "https") and host in LOOPBACK_HOSTS:
+        return url
+    allowed = ", ".join(sorted(amazon_hosts))
+    raise SettingsError(
+        f"{variable}: {url[:200]!r} is not an Amazon endpoint; credentials are sent only to https://"
+        f"{{{allowed}}} (set ALLOW_LOOPBACK_ENDPOINTS=true to use an emulator on this machine)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +72,9 @@ class Settings:
     http_timeout_seconds: float = 10.0
     # How long a vendor acknowledgement may take to show in the purchase order's state (see domain.probes).
     acknowledgement_window_seconds: float = 15 * 60.0
+    # How long a container keeps an account's secret before reading it again (it is also re-read at
+    # once when LWA or SP-API refuses the credentials).
+    secret_max_age_seconds: float = 300.0
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
     # Pollers: where they keep watermarks, and which accounts ("name" or "name:region") each polls.
@@ -64,6 +100,12 @@ class Settings:
                 raise SettingsError(f"environment variable {name} is required")
             return value
 
+        def flag(name: str) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if raw not in {"", "0", "1", "true", "false", "yes", "no"}:
+                raise SettingsError(f"environment variable {name} must be true or false, got {raw[:40]!r}")
+            return raw in {"1", "true", "yes"}
+
         def number(name: str, default: float) -> float:
             raw = env.get(name, "").strip()
             try:
@@ -71,6 +113,7 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"environment variable {name} must be a number, got {raw!r}") from None
 
+        loopback = flag("ALLOW_LOOPBACK_ENDPOINTS")
         return cls(
             command_queue_url=required("COMMAND_QUEUE_URL"),
             dead_letter_queue_url=required("DEAD_LETTER_QUEUE_URL"),
@@ -78,9 +121,18 @@ class Settings:
             rate_limit_table_name=required("RATE_LIMIT_TABLE_NAME"),
             outcome_bus_name=required("OUTCOME_BUS_NAME"),
             account_secret_prefix=env.get("ACCOUNT_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,
-            spapi_endpoint_url=env.get("SPAPI_ENDPOINT_URL") or None,
-            lwa_token_url=env.get("LWA_TOKEN_URL") or DEFAULT_LWA_TOKEN_URL,
-            spapi_sandbox=env.get("SPAPI_SANDBOX", "").strip().lower() in {"1", "true", "yes"},
+            spapi_endpoint_url=(
+                checked_endpoint("SPAPI_ENDPOINT_URL", spapi_url, SPAPI_HOSTS, allow_loopback=loopback)
+                if (spapi_url := env.get("SPAPI_ENDPOINT_URL", "").strip())
+                else None
+            ),
+            lwa_token_url=checked_endpoint(
+                "LWA_TOKEN_URL",
+                env.get("LWA_TOKEN_URL", "").strip() or DEFAULT_LWA_TOKEN_URL,
+                LWA_HOSTS,
+                allow_loopback=loopback,
+            ),
+            spapi_sandbox=flag("SPAPI_SANDBOX"),
             max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
             max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
             retry_backoff_base_seconds=number("RETRY_BACKOFF_BASE_SECONDS", 2.0),
@@ -88,6 +140,7 @@ class Settings:
             follow_up_max_minutes=number("FOLLOW_UP_MAX_MINUTES", 30.0),
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
             acknowledgement_window_seconds=number("ACKNOWLEDGEMENT_WINDOW_SECONDS", 15 * 60.0),
+            secret_max_age_seconds=number("SECRET_MAX_AGE_SECONDS", 300.0),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,

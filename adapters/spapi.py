@@ -33,6 +33,10 @@ REFRESH_MARGIN_SECONDS = 60.0
 class CredentialsSource(Protocol):
     def credentials(self, account: str) -> Any: ...
 
+    def forget(self, account: str) -> None:
+        """The account's credentials were refused: read them afresh next time."""
+        ...
+
 
 def spapi_base_url(region: str, *, sandbox: bool, endpoint_override: str | None) -> str:
     if endpoint_override:
@@ -136,6 +140,7 @@ class LwaTokenCache:
             reason = (
                 answer.get("error", "unexpected answer") if isinstance(answer, dict) else "unexpected answer"
             )
+            self._credentials.forget(account)
             raise CredentialsRejected(
                 f"LWA refused the credentials of account {account!r}: {response.status_code} {reason}"
             )
@@ -211,6 +216,7 @@ class SpApiHttpClient:
             self._tokens.invalidate(account, token)
             if attempt == 2:
                 break
+        self._credentials.forget(account)
         raise CredentialsRejected(
             f"SP-API rejected the access token of account {account!r} again after a refresh ({answer.status})"
         )

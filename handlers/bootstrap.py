@@ -84,17 +84,22 @@ def build_worker(
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )
+    clock = clock or SystemClock()
+    secrets = client("secretsmanager")
     accounts = SecretsManagerAccounts(
-        client("secretsmanager"), settings.account_secret_prefix, sandbox_everywhere=settings.spapi_sandbox
+        secrets,
+        settings.account_secret_prefix,
+        sandbox_everywhere=settings.spapi_sandbox,
+        max_age_seconds=settings.secret_max_age_seconds,
+        clock=clock.now,
     )
-    tokens = LwaTokenCache(http, settings.lwa_token_url, accounts)
+    tokens = LwaTokenCache(http, settings.lwa_token_url, accounts, clock=clock.now)
     spapi = SpApiHttpClient(
         http, tokens, accounts, endpoint_override=settings.spapi_endpoint_url, sandbox=settings.spapi_sandbox
     )
     if not settings.relay_context_key_secret_id:
         raise SettingsError("environment variable RELAY_CONTEXT_KEY_SECRET_ID is required by the worker")
     key_secret_id = settings.relay_context_key_secret_id
-    secrets = client("secretsmanager")
     # Read on first use, not while building: a failing Secrets Manager is retried like any dependency.
     seal = RelayContextSeal(lambda: read_relay_context_key(secrets, key_secret_id))
     metrics = metrics or metrics_from_env()
@@ -108,10 +113,12 @@ def build_worker(
         ledger=ledger,
         outcomes=metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics),
         queue=metered_queue(
-            SqsMessageQueue(client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url),
+            SqsMessageQueue(
+                client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url, clock=clock.now
+            ),
             metrics,
         ),
-        clock=clock or SystemClock(),
+        clock=clock,
         seal=seal,
     )
     policy = RetryPolicy(

@@ -226,6 +226,8 @@ class LocalStack:
             "ACCOUNT_SECRET_PREFIX": resources.account_secret_prefix,
             "RELAY_CONTEXT_KEY_SECRET_ID": resources.relay_context_key_secret_id,
             "MAX_RECEIVE_COUNT": str(resources.max_receive_count),
+            # The emulator listens on this machine: the local stack admits loopback endpoints.
+            "ALLOW_LOOPBACK_ENDPOINTS": "true",
             "SPAPI_ENDPOINT_URL": self.spapi_endpoint,
             "LWA_TOKEN_URL": self.lwa_token_url,
             "HTTP_TIMEOUT_SECONDS": str(self.options.http_timeout_seconds),

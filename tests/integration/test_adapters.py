@@ -315,3 +315,47 @@ def test_grantless_tokens_are_cached_per_application_and_scope(stack: LocalStack
     state = stack.emulator.state
     assert state.grantless_token_request_count(client_id, notifications) == 1
     assert state.grantless_token_request_count(client_id, rotation) == 1
+
+
+# --- account secrets: re-read when refused, cached with a maximum age ----------------------------------
+
+
+def test_a_fixed_secret_is_used_at_once_after_lwa_refused_the_cached_one(local_stack: LocalStack) -> None:
+    assert local_stack.resources is not None and local_stack.moto is not None
+    account = f"fixed-{uuid.uuid4().hex[:6]}"
+    secret_name = f"{local_stack.resources.account_secret_prefix}{account}"
+    good = DEMO_ACCOUNTS[0].secret
+    seed_account_secret(
+        local_stack.moto.endpoint_url,
+        local_stack.resources.region,
+        secret_name,
+        {**good, "refreshToken": "Atzr|old"},
+    )
+    client, _ = spapi_client(local_stack)
+    command = parse_command(__import__("json").dumps(unique(sample_command("create-fulfillment"))))
+    request = build_request(command.type.operation, command.payload)
+    with pytest.raises(CredentialsRejected):
+        client.call(account, "na", request)
+
+    # The runbook: fix the secret, then replay. The warm container must not keep the refused one.
+    seed_account_secret(local_stack.moto.endpoint_url, local_stack.resources.region, secret_name, good)
+
+    assert client.call(account, "na", request).status == 200
+
+
+def test_a_secret_is_read_again_after_its_maximum_age(local_stack: LocalStack) -> None:
+    assert local_stack.resources is not None
+    now = [1_000.0]
+    accounts = SecretsManagerAccounts(
+        local_stack.client("secretsmanager"),
+        local_stack.resources.account_secret_prefix,
+        max_age_seconds=300,
+        clock=lambda: now[0],
+    )
+    accounts.credentials("demo-seller")
+    now[0] += 299
+    accounts.credentials("demo-seller")
+    assert accounts.reads == 1
+    now[0] += 2
+    accounts.credentials("demo-seller")
+    assert accounts.reads == 2

@@ -51,6 +51,9 @@ class NoCredentials:
     def credentials(self, account: str) -> Any:
         raise AssertionError("the handler tests never exchange a token")
 
+    def forget(self, account: str) -> None:
+        raise AssertionError("the handler tests never exchange a token")
+
 
 def worker_of(world: World) -> Worker:
     # Nothing here is called over the network: only the relay (of fakes) processes records.

@@ -64,3 +64,70 @@ def test_usage_plan_overrides_are_checked(text: str, reason: str) -> None:
 
 def test_settings_are_hashable_so_a_container_builds_once_per_configuration() -> None:
     assert hash(Settings.from_env(REQUIRED)) == hash(Settings.from_env(dict(REQUIRED)))
+
+
+# --- endpoints: credentials go only to Amazon ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("SPAPI_ENDPOINT_URL", "https://sellingpartnerapi-eu.amazon.com"),
+        ("SPAPI_ENDPOINT_URL", "https://sandbox.sellingpartnerapi-fe.amazon.com/"),
+        ("LWA_TOKEN_URL", "https://api.amazon.com/auth/o2/token"),
+    ],
+)
+def test_amazon_https_endpoints_are_accepted(variable: str, url: str) -> None:
+    settings = Settings.from_env({**REQUIRED, variable: url})
+    assert url in (settings.spapi_endpoint_url, settings.lwa_token_url)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("SPAPI_ENDPOINT_URL", "http://sellingpartnerapi-na.amazon.com"),
+        ("SPAPI_ENDPOINT_URL", "https://sellingpartnerapi-na.amazon.com.evil.example"),
+        ("SPAPI_ENDPOINT_URL", "https://evil.example/sellingpartnerapi-na.amazon.com"),
+        ("SPAPI_ENDPOINT_URL", "https://user:pass@sellingpartnerapi-na.amazon.com"),
+        ("SPAPI_ENDPOINT_URL", "http://127.0.0.1:8000"),
+        ("LWA_TOKEN_URL", "http://api.amazon.com/auth/o2/token"),
+        ("LWA_TOKEN_URL", "https://api.amazon.com.attacker.example/auth/o2/token"),
+        ("LWA_TOKEN_URL", "https://sellingpartnerapi-na.amazon.com/auth/o2/token"),
+        ("LWA_TOKEN_URL", "http://localhost:9000/auth/o2/token"),
+    ],
+)
+def test_any_other_endpoint_is_refused_naming_the_variable(variable: str, url: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{variable}: "):
+        Settings.from_env({**REQUIRED, variable: url})
+
+
+def test_loopback_endpoints_need_the_explicit_local_setting() -> None:
+    local = {
+        "SPAPI_ENDPOINT_URL": "http://127.0.0.1:8000",
+        "LWA_TOKEN_URL": "http://localhost:8000/auth/o2/token",
+    }
+    settings = Settings.from_env({**REQUIRED, **local, "ALLOW_LOOPBACK_ENDPOINTS": "true"})
+    assert settings.spapi_endpoint_url == "http://127.0.0.1:8000"
+    with pytest.raises(SettingsError, match="ALLOW_LOOPBACK_ENDPOINTS=true"):
+        Settings.from_env({**REQUIRED, **local})
+    with pytest.raises(SettingsError, match="ALLOW_LOOPBACK_ENDPOINTS must be true or false"):
+        Settings.from_env({**REQUIRED, "ALLOW_LOOPBACK_ENDPOINTS": "sure"})
+
+
+def test_the_template_allows_only_amazon_endpoints() -> None:
+    import re  # noqa: PLC0415
+
+    from local.stack import load_template  # noqa: PLC0415
+
+    parameters = load_template()["Parameters"]
+    spapi, lwa = parameters["SpApiEndpointUrl"]["AllowedPattern"], parameters["LwaTokenUrl"]["AllowedPattern"]
+    assert re.fullmatch(spapi, "") and re.fullmatch(spapi, "https://sandbox.sellingpartnerapi-eu.amazon.com")
+    assert not re.fullmatch(spapi, "http://sellingpartnerapi-eu.amazon.com")
+    assert not re.fullmatch(spapi, "https://sellingpartnerapi-eu.amazon.com.evil.example")
+    assert re.fullmatch(lwa, "https://api.amazon.com/auth/o2/token")
+    assert not re.fullmatch(lwa, "http://127.0.0.1:8000/auth/o2/token")
+
+
+def test_secret_max_age_is_a_setting() -> None:
+    assert Settings.from_env(REQUIRED).secret_max_age_seconds == 300.0
+    assert Settings.from_env({**REQUIRED, "SECRET_MAX_AGE_SECONDS": "60"}).secret_max_age_seconds == 60.0
