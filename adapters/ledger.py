@@ -21,8 +21,12 @@ from domain.ledger import Claim, LedgerState, Settled, fingerprint
 
 # Fixed, so that a renamed function or a replay through another worker still finds the record.
 KEY_PREFIX = "sp-relay#ledger"
-# Producers' duplicates and DLQ replays arrive within the DLQ's 14-day retention.
-DEFAULT_RECORD_TTL_SECONDS = 14 * 24 * 3600
+# A replay can come as late as the DLQ's retention (template.yaml: 14 days from the first enqueue) and
+# then spend up to REPLAY_WINDOW_SECONDS in retries and deferrals: the record outlives both, or a late
+# replay would apply its command a second time (tests/integration/test_template.py checks the sum).
+DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600
+REPLAY_WINDOW_SECONDS = 7 * 24 * 3600
+DEFAULT_RECORD_TTL_SECONDS = DEAD_LETTER_RETENTION_SECONDS + REPLAY_WINDOW_SECONDS + 24 * 3600
 CLAIM_CONDITION = (
     "attribute_not_exists(id) OR ((attribute_not_exists(fingerprint) OR fingerprint = :fingerprint) AND "
     "(#state IN (:rejected, :not_applied, :unknown) OR (#state = :attempted AND leaseUntil < :now)))"

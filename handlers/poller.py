@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from domain.errors import RelayError
@@ -19,6 +19,9 @@ from domain.pollers import POLLERS, Poller
 from handlers.bootstrap import Pollers, container_pollers
 
 logger = Logger(service="sp-relay")
+# X-Ray (Tracing: Active in template.yaml); off outside Lambda. Neither the response nor an exception's
+# text is put into a trace: they may quote a command.
+tracer = Tracer(service="sp-relay")
 
 
 def run_pollers(event: dict[str, Any], context: LambdaContext, pollers: Pollers) -> dict[str, Any]:
@@ -51,5 +54,6 @@ def _poll(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return run_pollers(event, context, container_pollers())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +15,9 @@ from domain.relay import Disposition
 from handlers.bootstrap import Worker, container_worker
 
 logger = Logger(service="sp-relay")
+# X-Ray (Tracing: Active in template.yaml); off outside Lambda. Neither the response nor an exception's
+# text is put into a trace: they may quote a command.
+tracer = Tracer(service="sp-relay")
 
 
 class RetryLater(Exception):
@@ -86,5 +89,6 @@ def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) 
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_batch(event, context, container_worker())

@@ -143,7 +143,8 @@ class LocalStack:
     def run_poller(self, name: str) -> dict[str, Any]:
         """Run one scheduled poller now, through its real Lambda handler."""
         context = LocalLambdaContext("sp-relay-poller", timeout_seconds=300.0)
-        return poller_handler({"poller": name}, cast("LambdaContext", context))
+        answer: dict[str, Any] = poller_handler({"poller": name}, cast("LambdaContext", context))
+        return answer
 
     def _start_scheduler(self) -> None:
         def loop() -> None:

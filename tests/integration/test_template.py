@@ -118,7 +118,7 @@ def test_dead_letter_queue_redrive(template: dict[str, Any], resources: dict[str
     }
     assert template["Parameters"]["MaxReceiveCount"]["Default"] == 5
     assert resources["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    assert command_queue["SqsManagedSseEnabled"] is True
+    assert command_queue["SqsManagedSseEnabled"] == {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}
 
 
 def test_tables_match_powertools_and_rate_limiter(resources: dict[str, Any]) -> None:
@@ -155,6 +155,9 @@ def _statements(node: Any) -> Iterator[dict[str, Any]]:
             yield from _statements(item)
 
 
+X_RAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -165,9 +168,14 @@ def test_no_wildcard_actions_or_resources(template: dict[str, Any], stage: str) 
     statements = list(_statements(document["Resources"]))
     assert len(statements) >= 6
     for statement in statements:
-        for action in _as_list(statement.get("Action", [])):
+        if statement.get("Effect") == "Deny":
+            continue  # a deny may be as wide as it likes (the queues' TLS-only policy)
+        actions = _as_list(statement.get("Action", []))
+        for action in actions:
             assert isinstance(action, str), statement
             assert action != "*" and not action.endswith(":*"), statement
+        if set(actions) <= X_RAY_ACTIONS:
+            continue  # X-Ray has no resource-level permissions: "*" is the only resource it accepts
         for resource in _as_list(statement.get("Resource", [])):
             assert resource != "*", statement
 
@@ -191,6 +199,7 @@ def test_worker_permissions_are_scoped_to_stack_resources(resources: dict[str, A
     statements = [
         s
         for policy in resources["WorkerRole"]["Properties"]["Policies"]
+        if "PolicyDocument" in policy  # the KMS grant, present only with a key, has its own test
         for s in _as_list(policy["PolicyDocument"]["Statement"])
     ]
     granted: dict[str, list[Any]] = {}
@@ -298,6 +307,8 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
         "PollerFunctionPurchaseOrdersPermission",
         "PollerFunctionFulfillmentOrders",
         "PollerFunctionFulfillmentOrdersPermission",
+        "PollerFunctionEventInvokeConfig",
+        "PollerErrorsAlarm",
     }
     assert not any(r["Type"].startswith("AWS::Lambda::") for r in local["Resources"].values())
     assert {
@@ -347,3 +358,85 @@ def test_the_relay_context_key_is_generated_by_the_stack_and_read_by_the_worker_
         )
     ]
     assert readers == ["WorkerRole"]
+
+
+def test_the_idempotency_table_survives_the_stack_and_can_be_restored(resources: dict[str, Any]) -> None:
+    table = resources["IdempotencyTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_an_idempotency_record_outlives_the_dead_letter_queue_and_a_replay(resources: dict[str, Any]) -> None:
+    from adapters.ledger import (  # noqa: PLC0415
+        DEAD_LETTER_RETENTION_SECONDS,
+        DEFAULT_RECORD_TTL_SECONDS,
+        REPLAY_WINDOW_SECONDS,
+    )
+
+    retention = resources["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert retention == DEAD_LETTER_RETENTION_SECONDS
+    assert retention + REPLAY_WINDOW_SECONDS < DEFAULT_RECORD_TTL_SECONDS
+
+
+def test_a_kms_key_parameter_encrypts_queues_tables_and_the_context_key(resources: dict[str, Any]) -> None:
+    key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+    for queue in ("CommandQueue", "DeadLetterQueue", "PollerFailureQueue"):
+        assert resources[queue]["Properties"]["KmsMasterKeyId"] == key
+    for table in ("IdempotencyTable", "RateLimitTable", "PollerStateTable"):
+        assert resources[table]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == key
+    assert resources["RelayContextKey"]["Properties"]["KmsKeyId"] == key
+    for role in ("WorkerRole", "PollerRole"):
+        [conditional] = [p for p in resources[role]["Properties"]["Policies"] if "Fn::If" in p]
+        condition, policy, otherwise = conditional["Fn::If"]
+        assert (condition, otherwise) == ("HasKmsKey", {"Ref": "AWS::NoValue"})
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert "kms:Decrypt" in statement["Action"] and statement["Resource"] == {"Ref": "KmsKeyArn"}
+
+
+def test_queues_deny_every_request_without_tls(resources: dict[str, Any]) -> None:
+    policy = resources["CommandQueuesTlsOnlyPolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "CommandQueue"}, {"Ref": "DeadLetterQueue"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_both_functions_are_traced(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    for role in ("WorkerRole", "PollerRole"):
+        actions = {
+            a
+            for s in _statements(resources[role])
+            if isinstance(s, dict)
+            for a in _as_list(s.get("Action", []))
+        }
+        assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions, role
+
+
+def test_the_poller_runs_one_at_a_time_and_its_failures_are_kept_and_alarmed(
+    resources: dict[str, Any],
+) -> None:
+    poller = resources["PollerFunction"]["Properties"]
+    assert poller["ReservedConcurrentExecutions"] == 1
+    assert poller["EventInvokeConfig"]["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["PollerFailureQueue", "Arn"]},
+    }
+    alarmed = {
+        str(dimension["Value"])
+        for resource in resources.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        for dimension in resource["Properties"]["Dimensions"]
+    }
+    assert "{'Ref': 'PollerFunction'}" in alarmed
+    assert "{'Fn::GetAtt': ['PollerFailureQueue', 'QueueName']}" in alarmed
+
+
+def test_every_alarm_notifies_a_topic_even_without_alarm_topic_arn(resources: dict[str, Any]) -> None:
+    assert resources["AlarmTopic"]["Condition"] == "CreateAlarmTopic"
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarms) >= 7
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [
+            {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
+        ]
