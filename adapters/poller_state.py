@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from adapters.aws import aws_failures_are_retryable
@@ -11,9 +12,10 @@ from adapters.aws import aws_failures_are_retryable
 class DynamoDbPollerState:
     """Implements ``domain.pollers.PollerState``."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._table = table_name
+        self._clock = clock
 
     def watermark(self, key: str) -> str | None:
         return self.recall(key)
@@ -34,7 +36,7 @@ class DynamoDbPollerState:
         item = {
             "key": {"S": key},
             "value": {"S": fingerprint},
-            "expiresAt": {"N": str(int(time.time()) + ttl_seconds)},
+            "expiresAt": {"N": str(int(self._clock()) + ttl_seconds)},
         }
         with aws_failures_are_retryable(f"writing {self._table}"):
             self._client.put_item(TableName=self._table, Item=item)

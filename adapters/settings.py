@@ -54,11 +54,12 @@ def checked_endpoint(variable: str, url: str, amazon_hosts: frozenset[str], *, a
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    command_queue_url: str
-    dead_letter_queue_url: str
-    idempotency_table_name: str
     rate_limit_table_name: str
     outcome_bus_name: str
+    # The worker's own resources (build_worker requires them; the pollers have none of them).
+    command_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    idempotency_table_name: str = ""
     account_secret_prefix: str = DEFAULT_SECRET_PREFIX
     # Overrides the SP-API host of every region (local emulator, a proxy). Empty: Amazon's host by region.
     spapi_endpoint_url: str | None = None
@@ -115,9 +116,9 @@ class Settings:
 
         loopback = flag("ALLOW_LOOPBACK_ENDPOINTS")
         return cls(
-            command_queue_url=required("COMMAND_QUEUE_URL"),
-            dead_letter_queue_url=required("DEAD_LETTER_QUEUE_URL"),
-            idempotency_table_name=required("IDEMPOTENCY_TABLE_NAME"),
+            command_queue_url=env.get("COMMAND_QUEUE_URL", "").strip(),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
+            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "").strip(),
             rate_limit_table_name=required("RATE_LIMIT_TABLE_NAME"),
             outcome_bus_name=required("OUTCOME_BUS_NAME"),
             account_secret_prefix=env.get("ACCOUNT_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,

@@ -12,7 +12,7 @@ from typing import Any
 
 from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.authorization import AccountAuthorization
-from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
+from domain.catalog import CATALOG
 from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
     CommandInProgress,
@@ -43,7 +43,6 @@ from domain.ports import (
 )
 from domain.privacy import redact
 from domain.probes import ProbeContext, Verdict
-from domain.rate_limits import UsagePlanBook
 from domain.relay_context import ContextValue, RelayContextSeal
 from domain.requests import SpApiResponse, raise_for_status
 from domain.spapi.spec import OperationSpec
@@ -114,21 +113,16 @@ class Relay:
     def __init__(
         self,
         ports: RelayPorts,
+        gateway: SpApiGateway,
         policy: RetryPolicy | None = None,
-        plans: UsagePlanBook | None = None,
         authorization: AccountAuthorization | None = None,
     ) -> None:
+        """``gateway`` calls SP-API through ``ports.spapi`` within ``ports.limiter``: the composition root
+        builds it (the pollers get one of their own)."""
         self._ports = ports
         self._policy = policy or RetryPolicy()
         self._authorization = authorization or AccountAuthorization()
-        self.gateway = SpApiGateway(
-            ports.spapi,
-            ports.limiter,
-            ports.clock,
-            restricted_operations=RESTRICTED_OPERATIONS,
-            max_inline_wait_seconds=self._policy.max_inline_wait_seconds,
-            plans=plans,
-        )
+        self.gateway = gateway
 
     @property
     def ports(self) -> RelayPorts:

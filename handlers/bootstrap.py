@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import boto3
 import httpx
@@ -35,8 +35,10 @@ from adapters.settings import Settings, SettingsError
 from adapters.spapi import LwaTokenCache, SpApiHttpClient
 from adapters.sqs import SqsMessageQueue
 from domain.authorization import AccountAuthorization
+from domain.catalog import RESTRICTED_OPERATIONS
+from domain.gateway import SpApiGateway
 from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
-from domain.ports import Clock
+from domain.ports import Clock, OutcomePublisher, RateLimiter, SpApi
 from domain.rate_limits import UsagePlan, UsagePlanBook
 from domain.relay import Relay, RelayPorts, RetryPolicy
 from domain.relay_context import RelayContextSeal
@@ -64,30 +66,40 @@ def silence_library_debug_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def build_worker(
+@dataclass(frozen=True, slots=True)
+class SpApiSide:
+    """What the worker and the pollers both use to reach SP-API within its usage plans."""
+
+    accounts: SecretsManagerAccounts
+    tokens: LwaTokenCache
+    limiter: DynamoDbGcraLimiter
+    # The metered ports the gateway calls through (the relay's ports name them too).
+    spapi: SpApi
+    limiter_port: RateLimiter
+    gateway: SpApiGateway
+    outcomes: OutcomePublisher
+    metrics: Metrics
+    clock: Clock
+
+
+def build_spapi_side(
     settings: Settings,
+    client: Callable[[str], Any],
     *,
-    session: boto3.Session | None = None,
-    http: httpx.Client | None = None,
-    metrics: Metrics | None = None,
-    clock: Clock | None = None,
-) -> Worker:
+    http: httpx.Client | None,
+    metrics: Metrics | None,
+    clock: Clock | None,
+) -> SpApiSide:
+    """Accounts, tokens, the shared limiter, the gateway and the outcome bus, with one clock for all."""
     silence_library_debug_logs()
-    session = session or boto3.Session()
-
-    def client(service: str) -> object:
-        return aws_client(
-            service, session=session, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
-        )
-
     http = http or httpx.Client(
         timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )
     clock = clock or SystemClock()
-    secrets = client("secretsmanager")
+    metrics = metrics or metrics_from_env()
     accounts = SecretsManagerAccounts(
-        secrets,
+        client("secretsmanager"),
         settings.account_secret_prefix,
         sandbox_everywhere=settings.spapi_sandbox,
         max_age_seconds=settings.secret_max_age_seconds,
@@ -97,28 +109,66 @@ def build_worker(
     spapi = SpApiHttpClient(
         http, tokens, accounts, endpoint_override=settings.spapi_endpoint_url, sandbox=settings.spapi_sandbox
     )
-    if not settings.relay_context_key_secret_id:
-        raise SettingsError("environment variable RELAY_CONTEXT_KEY_SECRET_ID is required by the worker")
+    limiter = DynamoDbGcraLimiter(client("dynamodb"), settings.rate_limit_table_name, clock=clock.now)
+    spapi_port, limiter_port = metered_spapi(spapi, metrics), metered_limiter(limiter, metrics)
+    gateway = SpApiGateway(
+        spapi_port,
+        limiter_port,
+        clock,
+        restricted_operations=RESTRICTED_OPERATIONS,
+        max_inline_wait_seconds=settings.max_inline_wait_seconds,
+        plans=usage_plans(settings),
+    )
+    outcomes = metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics)
+    return SpApiSide(accounts, tokens, limiter, spapi_port, limiter_port, gateway, outcomes, metrics, clock)
+
+
+def _clients(settings: Settings, session: boto3.Session | None) -> Callable[[str], Any]:
+    session = session or boto3.Session()
+
+    def client(service: str) -> Any:
+        return aws_client(
+            service, session=session, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+        )
+
+    return client
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    session: boto3.Session | None = None,
+    http: httpx.Client | None = None,
+    metrics: Metrics | None = None,
+    clock: Clock | None = None,
+) -> Worker:
+    for variable, value in (
+        ("COMMAND_QUEUE_URL", settings.command_queue_url),
+        ("DEAD_LETTER_QUEUE_URL", settings.dead_letter_queue_url),
+        ("IDEMPOTENCY_TABLE_NAME", settings.idempotency_table_name),
+        ("RELAY_CONTEXT_KEY_SECRET_ID", settings.relay_context_key_secret_id),
+    ):
+        if not value:
+            raise SettingsError(f"environment variable {variable} is required by the worker")
+    assert settings.relay_context_key_secret_id is not None
+    client = _clients(settings, session)
+    side = build_spapi_side(settings, client, http=http, metrics=metrics, clock=clock)
     key_secret_id = settings.relay_context_key_secret_id
+    secrets = client("secretsmanager")
     # Read on first use, not while building: a failing Secrets Manager is retried like any dependency.
     seal = RelayContextSeal(lambda: read_relay_context_key(secrets, key_secret_id))
-    metrics = metrics or metrics_from_env()
-    dynamodb = client("dynamodb")
-    limiter = DynamoDbGcraLimiter(dynamodb, settings.rate_limit_table_name)
-    ledger = DynamoDbWriteLedger(dynamodb, settings.idempotency_table_name)
+    ledger = DynamoDbWriteLedger(client("dynamodb"), settings.idempotency_table_name)
+    queue = SqsMessageQueue(
+        client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url, clock=side.clock.now
+    )
     ports = RelayPorts(
-        spapi=metered_spapi(spapi, metrics),
-        accounts=accounts,
-        limiter=metered_limiter(limiter, metrics),
+        spapi=side.spapi,
+        accounts=side.accounts,
+        limiter=side.limiter_port,
         ledger=ledger,
-        outcomes=metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics),
-        queue=metered_queue(
-            SqsMessageQueue(
-                client("sqs"), settings.command_queue_url, settings.dead_letter_queue_url, clock=clock.now
-            ),
-            metrics,
-        ),
-        clock=clock,
+        outcomes=side.outcomes,
+        queue=metered_queue(queue, side.metrics),
+        clock=side.clock,
         seal=seal,
     )
     policy = RetryPolicy(
@@ -132,11 +182,11 @@ def build_worker(
         acknowledgement_window_seconds=settings.acknowledgement_window_seconds,
     )
     return Worker(
-        relay=Relay(ports, policy, usage_plans(settings), account_authorization(settings)),
+        relay=Relay(ports, side.gateway, policy, account_authorization(settings)),
         ledger=ledger,
-        tokens=tokens,
-        limiter=limiter,
-        metrics=metrics,
+        tokens=side.tokens,
+        limiter=side.limiter,
+        metrics=side.metrics,
     )
 
 
@@ -190,27 +240,24 @@ class Pollers:
 def build_pollers(
     settings: Settings, *, session: boto3.Session | None = None, http: httpx.Client | None = None
 ) -> Pollers:
+    """The pollers' own graph: SP-API, the limiter, the outcome bus and their state; no queue, no
+    write ledger, no relay."""
     if not settings.poller_state_table_name:
         raise SettingsError("environment variable POLLER_STATE_TABLE_NAME is required by the pollers")
-    worker = build_worker(settings, session=session, http=http)
-    session = session or boto3.Session()
-    dynamodb = aws_client(
-        "dynamodb", session=session, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
-    )
+    client = _clients(settings, session)
+    side = build_spapi_side(settings, client, http=http, metrics=None, clock=None)
     ports = PollerPorts(
-        gateway=worker.relay.gateway,
-        accounts=worker.relay.ports.accounts,
-        state=DynamoDbPollerState(dynamodb, settings.poller_state_table_name),
-        events=worker.relay.ports.outcomes,
-        clock=SystemClock(),
+        gateway=side.gateway,
+        accounts=side.accounts,
+        state=DynamoDbPollerState(client("dynamodb"), settings.poller_state_table_name, clock=side.clock.now),
+        events=side.outcomes,
+        clock=side.clock,
     )
     accounts = {
         PurchaseOrderPoller.name: settings.df_poll_accounts,
         FulfillmentOrderPoller.name: settings.mcf_poll_accounts,
     }
-    return Pollers(
-        {name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()}, worker.metrics
-    )
+    return Pollers({name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()}, side.metrics)
 
 
 _pollers: dict[Settings, Pollers] = {}

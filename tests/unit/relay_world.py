@@ -9,7 +9,8 @@ from typing import Any
 
 from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.authorization import AccountAuthorization
-from domain.catalog import CATALOG
+from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
+from domain.gateway import SpApiGateway
 from domain.ports import InboundMessage
 from domain.rate_limits import UsagePlanBook, bucket_for
 from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
@@ -100,7 +101,15 @@ def make_world(
         spapi, FakeAccounts(), limiter, ledger, outcomes, queue, clock, seal or RelayContextSeal(TEST_KEY)
     )
     policy = policy or RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0)
-    relay = Relay(ports, policy, plans, authorization)
+    gateway = SpApiGateway(
+        spapi,
+        limiter,
+        clock,
+        restricted_operations=RESTRICTED_OPERATIONS,
+        max_inline_wait_seconds=policy.max_inline_wait_seconds,
+        plans=plans,
+    )
+    relay = Relay(ports, gateway, policy, authorization)
     return World(spapi, limiter, ledger, outcomes, queue, clock, plans, relay)
 
 

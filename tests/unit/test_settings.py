@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.settings import DEFAULT_LWA_TOKEN_URL, Settings, SettingsError
@@ -26,11 +28,39 @@ def test_the_defaults_of_a_minimal_environment() -> None:
     assert settings.df_poll_accounts == ()
 
 
-@pytest.mark.parametrize("missing", sorted(REQUIRED))
+@pytest.mark.parametrize("missing", ["RATE_LIMIT_TABLE_NAME", "OUTCOME_BUS_NAME"])
 def test_a_missing_required_variable_is_named(missing: str) -> None:
     environment = {name: value for name, value in REQUIRED.items() if name != missing}
     with pytest.raises(SettingsError, match=f"environment variable {missing} is required"):
         Settings.from_env({**environment, missing: "  "})
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["COMMAND_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "IDEMPOTENCY_TABLE_NAME", "RELAY_CONTEXT_KEY_SECRET_ID"],
+)
+def test_the_worker_names_each_of_its_own_variables_it_misses(missing: str) -> None:
+    from handlers.bootstrap import build_worker  # noqa: PLC0415
+
+    environment = {**REQUIRED, "RELAY_CONTEXT_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:1:secret:k"}
+    settings = Settings.from_env({name: value for name, value in environment.items() if name != missing})
+    with pytest.raises(SettingsError, match=f"environment variable {missing} is required by the worker"):
+        build_worker(settings)
+
+
+def test_the_pollers_need_none_of_the_workers_resources() -> None:
+    from handlers.bootstrap import build_pollers  # noqa: PLC0415
+
+    poller_only = {
+        "RATE_LIMIT_TABLE_NAME": "rate-limits",
+        "OUTCOME_BUS_NAME": "outcomes",
+        "POLLER_STATE_TABLE_NAME": "poller-state",
+        "AWS_REGION": "us-east-1",
+        "DF_POLL_ACCOUNTS": "shop-a",
+    }
+    pollers = build_pollers(Settings.from_env(poller_only))  # nothing is called while building
+    assert set(pollers.pollers) == {"df-purchase-orders", "mcf-orders"}
+    assert pollers.pollers["df-purchase-orders"][1] == (("shop-a", None),)
 
 
 def test_a_number_that_is_not_one_is_named() -> None:
@@ -131,3 +161,18 @@ def test_the_template_allows_only_amazon_endpoints() -> None:
 def test_secret_max_age_is_a_setting() -> None:
     assert Settings.from_env(REQUIRED).secret_max_age_seconds == 300.0
     assert Settings.from_env({**REQUIRED, "SECRET_MAX_AGE_SECONDS": "60"}).secret_max_age_seconds == 60.0
+
+
+def test_the_composition_root_gives_relay_gateway_limiter_and_caches_one_clock() -> None:
+    from handlers.bootstrap import build_worker  # noqa: PLC0415
+    from tests.fakes import FakeClock  # noqa: PLC0415
+
+    clock = FakeClock()
+    environment = {**REQUIRED, "RELAY_CONTEXT_KEY_SECRET_ID": "k", "AWS_REGION": "us-east-1"}
+    worker = build_worker(Settings.from_env(environment), clock=clock)
+
+    assert worker.relay.ports.clock is clock
+    assert worker.relay.gateway._clock is clock
+    timed: list[Any] = [worker.limiter, worker.tokens, worker.relay.ports.accounts]
+    for adapter in timed:
+        assert adapter._clock == clock.now, type(adapter).__name__
