@@ -120,7 +120,9 @@ def list_dead_letters(
     if not letters:
         console.print("The dead-letter queue is empty.")
         return
-    table = Table("type", "account", "reason", "count", "oldest", "newest", title="sp-relay dead letters")
+    table = make_table(
+        "type", "account", "reason", "count", "oldest", "newest", title="sp-relay dead letters"
+    )
     for entry in groups:
         table.add_row(
             entry.command_type,

@@ -368,8 +368,9 @@ def print_buckets(console: Console, levels: Iterable[BucketLevel], now: float, a
         else:
             tokens = str(available)
         full_in = level.full_in(now)
+        api, _, operation_id = level.operation.rpartition(".")
         cells = [
-            level.operation,
+            f"{operation_id}\n[dim]{api}[/dim]" if api else operation_id,
             f"{level.rate:g}" if level.rate is not None else "?",
             str(level.burst) if level.burst is not None else "?",
             tokens,

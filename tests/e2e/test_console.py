@@ -287,8 +287,11 @@ def test_permanent_failures_are_held_back_without_a_fix_up(stack: LocalStack, st
     put_dead_letter(stack, unique(sample_command("cancel-fulfillment")), outcome="rejected")
     put_dead_letter(stack, unique(sample_command("cancel-fulfillment")), outcome="dead-lettered")
 
-    result = cli("dlq", "replay", "--stack-file", stack_file, "--queue-url", target)
+    listed = cli("dlq", "list", "--stack-file", stack_file, env={"COLUMNS": "80"})
+    result = cli("dlq", "replay", "--stack-file", stack_file, "--queue-url", target, env={"COLUMNS": "80"})
 
+    for output in (listed.output, result.output):
+        assert all(len(line) <= 80 for line in output.splitlines()), output
     assert result.exit_code == ExitCode.REFUSED, result.output
     assert "must be held back: falling back" in result.output
     assert "1 permanent failure(s) held back" in result.output
