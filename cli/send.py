@@ -54,6 +54,8 @@ def read_commands(source: str, data: bytes) -> list[InputCommand]:
         raise UnreadableSource("empty: no command in it")
     try:
         document = json.loads(stripped)
+    except RecursionError:
+        raise UnreadableSource("JSON nested too deeply") from None
     except ValueError as error:
         if _looks_like_json_lines(text):
             return list(_json_lines(source, text))
@@ -73,7 +75,7 @@ def _looks_like_json_lines(text: str) -> bool:
         try:
             if isinstance(json.loads(line), dict):
                 return True
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return False
 

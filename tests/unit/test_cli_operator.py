@@ -274,7 +274,9 @@ def test_send_reads_objects_arrays_and_json_lines_and_refuses_files_without_comm
     lines = f"{one}\n\n{{broken\n{one}\n".encode()
     assert [c.where for c in read_commands("c.jsonl", lines)] == ["c.jsonl:1", "c.jsonl:3", "c.jsonl:4"]
     pretty = json.dumps(sample_command("cancel-fulfillment"), indent=2)[:-1].encode()
-    for data, reason in ((b"", "empty"), (b" [ ]\n", "empty list"), (pretty, "not valid JSON: ")):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    cases = ((b"", "empty"), (b" [ ]\n", "empty list"), (pretty, "not valid JSON: "), (nested, "too deeply"))
+    for data, reason in cases:
         with pytest.raises(UnreadableSource, match=reason):
             read_commands("x.json", data)
     with pytest.raises(UnreadableSource, match="byte 0xe9 on line 2"):
