@@ -90,7 +90,10 @@ def test_each_alarm_watches_its_metric_and_notifies_the_topic(
     alarm = _alarm(template, name)
     assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, metric)
     assert alarm["TreatMissingData"] == "notBreaching"
-    assert alarm["AlarmActions"]["Fn::If"][0] == "HasAlarmTopic"
+    # The operator's topic when given, else the stack's own: an alarm always notifies someone.
+    assert alarm["AlarmActions"] == [
+        {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
+    ]
 
 
 def test_the_429_alarm_reads_what_the_worker_emits(template: dict[str, Any]) -> None:
