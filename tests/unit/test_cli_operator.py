@@ -19,6 +19,8 @@ from cli.send import UnreadableSource, read_commands
 from cli.status import BucketLevel, catalog_operations, parse_bucket_key
 from cli.targets import TargetError, resolve_operator_target
 from domain.attributes import FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
+from domain.errors import SpApiRejected
+from domain.outcomes import Failure, OutcomeStatus
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.unit
@@ -281,3 +283,15 @@ def test_send_reads_objects_arrays_and_json_lines_and_refuses_files_without_comm
             read_commands("x.json", data)
     with pytest.raises(UnreadableSource, match="byte 0xe9 on line 2"):
         read_commands("latin1.json", b'\n{"commandId": "caf\xe9"}')
+
+
+def test_a_failures_detail_carries_sp_apis_message_through_the_redaction() -> None:
+    rejected = SpApiRejected(
+        "cancelFulfillmentOrder",
+        404,
+        [{"code": "NotFound", "message": "Requested order 'X-1' not found; contact jane@example.com"}],
+    )
+    failure = Failure.from_error(OutcomeStatus.REJECTED, rejected, 1)
+    assert failure.detail.startswith("SP-API cancelFulfillmentOrder answered 404 (NotFound): Requested order")
+    assert "'X-1' not found" in failure.detail
+    assert "jane@example.com" not in failure.detail
