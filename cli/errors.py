@@ -98,7 +98,7 @@ def explain(error: BaseException) -> ConsoleError | None:
         profile = kwargs.get("profile", "?")
         return ConsoleError(
             f"The AWS profile {profile!r} does not exist.",
-            "Check AWS_PROFILE (or --profile) against `aws configure list-profiles`.",
+            "Check AWS_PROFILE against `aws configure list-profiles`.",
             ExitCode.CREDENTIALS,
         )
     if isinstance(error, SSOError | TokenRetrievalError):
