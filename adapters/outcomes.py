@@ -10,17 +10,17 @@ from aws_lambda_powertools import Logger
 
 from adapters.aws import aws_failures_are_retryable
 from domain.errors import DependencyUnavailable
+from domain.events import EVENT_SOURCE, command_event
 from domain.outcomes import Outcome
 
 logger = Logger(service="sp-relay", child=True)
 
-EVENT_SOURCE = "sp-relay"
 # EventBridge takes at most 256 KiB per entry; leave room for the envelope.
 MAX_DETAIL_BYTES = 200_000
 
 
 def detail_type(outcome: Outcome) -> str:
-    return f"sp-relay command {outcome.status.value}"
+    return command_event(outcome.status.value)
 
 
 class EventBridgeOutcomes:

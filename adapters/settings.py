@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from domain.commands import REGIONS
 from domain.errors import PermanentError
 from domain.spapi import ALL_OPERATIONS
 
@@ -23,9 +24,7 @@ class SettingsError(PermanentError):
 # Every account's access token, refresh token and client secret is sent to these hosts: only Amazon's,
 # over https. ALLOW_LOOPBACK_ENDPOINTS=true (the local stack, the emulator) also admits this machine.
 SPAPI_HOSTS = frozenset(
-    f"{sandbox}sellingpartnerapi-{region}.amazon.com"
-    for sandbox in ("", "sandbox.")
-    for region in ("na", "eu", "fe")
+    f"{sandbox}sellingpartnerapi-{region}.amazon.com" for sandbox in ("", "sandbox.") for region in REGIONS
 )
 LWA_HOSTS = frozenset({"api.amazon.com"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -161,7 +160,7 @@ def parse_poll_accounts(variable: str, text: str) -> tuple[tuple[str, str | None
         name, _, region = item.strip().partition(":")
         if not name:
             continue
-        if region and region not in {"na", "eu", "fe"}:
+        if region and region not in REGIONS:
             raise SettingsError(f"{variable}: region of {name!r} must be na, eu or fe, got {region!r}")
         accounts.append((name, region or None))
     return tuple(accounts)

@@ -12,16 +12,13 @@ from typing import Any, Protocol
 import httpx
 from aws_lambda_powertools import Logger
 
+from domain.commands import REGIONS
 from domain.errors import CredentialsRejected, SpApiUnavailable
 from domain.requests import SpApiRequest, SpApiResponse
 
 logger = Logger(service="sp-relay", child=True)
 
-REGION_HOSTS = {
-    "na": "sellingpartnerapi-na.amazon.com",
-    "eu": "sellingpartnerapi-eu.amazon.com",
-    "fe": "sellingpartnerapi-fe.amazon.com",
-}
+REGION_HOSTS = {region: f"sellingpartnerapi-{region}.amazon.com" for region in REGIONS}
 USER_AGENT = "sp-relay/0.1 (Language=Python)"
 # Failures before the request left this process: SP-API cannot have applied it. Every other transport
 # failure (a read timeout, a reset after sending) may come after the effect.

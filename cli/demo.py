@@ -18,6 +18,7 @@ from domain.attributes import (
     SOURCE_MESSAGE_ID_ATTRIBUTE,
 )
 from domain.catalog import CATALOG
+from domain.events import COMMAND_EVENT, TRANSACTION_EVENT, transaction_event
 from local.runtime import LocalStack, LocalStackOptions
 from local.scenario import Tour, TourResult
 
@@ -82,7 +83,7 @@ def _outcome_table(result: TourResult) -> Table:
     table = Table("event", "type", "commandId", "detail", title="Events on the outcome bus")
     for kind, detail in result.events:
         name = kind.removeprefix("sp-relay ")
-        if kind.startswith("sp-relay command"):
+        if kind.startswith(COMMAND_EVENT):
             outcome = detail
             answer = (outcome.get("result") or {}).get("answer")
             if outcome["status"] == "succeeded":
@@ -134,8 +135,8 @@ def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: in
     refused = [o for o in result.outcomes() if o["commandId"] not in result.sent]
     if [o["status"] for o in refused] != ["rejected"] * len(BROKEN_COMMANDS):
         problems.append(f"expected {len(BROKEN_COMMANDS)} rejected broken commands, saw {refused}")
-    transactions = [kind for kind, _ in result.events if kind.startswith("sp-relay transaction")]
-    if Counter(transactions) != Counter({"sp-relay transaction Success": 2}):
+    transactions = [kind for kind, _ in result.events if kind.startswith(TRANSACTION_EVENT)]
+    if Counter(transactions) != Counter({transaction_event("Success"): 2}):
         problems.append(f"expected both acknowledgements followed to Success, saw {transactions}")
     reasons = Counter(str(m["attributes"].get(REASON_ATTRIBUTE)) for m in dead_letters)
     if reasons != Counter({"InvalidCommand": 1, "UnknownCommandType": 1}):

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from domain.catalog import CATALOG, FULFILLMENT_OUTBOUND
+from domain.events import FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED
 from domain.gateway import SpApiGateway
 from domain.paging import dig
 from domain.ports import Accounts, Clock, OutcomePublisher
@@ -25,8 +26,6 @@ from domain.privacy import redact
 from domain.requests import raise_for_status
 from domain.spapi import find_operation
 
-PURCHASE_ORDER_RECEIVED = "sp-relay purchase-order-received"
-FULFILLMENT_ORDER_CHANGED = "sp-relay fulfillment-order-changed"
 # Orders can appear in a listing a little after their timestamp: each poll looks back this much further.
 OVERLAP = timedelta(minutes=10)
 SEEN_TTL_SECONDS = 60 * 24 * 3600

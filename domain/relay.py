@@ -27,6 +27,7 @@ from domain.errors import (
     Throttled,
     UnexpectedFailure,
 )
+from domain.events import transaction_event
 from domain.gateway import SpApiGateway
 from domain.ledger import Claim, LedgerState, Settled
 from domain.outcomes import Failure, Outcome, OutcomeStatus
@@ -48,7 +49,6 @@ from domain.requests import SpApiResponse, raise_for_status
 from domain.spapi.spec import OperationSpec
 
 MAX_SQS_DELAY_SECONDS = 900
-TRANSACTION_EVENT = "sp-relay transaction"
 
 # Fields of the relay's sealed context (domain/relay_context.py).
 DEFERRALS = "deferrals"
@@ -408,7 +408,7 @@ class Relay:
                 status = "TreatedAsAccepted"
             errors = dig(result.get("answer"), reading.errors)
             self._ports.outcomes.publish_event(
-                f"{TRANSACTION_EVENT} {status}",
+                transaction_event(status),
                 {
                     "status": status,
                     "of": context.get(FOLLOW_UP_OF),

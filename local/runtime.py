@@ -21,6 +21,7 @@ from typing import Any, Self, cast
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from domain.events import COMMAND_EVENT
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
 from handlers.poller import lambda_handler as poller_handler
@@ -286,7 +287,7 @@ class LocalStack:
 
     def outcomes(self, max_rounds: int = 3) -> list[dict[str, Any]]:
         """The command outcome events delivered so far (other events read meanwhile are dropped)."""
-        return [detail for kind, detail in self.events(max_rounds) if kind.startswith("sp-relay command")]
+        return [detail for kind, detail in self.events(max_rounds) if kind.startswith(COMMAND_EVENT)]
 
     def dead_letters(self, max_rounds: int = 3) -> list[dict[str, Any]]:
         """Messages on the DLQ with their reason attributes (each read once, then deleted)."""

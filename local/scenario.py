@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.events import COMMAND_EVENT
 from local.runtime import DEMO_ACCOUNTS, LocalStack, sample_commands
 
 DRAIN_TIMEOUT = 60.0
@@ -32,7 +33,7 @@ class TourResult:
     steps: list[tuple[str, bool]] = field(default_factory=list)  # title, drained in time
 
     def outcomes(self) -> list[dict[str, Any]]:
-        return [detail for kind, detail in self.events if kind.startswith("sp-relay command")]
+        return [detail for kind, detail in self.events if kind.startswith(COMMAND_EVENT)]
 
     def outcome_of(self, command: dict[str, Any]) -> dict[str, Any] | None:
         found = [o for o in self.outcomes() if o["commandId"] == command["commandId"]]

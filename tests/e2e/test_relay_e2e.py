@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from domain.attributes import DETAIL_ATTRIBUTE, OUTCOME_ATTRIBUTE, REASON_ATTRIBUTE
+from domain.events import COMMAND_EVENT, TRANSACTION_EVENT
 from domain.privacy import REDACTED
 from emulator.state import Fault
 from local.runtime import DEMO_ACCOUNTS, LocalStack
@@ -51,14 +52,14 @@ def test_every_sample_command_succeeds_in_order(stack: LocalStack) -> None:
     run(stack, cancel)
 
     events = stack.events()
-    outcomes = by_command_id([detail for kind, detail in events if kind.startswith("sp-relay command")])
+    outcomes = by_command_id([detail for kind, detail in events if kind.startswith(COMMAND_EVENT)])
     for command in (create, update, cancel, acknowledge):
         [outcome] = outcomes[command["commandId"]]
         assert outcome["status"] == "succeeded", outcome
     answer = outcomes[acknowledge["commandId"]][0]["result"]["answer"]
     assert set(answer) == {"transactionId"}
     # The acknowledgement's transaction was followed to its end (the queue drained only after that).
-    [(kind, transaction)] = [(kind, d) for kind, d in events if kind.startswith("sp-relay transaction")]
+    [(kind, transaction)] = [(kind, d) for kind, d in events if kind.startswith(TRANSACTION_EVENT)]
     assert kind == "sp-relay transaction Success"
     assert (transaction["of"], transaction["transactionId"]) == (
         acknowledge["commandId"],

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.catalog import CATALOG
+from domain.events import COMMAND_EVENT, FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED, TRANSACTION_EVENT
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from local.scenario import Tour
 from tests.conftest import sample_command
@@ -38,7 +39,7 @@ def run(stack: LocalStack, *commands: dict[str, Any]) -> list[tuple[str, dict[st
 def succeeded(events: list[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     outcomes = {}
     for kind, detail in events:
-        if kind.startswith("sp-relay command"):
+        if kind.startswith(COMMAND_EVENT):
             assert detail["status"] == "succeeded", detail
             outcomes[detail["commandId"]] = detail
     return outcomes
@@ -57,7 +58,7 @@ def test_every_command_type_succeeds_on_the_local_stack(stack: LocalStack) -> No
     assert set(statuses) == set(result.sent)
     assert {status for _, status in statuses.values()} == {"succeeded"}, statuses
     assert {command_type for command_type, _ in statuses.values()} == set(CATALOG)
-    transactions = sorted(kind for kind, _ in result.events if kind.startswith("sp-relay transaction"))
+    transactions = sorted(kind for kind, _ in result.events if kind.startswith(TRANSACTION_EVENT))
     assert transactions == ["sp-relay transaction Success"] * 2
     published = json.dumps([detail for _, detail in result.events])
     assert "Jane Doe" not in published and "123 Example Street" not in published
@@ -72,9 +73,7 @@ def test_both_acknowledgement_programs_are_followed_to_their_final_status(stack:
 
     events = run(stack, direct, retail)
 
-    finals = {
-        detail["of"]: (kind, detail) for kind, detail in events if kind.startswith("sp-relay transaction")
-    }
+    finals = {detail["of"]: (kind, detail) for kind, detail in events if kind.startswith(TRANSACTION_EVENT)}
     assert set(finals) == {direct["commandId"], retail["commandId"]}
     for kind, detail in finals.values():
         assert kind == "sp-relay transaction Failure"
@@ -90,7 +89,7 @@ def test_a_transaction_that_never_settles_is_treated_as_accepted(stack: LocalSta
         stack, direct
     )  # the local stack gives up after follow_up_max_minutes (2 in tests? see fixture)
 
-    [(kind, detail)] = [(k, d) for k, d in events if k.startswith("sp-relay transaction")]
+    [(kind, detail)] = [(k, d) for k, d in events if k.startswith(TRANSACTION_EVENT)]
     assert kind == "sp-relay transaction TreatedAsAccepted"
     assert "treated as accepted" in detail["note"]
     assert detail["checks"] >= 2
@@ -110,7 +109,7 @@ def test_the_purchase_order_poller_publishes_each_new_order_once(stack: LocalSta
         0,
         1,
     ]
-    events = [d for k, d in stack.events() if k == "sp-relay purchase-order-received"]
+    events = [d for k, d in stack.events() if k == PURCHASE_ORDER_RECEIVED]
     assert sorted(d["purchaseOrderNumber"] for d in events) == sorted([*numbers, later])
     text = json.dumps(events)
     for order in events:
@@ -132,7 +131,7 @@ def test_the_fulfillment_order_poller_publishes_status_and_tracking_changes(stac
     changes = [
         d
         for k, d in stack.events()
-        if k == "sp-relay fulfillment-order-changed" and d["sellerFulfillmentOrderId"] == order_id
+        if k == FULFILLMENT_ORDER_CHANGED and d["sellerFulfillmentOrderId"] == order_id
     ]
     assert [(c["previousStatus"], c["status"]) for c in changes] == [
         (None, "Received"),

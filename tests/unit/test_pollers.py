@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 
 from domain.catalog import RESTRICTED_OPERATIONS
+from domain.events import FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED
 from domain.gateway import SpApiGateway
-from domain.pollers import (
-    FULFILLMENT_ORDER_CHANGED,
-    PURCHASE_ORDER_RECEIVED,
-    FulfillmentOrderPoller,
-    PollerPorts,
-    PurchaseOrderPoller,
-)
+from domain.pollers import FulfillmentOrderPoller, PollerPorts, PurchaseOrderPoller
 from domain.requests import SpApiResponse
 from tests.fakes import (
     FakeAccounts,
