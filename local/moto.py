@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -18,6 +19,7 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.server import ThreadedMotoServer
+from moto.sqs.models import SQSBackend
 from werkzeug.serving import make_server
 
 from adapters.ledger import KEY_PREFIX as LEDGER_KEY_PREFIX
@@ -97,6 +99,43 @@ class _AtomicMotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+_RECEIVE_LOCK = threading.Lock()
+# A short pause when visible messages cannot be handed out yet (a FIFO group in flight), so the wait
+# below does not spin.
+_RECEIVE_RETRY_SECONDS = 0.02
+
+
+def _one_receiver_at_a_time() -> None:
+    """SQS hands a message to one consumer until its visibility timeout ends; moto's threaded server picks
+    and marks messages without a lock, so two workers polling at once could both receive the same one
+    (seen: one command dead-lettered twice in one run). Messages are picked one receive at a time here;
+    the long-poll wait happens outside the lock, so a waiting poll never holds up another."""
+    original = SQSBackend.receive_message
+    if getattr(original, "one_at_a_time", False):
+        return
+
+    def receive_message(  # noqa: PLR0917 - moto's own signature, called positionally
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with _RECEIVE_LOCK:
+                received = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if received or remaining <= 0:
+                return received
+            self.get_queue(queue_name).wait_for_messages(min(1.0, remaining))  # type: ignore[arg-type]
+            time.sleep(min(_RECEIVE_RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+
+    receive_message.one_at_a_time = True  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
 def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     """Start moto's threaded server on ``host:port`` (``port=0``: a free port chosen by the OS).
 
@@ -104,6 +143,7 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     """
     # werkzeug logs every request at INFO: hundreds of lines that drown the relay's own logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _one_receiver_at_a_time()
     server = _AtomicMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

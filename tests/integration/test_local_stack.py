@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,3 +258,33 @@ def test_a_poller_whose_queue_was_deleted_stops_instead_of_retrying_forever(sqs:
     mapping.stop()
     assert not alive, "the poller kept polling a queue that no longer exists"
     assert handled == []
+
+
+def test_concurrent_receivers_never_get_the_same_message(sqs: SQSClient) -> None:
+    url = sqs.create_queue(QueueName=f"shared-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sent = 60
+    for start in range(0, sent, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, start + 10)],
+        )
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def receiver() -> None:
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300
+            ).get("Messages", [])
+            if not messages:
+                return
+            with lock:
+                received.extend(m["Body"] for m in messages)
+
+    threads = [threading.Thread(target=receiver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(received) == sorted(f"m{i}" for i in range(sent))  # each once: none twice, none lost
