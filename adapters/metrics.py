@@ -14,6 +14,7 @@ metric                       counted when                                       
 ``SpApiLatency``             time of each SP-API call, answer or transport failure      Milliseconds
 ``TokenWaits``               the shared rate limiter said "wait" (no token yet)         Count
 ``Deferrals``                a message was re-sent with a delay to wait for a token     Count
+``BucketPushBacks``          a 429 from SP-API pushed the shared bucket back            Count
 ============================ ========================================================== ============
 
 Namespace ``SpRelay`` (``POWERTOOLS_METRICS_NAMESPACE``), one dimension ``service`` = ``sp-relay``.
@@ -28,7 +29,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from domain.outcomes import Failure, Outcome, OutcomeStatus
-from domain.ports import InboundMessage, MessageQueue, OutcomePublisher, RateLimiter, SpApi
+from domain.ports import Admission, InboundMessage, MessageQueue, OutcomePublisher, RateLimiter, SpApi
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
 
@@ -43,6 +44,7 @@ SPAPI_THROTTLED = "SpApiThrottled"
 SPAPI_LATENCY = "SpApiLatency"
 TOKEN_WAITS = "TokenWaits"  # noqa: S105 - a metric name
 DEFERRALS = "Deferrals"
+BUCKET_PUSH_BACKS = "BucketPushBacks"
 
 _BY_STATUS = {
     OutcomeStatus.SUCCEEDED.value: COMMANDS_SUCCEEDED,
@@ -152,12 +154,33 @@ class _Meter:
 
 
 class _MeteredSpApi(_Meter):
-    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+    def call(
+        self,
+        account: str,
+        region: str,
+        request: SpApiRequest,
+        *,
+        admit: Admission | None = None,
+        timeout_seconds: float | None = None,
+    ) -> SpApiResponse:
+        admitting = [0.0]
+
+        def timed_admit() -> float:
+            # The wait for a token is no SP-API latency.
+            admit_started = time.perf_counter()
+            try:
+                return admit() if admit is not None else time.time()
+            finally:
+                admitting[0] += time.perf_counter() - admit_started
+
         started = time.perf_counter()
         try:
-            response: SpApiResponse = self._inner.call(account, region, request)
+            response: SpApiResponse = self._inner.call(
+                account, region, request, admit=timed_admit, timeout_seconds=timeout_seconds
+            )
         finally:
-            self._metrics.milliseconds(SPAPI_LATENCY, (time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started - admitting[0]
+            self._metrics.milliseconds(SPAPI_LATENCY, elapsed * 1000)
         self._metrics.count(SPAPI_CALLS)
         if response.status == 429:
             self._metrics.count(SPAPI_THROTTLED)
@@ -170,6 +193,10 @@ class _MeteredLimiter(_Meter):
         if wait > 0:
             self._metrics.count(TOKEN_WAITS)
         return wait
+
+    def push_back(self, bucket: Bucket, plan: UsagePlan) -> None:
+        self._inner.push_back(bucket, plan)
+        self._metrics.count(BUCKET_PUSH_BACKS)
 
 
 class _MeteredOutcomes(_Meter):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from adapters.rate_limiter import DEFAULT_ARRIVAL_MARGIN_SECONDS
 from domain.commands import REGIONS
 from domain.errors import PermanentError
 from domain.spapi import ALL_OPERATIONS
@@ -75,6 +76,8 @@ class Settings:
     # How long a container keeps an account's secret before reading it again (it is also re-read at
     # once when LWA or SP-API refuses the credentials).
     secret_max_age_seconds: float = 300.0
+    # How late a request may reach SP-API after its token was decided (adapters/rate_limiter.py).
+    rate_limit_arrival_margin_seconds: float = DEFAULT_ARRIVAL_MARGIN_SECONDS
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
     # Pollers: where they keep watermarks, and which accounts ("name" or "name:region") each polls.
@@ -141,6 +144,9 @@ class Settings:
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
             acknowledgement_window_seconds=number("ACKNOWLEDGEMENT_WINDOW_SECONDS", 15 * 60.0),
             secret_max_age_seconds=number("SECRET_MAX_AGE_SECONDS", 300.0),
+            rate_limit_arrival_margin_seconds=number(
+                "RATE_LIMIT_ARRIVAL_MARGIN_SECONDS", DEFAULT_ARRIVAL_MARGIN_SECONDS
+            ),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
 from aws_lambda_powertools import Logger
+from httpx import USE_CLIENT_DEFAULT
+from httpx._client import UseClientDefault
 
 from domain.commands import REGIONS
 from domain.errors import CredentialsRejected, SpApiUnavailable
+from domain.ports import Admission
 from domain.requests import SpApiRequest, SpApiResponse
 
 logger = Logger(service="sp-relay", child=True)
@@ -25,6 +28,7 @@ USER_AGENT = "sp-relay/0.1 (Language=Python)"
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 # Refresh an access token this long before LWA says it expires: a request in flight must not carry a dead one.
 REFRESH_MARGIN_SECONDS = 60.0
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class CredentialsSource(Protocol):
@@ -157,32 +161,53 @@ class SpApiHttpClient:
         *,
         endpoint_override: str | None = None,
         sandbox: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
         self._tokens = tokens
         self._credentials = credentials
         self._endpoint_override = endpoint_override
         self._sandbox = sandbox
+        self._clock = clock
 
-    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+    def call(
+        self,
+        account: str,
+        region: str,
+        request: SpApiRequest,
+        *,
+        admit: Admission | None = None,
+        timeout_seconds: float | None = None,
+    ) -> SpApiResponse:
         sandbox = self._sandbox or bool(self._credentials.credentials(account).sandbox)
         url = (
             spapi_base_url(region, sandbox=sandbox, endpoint_override=self._endpoint_override) + request.path
         )
         content = None if request.body is None else json.dumps(request.body, ensure_ascii=False).encode()
+        timeout: httpx.Timeout | UseClientDefault = (
+            USE_CLIENT_DEFAULT
+            if timeout_seconds is None
+            else httpx.Timeout(timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
+        )
         # A Restricted Data Token is sent as is; the caller renews it if SP-API refuses it.
         attempts = (1,) if request.access_token else (1, 2)
         for attempt in attempts:
+            # Everything the request needs is ready before its rate-limit token is taken (admit).
             token = request.access_token or self._tokens.access_token(account)
+            sent = _SendTime(self._clock)
+            outgoing = self._http.build_request(
+                request.method,
+                url,
+                params=list(request.query),
+                content=content,
+                headers=self._headers(token, has_body=content is not None),
+                timeout=timeout,
+                extensions={"trace": sent.trace},
+            )
+            decided_at = admit() if admit is not None else None
             started = time.perf_counter()
             try:
-                response = self._http.request(
-                    request.method,
-                    url,
-                    params=list(request.query),
-                    content=content,
-                    headers=self._headers(token, has_body=content is not None),
-                )
+                response = self._http.send(outgoing)
             except NOT_SENT_ERRORS as error:
                 raise SpApiUnavailable(
                     f"SP-API {request.operation_id} was not reached ({type(error).__name__})",
@@ -196,7 +221,7 @@ class SpApiHttpClient:
                 raise SpApiUnavailable(
                     f"SP-API {request.operation_id} connection failed ({type(error).__name__})"
                 ) from None
-            answer = _to_response(response)
+            answer = replace(_to_response(response), sent_at=sent.at)
             logger.info(
                 "SP-API call",
                 extra={
@@ -206,6 +231,11 @@ class SpApiHttpClient:
                     "status": answer.status,
                     "request_id": answer.request_id,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "token_to_send_ms": (
+                        round((sent.at - decided_at) * 1000, 1)
+                        if sent.at is not None and decided_at is not None
+                        else None
+                    ),
                 },
             )
             if request.access_token or not _token_rejected(answer):
@@ -224,6 +254,18 @@ class SpApiHttpClient:
         if has_body:
             headers["content-type"] = "application/json"
         return headers
+
+
+class _SendTime:
+    """Notes when the request's headers start going out on the connection (httpcore's trace hook)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.at: float | None = None
+
+    def trace(self, event: str, _info: Mapping[str, Any]) -> None:
+        if self.at is None and event.endswith("send_request_headers.started"):
+            self.at = self._clock()
 
 
 def _token_rejected(response: SpApiResponse) -> bool:

@@ -175,14 +175,17 @@ class SpApiUnavailable(RetryableError):
 
 
 class Throttled(RetryableError):
-    """No token in the bucket within the inline wait budget: give the message back with a delay."""
+    """No token in the bucket within the inline wait budget, or SP-API answered 429 (nothing applied):
+    give the message back with a delay, no delivery counted."""
 
     code = "Throttled"
 
-    def __init__(self, bucket: str, retry_after_seconds: float) -> None:
-        super().__init__(f"rate limit of {bucket}: next token in {retry_after_seconds:.2f}s")
+    def __init__(self, bucket: str, retry_after_seconds: float, *, answered_by_spapi: bool = False) -> None:
+        source = "SP-API answered 429 for" if answered_by_spapi else "rate limit of"
+        super().__init__(f"{source} {bucket}: next token in {retry_after_seconds:.2f}s")
         self.bucket = bucket
         self.retry_after_seconds = retry_after_seconds
+        self.answered_by_spapi = answered_by_spapi
 
 
 class CommandInProgress(RetryableError):

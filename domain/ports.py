@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -33,10 +33,26 @@ class InboundMessage:
         return {name: value for name, value in self.attributes.items() if not is_relay_attribute(name)}
 
 
+# Called by the SP-API adapter once per request leaving, as the last step before sending: everything
+# else (credentials, access token, request) is ready by then. It takes the rate-limit token (it may
+# wait, or raise Throttled) and returns the time the token was decided (Clock.now()).
+Admission = Callable[[], float]
+
+
 class SpApi(Protocol):
-    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
-        """Send one request. Raises SpApiUnavailable on transport failures, CredentialsRejected,
-        UnknownAccount; any HTTP answer (2xx or not) is returned."""
+    def call(
+        self,
+        account: str,
+        region: str,
+        request: SpApiRequest,
+        *,
+        admit: Admission | None = None,
+        timeout_seconds: float | None = None,
+    ) -> SpApiResponse:
+        """Send one request, calling ``admit`` right before each request leaves (none: send at once),
+        within ``timeout_seconds`` (none: the client's default). Raises SpApiUnavailable on transport
+        failures, CredentialsRejected, UnknownAccount, and whatever ``admit`` raised; any HTTP answer
+        (2xx or not) is returned."""
         ...
 
 
@@ -57,6 +73,10 @@ class RateLimiter(Protocol):
 
     def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
         """The wait for a token this worker already knows of, without any I/O (0.0: none known)."""
+        ...
+
+    def push_back(self, bucket: Bucket, plan: UsagePlan) -> None:
+        """SP-API answered 429: its bucket is empty. Tell every worker (one write): wait an interval."""
         ...
 
 

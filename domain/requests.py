@@ -31,6 +31,8 @@ class SpApiResponse:
     # x-amzn-RateLimit-Limit: the rate SP-API actually granted this caller for the operation.
     granted_rate: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # When the request left (its headers were written), Clock.now() seconds; None when not measured.
+    sent_at: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -109,7 +109,12 @@ def build_spapi_side(
     spapi = SpApiHttpClient(
         http, tokens, accounts, endpoint_override=settings.spapi_endpoint_url, sandbox=settings.spapi_sandbox
     )
-    limiter = DynamoDbGcraLimiter(client("dynamodb"), settings.rate_limit_table_name, clock=clock.now)
+    limiter = DynamoDbGcraLimiter(
+        client("dynamodb"),
+        settings.rate_limit_table_name,
+        clock=clock.now,
+        arrival_margin_seconds=settings.rate_limit_arrival_margin_seconds,
+    )
     spapi_port, limiter_port = metered_spapi(spapi, metrics), metered_limiter(limiter, metrics)
     gateway = SpApiGateway(
         spapi_port,

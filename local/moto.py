@@ -6,7 +6,9 @@ The local stack talks to it exactly as it would talk to AWS: boto3 clients with 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import logging
 import threading
 import time
@@ -21,8 +23,6 @@ from moto.moto_server.werkzeug_app import (
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import SQSBackend
 from werkzeug.serving import make_server
-
-from adapters.ledger import KEY_PREFIX as LEDGER_KEY_PREFIX
 
 # moto accepts any credentials; these make sure a misconfigured client can never sign for a real account.
 FAKE_ACCESS_KEY_ID = "testing"
@@ -66,12 +66,16 @@ class MotoHandle:
 
 class _AtomicDynamoDb:
     """DynamoDB applies each conditional write atomically; moto's threaded server checks the condition
-    and writes without a lock, so two concurrent claims of one write-ledger item could both succeed.
-    Requests on the write ledger's items are served one at a time here, as DynamoDB orders them."""
+    and writes without a lock, so two concurrent writers can both pass a condition only one of them
+    should: two claims of one write-ledger item, or two workers taking the last rate-limit token (seen:
+    tat 19.3 -> 19.8 -> 20.3 from two writes whose conditions both read 19.3, which SP-API then answered
+    with a 429). Requests are served one at a time per table here (different tables stay concurrent),
+    which is at least as strict as DynamoDB's per-item ordering."""
 
     def __init__(self, app: Any) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
@@ -79,11 +83,33 @@ class _AtomicDynamoDb:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        if LEDGER_KEY_PREFIX.encode() not in body:
-            return self._app(environ, start_response)
-        with self._lock:
-            # The body is produced inside the lock: moto builds it before returning.
+        with contextlib.ExitStack() as held:
+            # Sorted, so a transaction over several tables never waits in a cycle with another.
+            for table in sorted(_tables_of(body)):
+                held.enter_context(self._lock_for(table))
+            # The body is produced inside the locks: moto builds it before returning.
             return list(self._app(environ, start_response))
+
+    def _lock_for(self, table: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(table, threading.Lock())
+
+
+def _tables_of(body: bytes) -> set[str]:
+    """The tables a DynamoDB request touches (every one for a transaction or a batch)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return set()
+    if not isinstance(request, dict):
+        return set()
+    tables = {request["TableName"]} if isinstance(request.get("TableName"), str) else set()
+    for item in request.get("TransactItems") or []:
+        for action in item.values() if isinstance(item, dict) else []:
+            if isinstance(action, dict) and isinstance(action.get("TableName"), str):
+                tables.add(action["TableName"])
+    tables.update(name for name in request.get("RequestItems") or {} if isinstance(name, str))
+    return tables
 
 
 class _AtomicMotoServer(ThreadedMotoServer):

@@ -11,7 +11,7 @@ from domain.commands import Command
 from domain.errors import CommandIdReused, CommandInProgress, LeaseLost, RetryableError
 from domain.ledger import Claim, LedgerState, Settled, fingerprint
 from domain.outcomes import Failure, Outcome
-from domain.ports import InboundMessage
+from domain.ports import Admission, InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
 
@@ -22,12 +22,24 @@ class FakeSpApi:
 
     script: dict[str, list[SpApiResponse | Exception]] = field(default_factory=lambda: defaultdict(list))
     calls: list[tuple[str, str, SpApiRequest]] = field(default_factory=list)
+    timeouts: list[float | None] = field(default_factory=list)
 
     def answer(self, operation_id: str, *answers: SpApiResponse | Exception) -> None:
         self.script[operation_id].extend(answers)
 
-    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+    def call(
+        self,
+        account: str,
+        region: str,
+        request: SpApiRequest,
+        *,
+        admit: Admission | None = None,
+        timeout_seconds: float | None = None,
+    ) -> SpApiResponse:
+        if admit is not None:
+            admit()
         self.calls.append((account, region, request))
+        self.timeouts.append(timeout_seconds)
         queue = self.script.get(request.operation_id)
         if queue:
             answer = queue.pop(0)
@@ -63,6 +75,7 @@ class FakeLimiter:
     taken: list[tuple[Bucket, UsagePlan]] = field(default_factory=list)
 
     known_waits: dict[str, float] = field(default_factory=dict)
+    pushed_back: list[Bucket] = field(default_factory=list)
 
     def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
         return self.known_waits.get(bucket.key, 0.0)
@@ -70,6 +83,9 @@ class FakeLimiter:
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
         self.taken.append((bucket, plan))
         return self.waits.pop(0) if self.waits else 0.0
+
+    def push_back(self, bucket: Bucket, plan: UsagePlan) -> None:
+        self.pushed_back.append(bucket)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from adapters.metrics import (
     status_metric,
 )
 from domain.outcomes import Failure, Outcome, OutcomeStatus
-from domain.ports import InboundMessage
+from domain.ports import Admission, InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
 from local.stack import load_template
@@ -150,7 +150,17 @@ class _FakeSpApi:
     def __init__(self, *statuses: int) -> None:
         self.statuses = list(statuses)
 
-    def call(self, account: str, region: str, request: SpApiRequest) -> SpApiResponse:
+    def call(
+        self,
+        account: str,
+        region: str,
+        request: SpApiRequest,
+        *,
+        admit: Admission | None = None,
+        timeout_seconds: float | None = None,
+    ) -> SpApiResponse:
+        if admit is not None:
+            admit()
         return SpApiResponse(status=self.statuses.pop(0), body=None)
 
 
@@ -163,6 +173,9 @@ class _FakeLimiter:
 
     def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
         return 0.0
+
+    def push_back(self, bucket: Bucket, plan: UsagePlan) -> None:
+        return None
 
 
 class _FakeOutcomes:

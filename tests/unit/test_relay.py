@@ -115,9 +115,7 @@ def test_sp_api_400_is_rejected_with_sp_api_errors_and_not_retried(world: World)
     assert len(world.queue.dead_letters) == 1
 
 
-@pytest.mark.parametrize(
-    "failure", [SpApiResponse(503, None), SpApiResponse(429, None), SpApiUnavailable("timed out")]
-)
+@pytest.mark.parametrize("failure", [SpApiResponse(503, None), SpApiUnavailable("timed out")])
 def test_transient_failures_are_retried_with_backoff_then_dead_lettered(
     world: World, failure: SpApiResponse | Exception
 ) -> None:
@@ -134,6 +132,21 @@ def test_transient_failures_are_retried_with_backoff_then_dead_lettered(
     assert dead.status is OutcomeStatus.DEAD_LETTERED
     assert "retries exhausted after 3 attempts" in dead.detail
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.DEAD_LETTERED]
+
+
+def test_a_429_from_sp_api_counts_no_delivery_and_pushes_the_shared_bucket_back(world: World) -> None:
+    world.spapi.answer("cancelFulfillmentOrder", SpApiResponse(429, None))
+    command = sample("cancel-fulfillment")
+
+    assert world.process(message(command, receive_count=1)) is Disposition.DONE
+
+    [(_, delay)] = world.queue.deferred  # re-sent with a delay: no receive counted
+    assert delay >= 1
+    assert world.queue.backed_off == [] and world.queue.dead_letters == []
+    assert [bucket.operation for bucket in world.limiter.pushed_back] == [
+        "fulfillment_outbound_2020_07_01.cancelFulfillmentOrder"
+    ]
+    assert world.outcomes.published == []
 
 
 def test_a_retry_after_a_transient_failure_succeeds(world: World) -> None:
