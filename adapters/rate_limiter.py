@@ -43,6 +43,8 @@ MAX_WRITES_PER_DECISION = 4
 # most of it the conditional write under contention; in AWS the write and the trip take tens of ms.
 DEFAULT_ARRIVAL_MARGIN_SECONDS = 0.3
 BUCKET_TTL_SECONDS = 24 * 3600
+# tat is stored to the microsecond: a call exactly at the limit must not be refused by the rounding.
+ROUNDING_SECONDS = 1e-6
 
 
 def _number(value: float) -> str:
@@ -83,7 +85,7 @@ class DynamoDbGcraLimiter:
             now = self._clock()
             with self._lock:
                 known = self._known_tat.get(key)
-            if known is not None and known - tolerance > now:
+            if known is not None and known - tolerance > now + ROUNDING_SECONDS:
                 return known - tolerance - now
             # A margin beyond half the tolerance would book every call of a small-burst bucket late.
             latest_arrival = now + min(self._margin, tolerance / 2)
@@ -92,7 +94,7 @@ class DynamoDbGcraLimiter:
                 now,
                 interval,
                 plan.burst,
-                limit=now + tolerance,
+                limit=now + tolerance + ROUNDING_SECONDS,
                 latest_arrival=latest_arrival,
                 advance=known is not None and known > latest_arrival,
             )
