@@ -39,6 +39,17 @@ CLAIM_UPDATE = (
     "fingerprint = :fingerprint, commandType = :type, expiration = :expiration"
 )
 
+CLAIM_UPDATE_VALUES = (
+    ":attempted",
+    ":zero",
+    ":one",
+    ":now",
+    ":lease",
+    ":fingerprint",
+    ":type",
+    ":expiration",
+)
+
 
 class DynamoDbWriteLedger:
     def __init__(
@@ -52,7 +63,13 @@ class DynamoDbWriteLedger:
     def key(command: Command) -> str:
         return f"{KEY_PREFIX}#{command.account}#{command.command_id}"
 
-    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
+    @staticmethod
+    def order_key(account: str, order_id: str) -> str:
+        return f"{KEY_PREFIX}#order#{account}#{order_id}"
+
+    def claim(
+        self, command: Command, *, now: float, lease_until: float, creates_order: str | None = None
+    ) -> Claim | Settled:
         values = {
             ":attempted": {"S": LedgerState.ATTEMPTED.value},
             ":rejected": {"S": LedgerState.REJECTED.value},
@@ -66,6 +83,8 @@ class DynamoDbWriteLedger:
             ":type": {"S": command.type.name},
             ":expiration": {"N": str(int(now) + self._ttl)},
         }
+        if creates_order is not None and self._first_claim_of_create(command, creates_order, values):
+            return Claim(fence=1)
         try:
             answer = self._client.update_item(
                 TableName=self._table,
@@ -94,6 +113,58 @@ class DynamoDbWriteLedger:
             previous_attempt_at=_n(old, "mayHaveAppliedSince") if previous is not None else None,
             previous_note=_s(old, "note"),
         )
+
+    def _first_claim_of_create(self, command: Command, order_id: str, values: dict[str, Any]) -> bool:
+        """A new create is claimed in one transaction with its order's pointer to it (still one DynamoDB
+        call). False when the command is not new: the caller claims it as any other (its first claim
+        wrote the pointer already)."""
+        claim_values = {name: value for name, value in values.items() if name in CLAIM_UPDATE_VALUES}
+        pointer = {
+            "id": {"S": self.order_key(command.account, order_id)},
+            "createKey": {"S": self.key(command)},
+            "expiration": values[":expiration"],
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": self.key(command)}},
+                            "UpdateExpression": CLAIM_UPDATE,
+                            "ConditionExpression": "attribute_not_exists(id)",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": claim_values,
+                        }
+                    },
+                    {"Put": {"TableName": self._table, "Item": pointer}},
+                ]
+            )
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if error_code(error) == "TransactionCanceledException" and any(
+                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+            ):
+                return False
+            with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+                raise
+        return True
+
+    def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
+        pointer = self._read(self.order_key(account, order_id))
+        create_key = _s(pointer, "createKey")
+        if create_key is None:
+            return None
+        return _state(self._read(create_key))
+
+    def _read(self, key: str) -> dict[str, Any]:
+        with aws_failures_are_retryable(f"write ledger read in {self._table}"):
+            answer = self._client.get_item(TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True)
+        item: dict[str, Any] = answer.get("Item") or {}
+        return item
 
     def _refused(self, command: Command, found: dict[str, Any], now: float) -> Settled:
         if _s(found, "fingerprint") not in (None, fingerprint(command)):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.paging import Paging
+from domain.paging import Paging, dig
 from domain.probes import (
     CANCEL_FULFILLMENT_PROBE,
     CREATE_FULFILLMENT_PROBE,
@@ -81,6 +81,26 @@ class FollowUp:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderSequence:
+    """Writes on one seller-named order, which a standard queue may deliver out of order.
+
+    The create (``creates``) records that the relay holds a create of the order; any other write that
+    SP-API answers "not found" waits while that create's outcome is still open, instead of failing.
+    """
+
+    order_id: tuple[str, ...]  # where the payload names the order
+    creates: bool = False
+
+    def order_of(self, payload: Mapping[str, Any]) -> str | None:
+        value = dig(payload, self.order_id)
+        return value if isinstance(value, str) and value else None
+
+
+MCF_ORDER = OrderSequence(("sellerFulfillmentOrderId",))
+MCF_ORDER_CREATE = OrderSequence(("sellerFulfillmentOrderId",), creates=True)
+
+
+@dataclass(frozen=True, slots=True)
 class CommandType:
     name: str
     operation: OperationSpec
@@ -94,6 +114,7 @@ class CommandType:
     paging: Paging | None = None
     follow_up: FollowUp | None = None
     transaction_status: TransactionStatus | None = None
+    order_sequence: OrderSequence | None = None
 
     @property
     def sandbox_only(self) -> bool:
@@ -140,6 +161,7 @@ _ENTRIES = (
             confirm=True,
         ),
         probe=CREATE_FULFILLMENT_PROBE,
+        order_sequence=MCF_ORDER_CREATE,
     ),
     _read("get-package-tracking", _fba("getPackageTrackingDetails"), "Tracking details of a package."),
     _read("list-return-reason-codes", _fba("listReturnReasonCodes"), "Return reason codes for a seller SKU."),
@@ -148,6 +170,7 @@ _ENTRIES = (
         operation=_fba("createFulfillmentReturn"),
         summary="Create a return authorization for items of a fulfillment order.",
         probe=CREATE_RETURN_PROBE,
+        order_sequence=MCF_ORDER,
     ),
     _read("get-fulfillment-order", _fba("getFulfillmentOrder"), "One fulfillment order with shipments."),
     CommandType(
@@ -155,6 +178,7 @@ _ENTRIES = (
         operation=_fba("updateFulfillmentOrder"),
         summary="Update a Multi-Channel Fulfillment order.",
         probe=UPDATE_FULFILLMENT_PROBE,
+        order_sequence=MCF_ORDER,
     ),
     CommandType(
         name="cancel-fulfillment",
@@ -165,11 +189,13 @@ _ENTRIES = (
             description="the order already has a cancel request (DuplicateCancelRequest)",
         ),
         probe=CANCEL_FULFILLMENT_PROBE,
+        order_sequence=MCF_ORDER,
     ),
     CommandType(
         name="submit-fulfillment-order-status-update",
         operation=_fba("submitFulfillmentOrderStatusUpdate"),
         summary="Move a fulfillment order to another status (SP-API sandbox accounts only).",
+        order_sequence=MCF_ORDER,
     ),
     _read("get-features", _fba("getFeatures"), "MCF features available in a marketplace."),
     _read(

@@ -198,6 +198,17 @@ class CommandInProgress(RetryableError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class AwaitingCreate(RetryableError):
+    """SP-API does not know the order yet, and the relay holds its create with the outcome still open
+    (pending, not applied yet, or unknown): the write waits for the create instead of failing."""
+
+    code = "AwaitingCreate"
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class LeaseLost(RetryableError):
     """Another worker took over this command's ledger lease (this one's fencing token is stale)."""
 

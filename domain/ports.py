@@ -86,11 +86,19 @@ class WriteLedger(Protocol):
     Raises DependencyUnavailable when the store fails, LeaseLost when ``fence`` is no longer the
     command's fencing token (another worker took it over)."""
 
-    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
-        """Take the command for one attempt, or return its saved success.
+    def claim(
+        self, command: Command, *, now: float, lease_until: float, creates_order: str | None = None
+    ) -> Claim | Settled:
+        """Take the command for one attempt, or return its saved success. ``creates_order``: the command
+        creates this seller order id, and its first claim records that in the same write.
 
         Raises CommandIdReused (same key, other type or payload) and CommandInProgress (another worker's
         lease is live; ``retry_after_seconds`` says when it runs out)."""
+        ...
+
+    def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
+        """The ledger state of the latest create of ``order_id`` the relay claimed (None: it never
+        claimed one). Reads only; asked only when SP-API does not know the order."""
         ...
 
     def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:

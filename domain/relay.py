@@ -15,6 +15,7 @@ from domain.authorization import AccountAuthorization
 from domain.catalog import CATALOG
 from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
+    AwaitingCreate,
     CommandInProgress,
     ExistingOrderDiffers,
     MessageTooLarge,
@@ -49,6 +50,8 @@ from domain.requests import SpApiResponse, raise_for_status
 from domain.spapi.spec import OperationSpec
 
 MAX_SQS_DELAY_SECONDS = 900
+# A create in these states may still bring its order into being: later writes of the order wait for it.
+OPEN_CREATE_STATES = frozenset({LedgerState.ATTEMPTED, LedgerState.NOT_APPLIED, LedgerState.UNKNOWN})
 
 # Fields of the relay's sealed context (domain/relay_context.py).
 DEFERRALS = "deferrals"
@@ -90,6 +93,8 @@ class RetryPolicy:
     # An acknowledgement is processed asynchronously: a purchase order may read New for this long after
     # one was accepted. Only past it does a probe that still reads New mean "not applied".
     acknowledgement_window_seconds: float = 15 * 60
+    # A write that overtook its order's create looks again this often while the create is open.
+    create_poll_seconds: float = 5.0
 
     def backoff_seconds(self, attempt: int, jitter: Callable[[], float] = random.random) -> int:
         """Exponential backoff with jitter: between half and all of base * 2^(attempt-1), capped."""
@@ -223,7 +228,12 @@ class Relay:
         try:
             region = self._prepare(command)
             now = self._ports.clock.now()
-            claim = ledger.claim(command, now=now, lease_until=now + self._lease_seconds(remaining))
+            claim = ledger.claim(
+                command,
+                now=now,
+                lease_until=now + self._lease_seconds(remaining),
+                creates_order=_order_created_by(command),
+            )
         except (Throttled, CommandInProgress) as waiting:
             return self._defer(message, command, waiting)
         except PermanentError as error:
@@ -237,7 +247,7 @@ class Relay:
         attempt = _Attempt(claim)
         try:
             result = self._attempt(command, region, attempt, remaining)
-        except (Throttled, CommandInProgress) as waiting:
+        except (Throttled, CommandInProgress, AwaitingCreate) as waiting:
             self._settle_quietly(command, attempt, waiting)
             return self._defer(message, command, waiting)
         except OutcomeUnknown as unknown:
@@ -310,6 +320,7 @@ class Relay:
         try:
             raise_for_status(operation.operation_id, response)
         except PermanentError as rejection:
+            self._wait_for_open_create(command, response)
             already_done = command.type.already_done
             if already_done is None or not already_done.matches(response.errors()):
                 raise
@@ -327,6 +338,24 @@ class Relay:
                 "alreadyDone": already_done.description,
             }
         raise AssertionError("raise_for_status returned on a failed answer")  # pragma: no cover
+
+    def _wait_for_open_create(self, command: Command, response: SpApiResponse) -> None:
+        """A write SP-API answers "order not found" waits while the relay's create of that order has
+        no outcome yet (a standard queue delivered it first). Without such a create, the 404 stands."""
+        sequence = command.type.order_sequence
+        if sequence is None or sequence.creates or response.status != 404:
+            return
+        order_id = sequence.order_of(command.payload)
+        if order_id is None:
+            return
+        create = self._ports.ledger.create_of_order(command.account, order_id)
+        if create in OPEN_CREATE_STATES:
+            assert create is not None
+            raise AwaitingCreate(
+                f"order {order_id} is not at Amazon yet, and the relay's create of it is "
+                f"{create.value}: this {command.type.name} waits for it",
+                retry_after_seconds=self._policy.create_poll_seconds,
+            )
 
     def _settle_quietly(self, command: Command, attempt: _Attempt, error: RelayError) -> None:
         """Record how the attempt ended. If the ledger cannot be written, the record stays ATTEMPTED
@@ -472,7 +501,10 @@ class Relay:
             self._ports.queue.back_off(message, self._policy.backoff_seconds(message.receive_count))
 
     def _defer(
-        self, message: InboundMessage, command: Command, waiting: Throttled | CommandInProgress
+        self,
+        message: InboundMessage,
+        command: Command,
+        waiting: Throttled | CommandInProgress | AwaitingCreate,
     ) -> Disposition:
         """Waiting (for a token, for another worker's lease) is no failure: a delayed copy, no receive."""
         deferrals = int(_number(message.relay_context.get(DEFERRALS), 0))
@@ -505,6 +537,11 @@ class _Attempt:
 
     def __post_init__(self) -> None:
         self.may_have_applied = self.claim.must_probe
+
+
+def _order_created_by(command: Command) -> str | None:
+    sequence = command.type.order_sequence
+    return sequence.order_of(command.payload) if sequence is not None and sequence.creates else None
 
 
 def _probed_result(command: Command, verdict: Verdict) -> dict[str, Any]:

@@ -107,19 +107,26 @@ class FakeLedger:
     records: dict[tuple[str, str], LedgerRecord] = field(default_factory=dict)
     failures: list[RetryableError] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
+    # (account, seller order id) -> commandId of the create claimed last
+    creates: dict[tuple[str, str], str] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
 
     def _fail(self, what: str) -> None:
         self.writes.append(what)
         if self.failures:
             raise self.failures.pop(0)
 
-    def claim(self, command: Command, *, now: float, lease_until: float) -> Claim | Settled:
+    def claim(
+        self, command: Command, *, now: float, lease_until: float, creates_order: str | None = None
+    ) -> Claim | Settled:
         self._fail("claim")
         key = (command.account, command.command_id)
         record = self.records.get(key)
         mine = fingerprint(command)
         if record is None:
             self.records[key] = LedgerRecord(LedgerState.ATTEMPTED, 1, mine, lease_until, now)
+            if creates_order is not None:
+                self.creates[(command.account, creates_order)] = command.command_id
             return Claim(fence=1)
         if record.fingerprint != mine:
             raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
@@ -161,6 +168,11 @@ class FakeLedger:
         record.state, record.note, record.lease_until = state, note, 0.0
         if not state.may_have_applied:
             record.may_have_applied_since = None
+
+    def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
+        self.reads.append(f"create of {order_id}")
+        command_id = self.creates.get((account, order_id))
+        return None if command_id is None else self.state_of(command_id, account)
 
     def state_of(self, command_id: str, account: str = "acme") -> LedgerState | None:
         record = self.records.get((account, command_id))

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import parse_command
 from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
+from domain.ports import InboundMessage
 from domain.relay import Disposition
 from domain.requests import SpApiResponse
 from tests.unit.relay_world import World, existing_order, message, sample
@@ -204,3 +206,108 @@ def test_a_failed_outcome_publish_saves_the_result_and_the_retry_publishes_witho
 
 def rdt() -> SpApiResponse:
     return SpApiResponse(200, {"restrictedDataToken": "Atz.sprdt|x", "expiresIn": 3600})
+
+
+# --- per-order sequence: a write that overtook its order's create waits for it ----------------------------
+
+NOT_FOUND = SpApiResponse(404, {"errors": [{"code": "NotFound", "message": "Requested order not found"}]})
+
+
+def _claim_create(world: World, create: dict[str, Any]) -> None:
+    """A first worker claimed the create and is still calling SP-API (its lease is live)."""
+    world.ledger.claim(
+        parse_command(json.dumps(create)),
+        now=world.clock.now(),
+        lease_until=world.clock.now() + 40,
+        creates_order=_order_id(create),
+    )
+
+
+@pytest.mark.parametrize("command_type", ["update-fulfillment", "cancel-fulfillment"])
+def test_a_write_that_overtook_its_create_waits_for_it_then_applies(world: World, command_type: str) -> None:
+    create = sample("create-fulfillment")
+    later = sample(command_type)
+    assert _order_id(later) == _order_id(create)
+    _claim_create(world, create)
+    operation = "updateFulfillmentOrder" if command_type == "update-fulfillment" else "cancelFulfillmentOrder"
+    world.spapi.answer(operation, NOT_FOUND)
+
+    assert world.process(message(later)) is Disposition.DONE
+
+    [(deferred, delay)] = world.queue.deferred
+    assert delay == 5 and deferred.receive_count == 1
+    assert world.queue.dead_letters == [] and world.outcomes.published == []
+    assert world.ledger.state_of(later["commandId"]) is LedgerState.NOT_APPLIED
+    assert world.ledger.reads == [f"create of {_order_id(create)}"]
+
+    # The create's worker gets its answer and saves it; then the deferred copy comes back.
+    world.ledger.succeed(parse_command(json.dumps(create)), 1, {"answer": None}, effects_pending=False)
+    assert world.process(message(later, message_id="deferred copy")) is Disposition.DONE
+
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.spapi.operations() == [operation, operation]
+    assert world.ledger.state_of(later["commandId"]) is LedgerState.SUCCEEDED
+    assert world.queue.dead_letters == []
+
+
+def test_a_write_waits_for_a_create_that_was_not_applied_yet_and_its_retry_applies(world: World) -> None:
+    create, update = sample("create-fulfillment"), sample("update-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", SpApiUnavailable("connect failed", may_have_applied=False))
+    assert world.process(message(create)) is Disposition.RETRY
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+
+    assert world.process(message(update, message_id="m-2")) is Disposition.DONE
+    assert len(world.queue.deferred) == 1
+    assert world.process(message(create, receive_count=2)) is Disposition.DONE
+    assert world.process(message(update, message_id="m-3")) is Disposition.DONE
+
+    assert world.spapi.operations() == [
+        "createFulfillmentOrder",
+        "updateFulfillmentOrder",
+        "createFulfillmentOrder",
+        "updateFulfillmentOrder",
+    ]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED, OutcomeStatus.SUCCEEDED]
+    assert world.queue.dead_letters == []
+
+
+def test_a_not_found_order_the_relay_never_created_stays_a_rejection(world: World) -> None:
+    update = sample("update-fulfillment")
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+
+    assert world.process(message(update)) is Disposition.DONE
+
+    assert world.queue.deferred == []
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.status is OutcomeStatus.REJECTED and failure.code == "SpApiRejected"
+
+
+def test_a_not_found_order_whose_create_was_rejected_stays_a_rejection(world: World) -> None:
+    create, update = sample("create-fulfillment"), sample("update-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": [{"code": "InvalidInput"}]}))
+    world.process(message(create))
+    assert world.ledger.state_of(create["commandId"]) is LedgerState.REJECTED
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+
+    world.process(message(update, message_id="m-2"))
+
+    assert world.queue.deferred == []
+    assert [f.status for _, f in world.queue.dead_letters] == [OutcomeStatus.REJECTED, OutcomeStatus.REJECTED]
+
+
+def test_a_write_waits_no_longer_than_its_deferrals_allow(world: World) -> None:
+    create, update = sample("create-fulfillment"), sample("update-fulfillment")
+    _claim_create(world, create)
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+    waited_long = InboundMessage(
+        message_id="m-9",
+        body=json.dumps(update),
+        receive_count=3,
+        receipt_handle="rh",
+        attributes={DEFERRALS_ATTRIBUTE: "50"},
+    )
+
+    world.process(waited_long)
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "AwaitingCreate"
