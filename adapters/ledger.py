@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from adapters.aws import aws_failures_are_retryable, error_code
 from domain.commands import Command
 from domain.errors import CommandIdReused, CommandInProgress, LeaseLost
-from domain.ledger import Claim, LedgerState, Settled, fingerprint
+from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled, fingerprint
 
 # Fixed, so that a renamed function or a replay through another worker still finds the record.
 KEY_PREFIX = "sp-relay#ledger"
@@ -210,6 +210,58 @@ class DynamoDbWriteLedger:
             f"SET #state = :state, note = :note REMOVE {remove}",
             {":state": {"S": state.value}, ":note": {"S": note[:300] or "-"}},
         )
+
+    @staticmethod
+    def follow_up_key(account: str, transaction_id: str) -> str:
+        return f"{KEY_PREFIX}#follow-up#{account}#{transaction_id}"
+
+    def start_follow_up(self, account: str, transaction_id: str, record: FollowUpRecord) -> bool:
+        item = {
+            "id": {"S": self.follow_up_key(account, transaction_id)},
+            "of": {"S": record.of},
+            "commandType": {"S": record.command_type},
+            "statusCommandId": {"S": record.status_command_id},
+            "started": {"N": _number(record.started)},
+            "expiration": {"N": str(int(record.started) + self._ttl)},
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(id)"
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            with aws_failures_are_retryable(f"follow-up start in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"follow-up start in {self._table}"):
+                raise
+        return True
+
+    def abandon_follow_up(self, account: str, transaction_id: str) -> None:
+        with aws_failures_are_retryable(f"follow-up removal in {self._table}"):
+            self._client.delete_item(
+                TableName=self._table, Key={"id": {"S": self.follow_up_key(account, transaction_id)}}
+            )
+
+    def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        item = self._read(self.follow_up_key(account, transaction_id))
+        of, command_type, status_id = _s(item, "of"), _s(item, "commandType"), _s(item, "statusCommandId")
+        started = _n(item, "started")
+        if of is None or command_type is None or status_id is None or started is None:
+            return None
+        published = bool(item.get("eventPublished", {}).get("BOOL", False))
+        return FollowUpRecord(of, command_type, status_id, started, event_published=published)
+
+    def follow_up_event_published(self, account: str, transaction_id: str) -> None:
+        with aws_failures_are_retryable(f"follow-up update in {self._table}"):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.follow_up_key(account, transaction_id)}},
+                UpdateExpression="SET eventPublished = :true",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues={":true": {"BOOL": True}},
+            )
 
     def _transition(
         self,

@@ -73,3 +73,18 @@ def fingerprint(command: Command) -> str:
     data = command.idempotency_data()
     text = json.dumps([data["type"], data["region"], data["payload"]], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRecord:
+    """The one follow-up chain of a transaction, kept in the ledger per (account, transactionId).
+
+    Written once, before the first status check is scheduled (a second start finds it and schedules
+    nothing); the status checks read their context from it, so the context survives the DLQ and a
+    replay, and no producer can forge it with message attributes."""
+
+    of: str  # the write's commandId
+    command_type: str  # the write's type
+    status_command_id: str  # the commandId of the status checks this chain sends
+    started: float
+    event_published: bool = False  # the transaction's final event is out

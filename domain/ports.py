@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.commands import Command
-from domain.ledger import Claim, LedgerState, Settled
+from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
 from domain.relay_context import ContextValue, is_relay_attribute
@@ -111,6 +111,23 @@ class WriteLedger(Protocol):
 
     def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
         """REJECTED, NOT_APPLIED or UNKNOWN, with a short note (no payload values, no secrets)."""
+        ...
+
+    def start_follow_up(self, account: str, transaction_id: str, record: FollowUpRecord) -> bool:
+        """Record the transaction's follow-up chain; False when one was started already (one
+        conditional write)."""
+        ...
+
+    def abandon_follow_up(self, account: str, transaction_id: str) -> None:
+        """Forget a chain whose first status check could not be scheduled, so a retry starts it."""
+        ...
+
+    def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        """The transaction's follow-up chain, if the relay started one (one read)."""
+        ...
+
+    def follow_up_event_published(self, account: str, transaction_id: str) -> None:
+        """The transaction's final event is out: later checks of the chain publish nothing."""
         ...
 
 

@@ -30,7 +30,7 @@ from domain.errors import (
 )
 from domain.events import transaction_event
 from domain.gateway import SpApiGateway
-from domain.ledger import Claim, LedgerState, Settled
+from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.paging import dig
 from domain.ports import (
@@ -401,22 +401,35 @@ class Relay:
         transaction_id = dig(result.get("answer"), follow_up.transaction_id)
         if not isinstance(transaction_id, str):
             return
+        status_command_id = f"{command.command_id[:120]}.status"
         status_command = {
             "type": follow_up.status_command,
-            "commandId": f"{command.command_id[:120]}.status",
+            "commandId": status_command_id,
             "account": command.account,
             "payload": {"transactionId": transaction_id},
         }
         if command.region is not None:
             status_command["region"] = command.region
         body = json.dumps(status_command)
+        started = round(self._ports.clock.now(), 3)
         context: dict[str, ContextValue] = {
             FOLLOW_UP_OF: command.command_id,
             FOLLOW_UP_TYPE: command.type.name,
-            FOLLOW_UP_STARTED: round(self._ports.clock.now(), 3),
+            FOLLOW_UP_STARTED: started,
             FOLLOW_UP_CHECKS: 0,
         }
-        self._ports.queue.schedule(body, self._follow_up_delay(), self._ports.seal.seal(body, context))
+        # One chain per transaction: a retry after a failed outcome publish, a redelivery or a duplicate
+        # of this write finds the chain recorded and schedules nothing.
+        ledger = self._ports.ledger
+        record = FollowUpRecord(command.command_id, command.type.name, status_command_id, started)
+        if not ledger.start_follow_up(command.account, transaction_id, record):
+            return
+        try:
+            self._ports.queue.schedule(body, self._follow_up_delay(), self._ports.seal.seal(body, context))
+        except RetryableError:
+            with contextlib.suppress(RetryableError):
+                ledger.abandon_follow_up(command.account, transaction_id)
+            raise
 
     def _continue_follow_up(
         self, message: InboundMessage, command: Command, result: dict[str, Any]
@@ -435,6 +448,10 @@ class Relay:
                     self._ports.queue.schedule(message.body, self._follow_up_delay(), later)
                     return Disposition.DONE
                 status = "TreatedAsAccepted"
+            transaction_id = str(command.payload.get("transactionId"))
+            chain = self._ports.ledger.follow_up(command.account, transaction_id)
+            if chain is not None and chain.event_published:
+                return Disposition.DONE  # a copy of a check (a replay) whose chain's event is out already
             errors = dig(result.get("answer"), reading.errors)
             self._ports.outcomes.publish_event(
                 transaction_event(status),
@@ -457,6 +474,10 @@ class Relay:
             )
         except RetryableError as error:
             return self._retry(message, command, error)
+        if chain is not None:
+            with contextlib.suppress(RetryableError):
+                # Publish, then remember: if this write fails, a later copy of the check may publish again.
+                self._ports.ledger.follow_up_event_published(command.account, transaction_id)
         return Disposition.DONE
 
     def _follow_up_delay(self) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.commands import Command
 from domain.errors import CommandIdReused, CommandInProgress, LeaseLost, RetryableError
-from domain.ledger import Claim, LedgerState, Settled, fingerprint
+from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled, fingerprint
 from domain.outcomes import Failure, Outcome
 from domain.ports import Admission, InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
@@ -110,6 +110,7 @@ class FakeLedger:
     # (account, seller order id) -> commandId of the create claimed last
     creates: dict[tuple[str, str], str] = field(default_factory=dict)
     reads: list[str] = field(default_factory=list)
+    follow_ups: dict[tuple[str, str], FollowUpRecord] = field(default_factory=dict)
 
     def _fail(self, what: str) -> None:
         self.writes.append(what)
@@ -169,6 +170,26 @@ class FakeLedger:
         if not state.may_have_applied:
             record.may_have_applied_since = None
 
+    def start_follow_up(self, account: str, transaction_id: str, record: FollowUpRecord) -> bool:
+        self._fail("start follow-up")
+        if (account, transaction_id) in self.follow_ups:
+            return False
+        self.follow_ups[(account, transaction_id)] = record
+        return True
+
+    def abandon_follow_up(self, account: str, transaction_id: str) -> None:
+        self._fail("abandon follow-up")
+        self.follow_ups.pop((account, transaction_id), None)
+
+    def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        self.reads.append(f"follow-up {transaction_id}")
+        return self.follow_ups.get((account, transaction_id))
+
+    def follow_up_event_published(self, account: str, transaction_id: str) -> None:
+        self._fail("follow-up published")
+        record = self.follow_ups[(account, transaction_id)]
+        self.follow_ups[(account, transaction_id)] = replace(record, event_published=True)
+
     def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
         self.reads.append(f"create of {order_id}")
         command_id = self.creates.get((account, order_id))
@@ -206,8 +227,11 @@ class FakeQueue:
     scheduled: list[tuple[str, int, str]] = field(default_factory=list)
     dead_letter_contexts: list[str | None] = field(default_factory=list)
     deferred_contexts: list[str] = field(default_factory=list)
+    failures_to_raise: list[RetryableError] = field(default_factory=list)  # the next schedules fail
 
     def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
+        if self.failures_to_raise:
+            raise self.failures_to_raise.pop(0)
         self.scheduled.append((body, delay_seconds, relay_context))
 
     def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:

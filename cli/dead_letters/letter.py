@@ -16,6 +16,7 @@ from domain.attributes import (
     OUTCOME_ATTRIBUTE,
     REASON_ATTRIBUTE,
     RELAY_ATTRIBUTE_PREFIX,
+    RELAY_CONTEXT_ATTRIBUTE,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
 )
 
@@ -122,11 +123,13 @@ class DeadLetter:
     def age(self, now: float) -> float:
         return max(0.0, now - self.failed_at)
 
-    def replay_attributes(self) -> dict[str, dict[str, Any]]:
-        """The message attributes a replay carries: the producer's own, none of the relay's."""
+    def replay_attributes(self, *, body_unchanged: bool = True) -> dict[str, dict[str, Any]]:
+        """The message attributes a replay carries: the producer's own, and of the relay's only its sealed
+        context (a transaction follow-up's, say), copied unchanged, as it is bound to an unchanged body."""
         kept: dict[str, dict[str, Any]] = {}
         for name, value in self.message_attributes.items():
-            if name.startswith(RELAY_ATTRIBUTE_PREFIX):
+            sealed_context = body_unchanged and name == RELAY_CONTEXT_ATTRIBUTE
+            if name.startswith(RELAY_ATTRIBUTE_PREFIX) and not sealed_context:
                 continue
             kept[name] = {k: v for k, v in value.items() if k in {"DataType", "StringValue", "BinaryValue"}}
         return kept

@@ -150,7 +150,7 @@ def replay_one(
         return ReplayItem(letter, "would move", note)
     pacer.wait()
     request: dict[str, Any] = {"QueueUrl": command_queue_url, "MessageBody": body}
-    attributes = letter.replay_attributes()
+    attributes = letter.replay_attributes(body_unchanged=body == letter.body)
     if attributes:
         request["MessageAttributes"] = attributes
     try:

@@ -22,6 +22,7 @@ from domain.attributes import (
     RELAY_ATTRIBUTE_PREFIX,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
 )
+from emulator.state import Fault
 from local.runtime import LocalStack
 from tests.conftest import sample_command, unique
 
@@ -302,3 +303,43 @@ def test_status_shows_queue_depths_and_the_accounts_buckets(stack: LocalStack, s
     every = cli("status", "--stack-file", stack_file)
     assert every.exit_code == 0, every.output
     assert "demo-seller" in every.output
+
+
+# --- a follow-up keeps its context through the DLQ and a replay ------------------------------------------
+
+
+def test_a_replayed_status_check_that_reads_failure_publishes_the_transaction_event_once(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    assert stack.emulator is not None
+    errors = [{"code": "InvalidData", "message": "bad quantity"}]
+    stack.emulator.state.set_transaction_outcome("Failure", errors)
+    acknowledgement = unique(sample_command("acknowledge-po"))
+    # Every delivery of the first status check fails: it ends on the DLQ (the local stack's queue
+    # allows 4 receives).
+    stack.emulator.state.add_fault(Fault(operation="getTransactionStatus", status=500, count=4))
+    run(stack, acknowledgement)
+    [check] = [letter for letter in on_dlq(stack) if letter.get("type") == "get-df-transaction-status"]
+    transactions = [k for k, _ in stack.events() if k.startswith("sp-relay transaction")]
+    assert transactions == []  # nothing was published while the check was failing
+
+    for replay in range(2):  # the runbook's replay, twice (the second finds the chain's event out already)
+        if replay:
+            put_dead_letter(stack, check, reason="SpApiUnavailable")  # the same copy, on the DLQ again
+        replayed = cli("dlq", "replay", "--stack-file", stack_file, "--command-id", check["commandId"])
+        assert replayed.exit_code == 0, replayed.output
+        assert "moved 1" in replayed.output
+        assert stack.wait_until_drained(DRAIN_TIMEOUT)
+
+    finals = [(k, d) for k, d in stack.events() if k.startswith("sp-relay transaction")]
+    assert [kind for kind, _ in finals] == ["sp-relay transaction Failure"]
+    [(_, detail)] = finals
+    assert (detail["of"], detail["type"]) == (acknowledgement["commandId"], "acknowledge-po")
+    assert [error["code"] for error in detail["errors"]] == ["InvalidData"]
+    assert (
+        stack.emulator.state.effect_count(
+            "vendorDirectFulfillmentOrders.submitAcknowledgement",
+            acknowledgement["payload"]["orderAcknowledgements"][0]["purchaseOrderNumber"],
+        )
+        == 1
+    )

@@ -18,7 +18,7 @@ from cli.dead_letters.replay import Pacer
 from cli.send import UnreadableSource, read_commands
 from cli.status import BucketLevel, catalog_operations, parse_bucket_key
 from cli.targets import TargetError, resolve_operator_target
-from domain.attributes import FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE
+from domain.attributes import FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE, RELAY_CONTEXT_ATTRIBUTE
 from domain.errors import SpApiRejected
 from domain.outcomes import Failure, OutcomeStatus
 from tests.conftest import sample_command
@@ -176,6 +176,17 @@ def test_replay_attributes_drop_every_relay_attribute() -> None:
         sample_command("cancel-fulfillment"), attributes={REASON_ATTRIBUTE: "Throttled", "producer": "oms"}
     )
     assert dead.replay_attributes() == {"producer": {"DataType": "String", "StringValue": "oms"}}
+
+
+def test_a_replay_carries_the_relay_s_sealed_context_only_with_the_body_unchanged() -> None:
+    dead = letter(
+        sample_command("get-df-transaction-status"),
+        attributes={RELAY_CONTEXT_ATTRIBUTE: "v1.sealed.mac", REASON_ATTRIBUTE: "SpApiUnavailable"},
+    )
+    assert dead.replay_attributes() == {
+        RELAY_CONTEXT_ATTRIBUTE: {"DataType": "String", "StringValue": "v1.sealed.mac"}
+    }
+    assert dead.replay_attributes(body_unchanged=False) == {}
 
 
 @pytest.mark.parametrize(

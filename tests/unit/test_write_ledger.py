@@ -7,15 +7,14 @@ from typing import Any
 
 import pytest
 
-from domain.attributes import DEFERRALS_ATTRIBUTE
 from domain.commands import parse_command
 from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
-from domain.ports import InboundMessage
-from domain.relay import Disposition
+from domain.relay import DEFERRALS, Disposition
+from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiResponse
-from tests.unit.relay_world import World, existing_order, message, sample
+from tests.unit.relay_world import TEST_KEY, World, existing_order, message, sample
 
 pytestmark = pytest.mark.unit
 
@@ -199,9 +198,61 @@ def test_a_failed_outcome_publish_saves_the_result_and_the_retry_publishes_witho
 
     assert world.spapi.operations() == ["submitAcknowledgement"]
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
-    # The follow-up was scheduled on the first try and once more with the published outcome: never
-    # for the duplicate.
-    assert len(world.queue.scheduled) == 2
+    # One follow-up chain per transaction: the retry that published the outcome and the duplicate
+    # find the chain the first try started in the ledger and schedule nothing.
+    assert len(world.queue.scheduled) == 1
+    assert list(world.ledger.follow_ups) == [("acme", "tx-1")]
+
+
+def test_a_follow_up_that_could_not_be_scheduled_is_started_by_the_retry(world: World) -> None:
+    command = sample("acknowledge-po")
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    world.queue.failures_to_raise = [DependencyUnavailable("sqs down")]
+
+    assert world.process(message(command)) is Disposition.RETRY
+    assert world.ledger.follow_ups == {}
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert world.spapi.operations() == ["submitAcknowledgement"]
+    assert len(world.queue.scheduled) == 1
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+
+
+def test_a_status_check_replayed_from_the_dlq_publishes_the_failure_once(world: World) -> None:
+    """The DLQ copy and the replay carry the sealed follow-up context; the ledger's record of the chain
+    says its final event is out, so the second replay publishes nothing."""
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    world.process(message(sample("acknowledge-po")))
+    [(check, _, context)] = world.queue.scheduled
+    errors = [{"code": "InvalidData", "message": "Bad quantity"}]
+    failure = {
+        "transactionStatus": {"transactionId": "tx-1", "status": "Failure", "errors": {"errors": errors}}
+    }
+    world.spapi.answer(
+        "getTransactionStatus",
+        SpApiResponse(500, {"errors": []}),
+        SpApiResponse(200, failure),
+        SpApiResponse(200, failure),
+    )
+
+    first = message(check, receive_count=3, message_id="check", relay_context=context)
+    assert world.process(first) is Disposition.DONE
+    [(dead, _)] = world.queue.dead_letters
+    [dead_context] = world.queue.dead_letter_contexts
+    assert world.outcomes.events == []
+    for replay in ("replay-1", "replay-2"):  # the runbook's replay, twice: the sealed context comes along
+        world.process(message(dead.body, message_id=replay, relay_context=dead_context))
+
+    [(detail_type, detail)] = world.outcomes.events
+    assert detail_type == "sp-relay transaction Failure"
+    assert (detail["of"], detail["type"], detail["errors"]) == (
+        sample("acknowledge-po")["commandId"],
+        "acknowledge-po",
+        errors,
+    )
+    # The second replay reads the status once more, finds the chain's event out, and publishes nothing.
+    assert world.spapi.operations().count("getTransactionStatus") == 3
+    assert len(world.queue.scheduled) == 1
 
 
 def rdt() -> SpApiResponse:
@@ -299,13 +350,9 @@ def test_a_write_waits_no_longer_than_its_deferrals_allow(world: World) -> None:
     create, update = sample("create-fulfillment"), sample("update-fulfillment")
     _claim_create(world, create)
     world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
-    waited_long = InboundMessage(
-        message_id="m-9",
-        body=json.dumps(update),
-        receive_count=3,
-        receipt_handle="rh",
-        attributes={DEFERRALS_ATTRIBUTE: "50"},
-    )
+    body = json.dumps(update)
+    sealed = RelayContextSeal(TEST_KEY).seal(body, {DEFERRALS: 50})
+    waited_long = message(body, receive_count=3, relay_context=sealed)
 
     world.process(waited_long)
 
