@@ -25,6 +25,15 @@ pytestmark = pytest.mark.integration
 EFFECT = {"update-fulfillment": "updateFulfillmentOrder", "cancel-fulfillment": "cancelFulfillmentOrder"}
 
 
+@pytest.fixture(autouse=True)
+def polling_worker(stack: LocalStack) -> None:
+    """These tests need the session's worker loop polling the queue: earlier modules stop it, or a
+    redeploy in the same process can make its pollers give up; a restart is harmless when it runs."""
+    assert stack.worker is not None
+    stack.worker.stop()
+    stack.worker.start()
+
+
 def _ledger_state(stack: LocalStack, command: dict[str, Any]) -> str | None:
     assert stack.resources is not None
     item = (
