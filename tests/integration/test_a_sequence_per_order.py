@@ -88,7 +88,12 @@ def test_a_write_sent_before_its_create_is_applied_waits_and_both_apply_once(
     stack.send(create)
     assert _wait_for(lambda: _ledger_state(stack, create) in open_states), _ledger_state(stack, create)
     stack.send(later)
-    assert stack.wait_until_drained(timeout=60)
+    # Waiting on these two commands, not on the whole queue (an earlier module may leave a backlog).
+    settled = _wait_for(
+        lambda: _ledger_state(stack, create) == "SUCCEEDED" and _ledger_state(stack, later) == "SUCCEEDED",
+        timeout=90,
+    )
+    assert settled, (_ledger_state(stack, create), _ledger_state(stack, later))
 
     ids = (create["commandId"], later["commandId"])
     outcomes = [o for o in stack.outcomes() if o.get("commandId") in ids]
@@ -111,9 +116,13 @@ def test_a_not_found_order_the_relay_never_created_is_rejected_at_once(stack: Lo
     update = unique(sample_command("update-fulfillment"))
 
     stack.send(update)
-    assert stack.wait_until_drained(timeout=30)
+    outcomes: list[dict[str, Any]] = []
 
-    outcomes = [o for o in stack.outcomes() if o.get("commandId") == update["commandId"]]
+    def ended() -> bool:
+        outcomes.extend(o for o in stack.outcomes(max_rounds=1) if o.get("commandId") == update["commandId"])
+        return bool(outcomes)
+
+    assert _wait_for(ended, timeout=60)
     dead = [m for m in stack.dead_letters() if json.loads(m["body"]).get("commandId") == update["commandId"]]
     assert [o["status"] for o in outcomes] == ["rejected"]
     assert len(dead) == 1
