@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import threading
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, TypeAlias
 
@@ -66,12 +68,37 @@ Int32: TypeAlias = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 Int64: TypeAlias = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
+_MODEL_BUILD_LOCK = threading.RLock()
+
+
 class SpApiModel(BaseModel):
     """Base of every generated model: strict, closed, and null-rejecting (see the module docstring)."""
 
     # defer_build: hundreds of models are generated, a Lambda validates a handful of them. Each one's
     # validator is built on first use, so a cold start does not pay for the rest.
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
+
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Mapping[str, Any] | None = None,
+    ) -> bool | None:
+        # A deferred model is built by whichever thread uses it first, and pydantic's rebuild is not
+        # thread-safe: two relay threads validating the same new model raced, one deleting the schema
+        # the other had just built (AttributeError). One lock for all models, re-entrant because
+        # building a model may build the models it nests; the second thread finds the model complete.
+        with _MODEL_BUILD_LOCK:
+            return super().model_rebuild(
+                force=force,
+                raise_errors=raise_errors,
+                # One frame deeper than pydantic counts: this override sits between it and the caller.
+                _parent_namespace_depth=_parent_namespace_depth + 1 if _parent_namespace_depth > 0 else 0,
+                _types_namespace=_types_namespace,
+            )
 
     # Python names of the fields whose schema says x-nullable: true (they accept an explicit null).
     __spapi_nullable__: ClassVar[frozenset[str]] = frozenset()
