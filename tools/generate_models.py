@@ -7,7 +7,8 @@ Usage::
 
 One module per model file: every definition becomes a pydantic model (objects) or a type alias
 (enums, constrained primitives, arrays); every operation gets a ``<OperationId>Params`` model (path and
-query parameters plus the flattened body properties) and an ``OperationSpec`` in ``OPERATIONS``.
+query parameters plus the flattened body properties). The package's ``__init__.py`` holds every
+operation's ``OperationSpec`` and imports no API module: models load on first use.
 The output is formatted with ruff (from this virtualenv) before it is written or compared, so
 ``make generate`` (which runs ``ruff format`` afterwards) leaves it unchanged.
 
@@ -573,8 +574,8 @@ class ModuleGenerator:
         return ordered
 
     def render(self) -> str:
+        """The module's models; its operations are rendered by :func:`render_package`."""
         blocks = self.ordered_blocks()
-        self.used.add("Final")
         typing_names = sorted(self.used & {"Annotated", "Any", "ClassVar", "Final", "Literal", "TypeAlias"})
         base_names = sorted(
             self.used & {"DateStr", "DateTimeStr", "Int32", "Int64", "IpAddressStr", "SpApiModel"}
@@ -583,27 +584,31 @@ class ModuleGenerator:
         version = self.document.get("info", {}).get("version", "")
         lines = [
             HEADER.format(source=self.source.name),
-            *docstring(f"Models and operations of {title} ({version}), from Amazon's official model.", ""),
-            "",
-            f"from typing import {', '.join(typing_names)}",
+            *docstring(
+                f"Models of {title} ({version}), from Amazon's official model. Imported on first use "
+                f"(``OperationSpec.params_model``); the operations are in ``{OUTPUT_PACKAGE}``.",
+                "",
+            ),
             "",
         ]
+        if typing_names:
+            lines += [f"from typing import {', '.join(typing_names)}", ""]
         if "Field" in self.used:
             lines.append("from pydantic import Field")
             lines.append("")
-        lines += [
-            f"from {OUTPUT_PACKAGE}.base import {', '.join(base_names)}",
-            f"from {OUTPUT_PACKAGE}.spec import OperationSpec",
-        ]
+        lines.append(f"from {OUTPUT_PACKAGE}.base import {', '.join(base_names)}")
         for index, block in enumerate(blocks):
             # isort wants a single blank line after the imports unless a class follows.
             single = index == 0 and not block.lines[0].startswith("class ")
             lines += ["", *block.lines] if single else ["", "", *block.lines]
-        lines += ["", ""]
-        lines.append("OPERATIONS: Final[dict[str, OperationSpec]] = {")
+        return "\n".join(lines) + "\n"
+
+    def operation_lines(self) -> list[str]:
+        """This module's ``OperationSpec`` entries, for the package's operation table."""
+        lines: list[str] = []
         for operation in self.operations:
             lines += [
-                f"    {literal(operation.operation_id)}: OperationSpec(",
+                "    OperationSpec(",
                 f"        api={literal(self.module)},",
                 f"        operation_id={literal(operation.operation_id)},",
                 f"        method={literal(operation.method)},",
@@ -611,7 +616,7 @@ class ModuleGenerator:
                 f"        path_params={tuple_literal(operation.path_params)},",
                 f"        query_params={tuple_literal(operation.query_params)},",
                 f"        has_body={operation.has_body!r},",
-                f"        params_model={operation.params_model},",
+                f"        params_model_name={literal(operation.params_model)},",
                 f"        rate={operation.rate!r},",
                 f"        burst={operation.burst!r},",
                 f"        success_statuses={tuple_literal(operation.success_statuses)},",
@@ -619,8 +624,7 @@ class ModuleGenerator:
                 *(["        sandbox_only=True,"] if operation.sandbox_only else []),
                 "    ),",
             ]
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return lines
 
 
 def constraint_arguments(schema: Mapping[str, Any], keywords: Mapping[str, str]) -> dict[str, Any]:
@@ -663,10 +667,13 @@ def tuple_literal(values: Iterable[Any]) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def render_package(modules: list[str], sources: list[str]) -> str:
-    imports = f"from {OUTPUT_PACKAGE} import (\n" + "".join(f"    {module},\n" for module in modules) + ")"
-    module_tuple = ", ".join(modules)
+def render_package(modules: list[str], sources: list[str], operations: Mapping[str, list[str]]) -> str:
+    """The package: every API's operations (``operations``: their ``OperationSpec`` lines per module),
+    without importing any API's models."""
     apis = ", ".join(literal(module) for module in modules)
+    table = "".join(
+        f"    # {module}\n" + "".join(f"{line}\n" for line in operations[module]) for module in modules
+    )
     sources_text = textwrap.fill(f"Sources (in ``spapi-models/``): {', '.join(sources)}.", 108)
     return f'''{HEADER.format(source="*.json")}
 """The SP-API operations the relay knows, generated from Amazon's official models.
@@ -677,35 +684,38 @@ Naming scheme
 -------------
 - One module per model, named after the API and its version (``fulfillment_outbound_2020_07_01``,
   ``vendor_df_orders_2021_12_28``, ``vendor_orders_v1``, ...). The module name is the ``api`` of its
-  operations.
+  operations. It holds the API's models only.
 - ``ALL_OPERATIONS`` is keyed ``"<api>.<operationId>"`` for every operation (operationIds are not unique
   across APIs: ``submitAcknowledgement`` exists in vendor DF orders 2021-12-28 and in vendor orders v1),
-  e.g. ``ALL_OPERATIONS["fulfillment_outbound_2020_07_01.createFulfillmentOrder"]``. Each module's own
-  ``OPERATIONS`` is keyed by bare operationId.
+  e.g. ``ALL_OPERATIONS["fulfillment_outbound_2020_07_01.createFulfillmentOrder"]``.
 - ``find_operation(api, operation_id)`` looks one up and names the known keys when it is missing.
 - The payload model of an operation is ``spec.params_model``, the class ``<OperationId>Params`` in the
   API's module (operationId with its first letter upper-cased: ``CreateFulfillmentOrderParams``). Its
   fields are the path and query parameters (by their API names) plus the properties of the request
   body, flattened. Every definition of the model is a class or type alias of the same name.
+
+Lazy models
+-----------
+This package imports no API module: the operations are plain data, here. An API's module (hundreds of
+pydantic classes for the larger ones) is imported the first time one of its operations' ``params_model``
+is read, so a Lambda's cold start pays only for the APIs its commands use (``make bench-coldstart``).
 """
 
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-{imports}
 from {OUTPUT_PACKAGE}.spec import OperationSpec
 
 __all__ = ["ALL_OPERATIONS", "APIS", "OperationSpec", "find_operation"]
 
 APIS: Final[tuple[str, ...]] = ({apis},)
 
+_OPERATIONS: Final[tuple[OperationSpec, ...]] = (
+{table})
+
 ALL_OPERATIONS: Final[Mapping[str, OperationSpec]] = MappingProxyType(
-    {{
-        spec.key: spec
-        for module in ({module_tuple},)
-        for spec in module.OPERATIONS.values()
-    }}
+    {{spec.key: spec for spec in _OPERATIONS}}
 )
 
 
@@ -791,16 +801,19 @@ def generate_all(models_dir: Path = MODELS_DIR, output_dir: Path = OUTPUT_DIR) -
         raise GeneratorError(f"no models in {models_dir}")
     files: dict[Path, str] = {}
     modules: list[str] = []
+    operations: dict[str, list[str]] = {}
     for source in sources:
         module = MODULE_NAMES[source.stem]
         document = json.loads(source.read_text(encoding="utf-8"))
         if document.get("swagger") != "2.0":
             raise GeneratorError(f"{source.name}: not a Swagger 2.0 model")
-        files[output_dir / f"{module}.py"] = ModuleGenerator(source, module, document).generate()
+        generator = ModuleGenerator(source, module, document)
+        files[output_dir / f"{module}.py"] = generator.generate()
+        operations[module] = generator.operation_lines()
         modules.append(module)
     order = sorted(range(len(modules)), key=lambda index: modules[index])
     files[output_dir / "__init__.py"] = render_package(
-        [modules[index] for index in order], [sources[index].name for index in order]
+        [modules[index] for index in order], [sources[index].name for index in order], operations
     )
     package = output_dir / "__init__.py"
     return {
