@@ -1,7 +1,8 @@
-"""The package ``sam build`` makes, run as Lambda runs it: built by mk/sam.mk's recipe for this machine
-(the x86_64 twin of the arm64 package; only native wheels differ), its handler imported by a fresh
-Python of the runtime's version that sees the package and the standard library alone, fed a real SQS
-batch by the local event source mapping against the local stack (moto server + SP-API emulator)."""
+"""The packages ``sam build`` makes, run as Lambda runs them: built by mk/sam.mk's recipe for this
+machine (the x86_64 twin of the arm64 package; only native wheels differ), each handler imported by a
+fresh Python of the runtime's version that sees the package and the standard library alone, against
+the local stack (moto server + SP-API emulator). The worker is fed a real SQS batch by the local event
+source mapping; the poller gets its schedules' inputs from template.yaml, as EventBridge passes them."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from domain.events import PURCHASE_ORDER_RECEIVED
 from emulator.state import Fault
-from local.runtime import LocalStack
-from local.worker_loop import LocalEventSourceMapping
+from local.runtime import DEMO_ACCOUNTS, LocalStack
+from local.stack import load_template
+from local.worker_loop import LocalEventSourceMapping, LocalLambdaContext
 from tests.conftest import sample_command, unique
 from tools.find_python import find_python, lambda_runtime_version
 from tools.lambda_package import (
@@ -46,6 +50,15 @@ def lambda_python() -> str:
 @pytest.fixture(scope="session")
 def built_package(lambda_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_package(tmp_path_factory.mktemp("sam-build") / "WorkerFunction", lambda_python=lambda_python)
+
+
+@pytest.fixture(scope="session")
+def built_poller_package(lambda_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_package(
+        tmp_path_factory.mktemp("sam-build") / "PollerFunction",
+        lambda_python=lambda_python,
+        function="PollerFunction",
+    )
 
 
 @pytest.fixture
@@ -183,3 +196,123 @@ def test_the_built_handler_relays_a_real_sqs_batch(
     documents = [json.loads(line) for line in invocation.logs.splitlines() if line.startswith("{")]
     namespaces = {m["Namespace"] for d in documents if "_aws" in d for m in d["_aws"]["CloudWatchMetrics"]}
     assert namespaces == {template_literal_variables()["POWERTOOLS_METRICS_NAMESPACE"]}
+
+
+def _schedule_inputs(function: str) -> dict[str, dict[str, Any]]:
+    """The event each schedule of ``function`` in template.yaml passes (its ``Input``), by schedule."""
+    events = load_template()["Resources"][function]["Properties"]["Events"]
+    return {
+        name: json.loads(event["Properties"]["Input"])
+        for name, event in events.items()
+        if event["Type"] == "Schedule"
+    }
+
+
+def _template_handler(function: str) -> str:
+    handler: str = load_template()["Resources"][function]["Properties"]["Handler"]
+    return handler
+
+
+def _poller_environment(stack: LocalStack, package: Path, **variables: str) -> dict[str, str]:
+    """What Lambda gives PollerFunction: the variables template.yaml declares for it (the local stack's
+    values for its !Refs), the AWS ones the runtime sets, and the endpoint of the local stack."""
+    declared = load_template()["Resources"]["PollerFunction"]["Properties"]["Environment"]["Variables"]
+    local = stack.environment()
+    runtime = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    )
+    return lambda_environment(
+        package,
+        "sp-relay-poller",
+        {
+            **{name: local[name] for name in declared if name in local},
+            "SPAPI_SANDBOX": "false",  # the template's default
+            **template_literal_variables("PollerFunction"),
+            **{name: local[name] for name in runtime},
+            "ALLOW_LOOPBACK_ENDPOINTS": "true",  # the emulator listens on this machine
+            **variables,
+        },
+    )
+
+
+def _invoke(handler: IsolatedHandler, event: dict[str, Any]) -> dict[str, Any]:
+    # The poller's Timeout in template.yaml (300 s) is what the context counts down from.
+    return handler(event, LocalLambdaContext("sp-relay-poller", timeout_seconds=300.0))
+
+
+def test_the_built_poller_runs_each_schedule_of_the_template(
+    stack: LocalStack, built_poller_package: Path, lambda_python: str
+) -> None:
+    assert stack.emulator is not None
+    seller, vendor = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
+    numbers = stack.emulator.state.seed_df_orders(vendor.seller_id, 3)
+    schedules = _schedule_inputs("PollerFunction")
+    assert sorted(event["poller"] for event in schedules.values()) == ["df-purchase-orders", "mcf-orders"]
+    handler = IsolatedHandler(
+        python=lambda_python,
+        package=built_poller_package,
+        environment=_poller_environment(
+            stack,
+            built_poller_package,
+            # One account the relay has no secret for: its failure must not stop the others.
+            DF_POLL_ACCOUNTS=f"nobody-we-know, {vendor.name}",
+            MCF_POLL_ACCOUNTS=seller.name,
+        ),
+        handler=_template_handler("PollerFunction"),
+    )
+
+    answers = {name: _invoke(handler, event) for name, event in schedules.items()}
+    again = _invoke(handler, schedules["PurchaseOrders"])  # another cold start: the state is DynamoDB's
+
+    for invocation in handler.invocations:
+        assert invocation.python == lambda_runtime_version()
+        assert invocation.handler_file == str(built_poller_package / "handlers" / "poller.py")
+        assert invocation.foreign_modules == []  # nothing came from outside the package and the stdlib
+    unknown, polled = answers["PurchaseOrders"]["reports"]
+    assert (unknown["account"], unknown["errors"]) == ("nobody-we-know", [unknown["errors"][0]])
+    assert "nobody-we-know" in unknown["errors"][0], unknown
+    assert (polled["account"], polled["seen"], polled["published"], polled["errors"]) == (
+        vendor.name,
+        3,
+        3,
+        [],
+    )
+    [mcf] = answers["FulfillmentOrders"]["reports"]
+    assert (mcf["poller"], mcf["account"], mcf["errors"]) == ("mcf-orders", seller.name, [])
+    # A failed account's report has no counts, only its errors; the vendor's orders were all seen before.
+    assert [(r["account"], r.get("published"), len(r["errors"])) for r in again["reports"]] == [
+        ("nobody-we-know", None, 1),
+        (vendor.name, 0, 0),
+    ]
+    events = [
+        d for k, d in stack.events() if k == PURCHASE_ORDER_RECEIVED and d["purchaseOrderNumber"] in numbers
+    ]
+    assert sorted(d["purchaseOrderNumber"] for d in events) == sorted(numbers)  # each once
+    assert '"addressLine1"' not in json.dumps(events)
+    first = handler.invocations[0]
+    documents = [json.loads(line) for line in first.logs.splitlines() if line.startswith("{")]
+    namespaces = {m["Namespace"] for d in documents if "_aws" in d for m in d["_aws"]["CloudWatchMetrics"]}
+    assert namespaces == {template_literal_variables("PollerFunction")["POWERTOOLS_METRICS_NAMESPACE"]}
+    assert any(d.get("message") == "poll finished" for d in documents)
+    logs = "".join(invocation.logs for invocation in handler.invocations)
+    secrets = [value for value in vendor.secret.values() if isinstance(value, str) and len(value) > 8]
+    assert secrets and all(secret not in logs for secret in secrets)
+
+
+def test_the_built_poller_fails_the_invocation_on_an_unknown_poller(
+    stack: LocalStack, built_poller_package: Path, lambda_python: str
+) -> None:
+    # Lambda retries a failed asynchronous invocation, then puts it on PollerFailureQueue (alarmed).
+    handler = IsolatedHandler(
+        python=lambda_python,
+        package=built_poller_package,
+        environment=_poller_environment(stack, built_poller_package),
+        handler=_template_handler("PollerFunction"),
+    )
+
+    with pytest.raises(RuntimeError, match="unknown poller 'df-orders'"):
+        _invoke(handler, {"poller": "df-orders"})
