@@ -2,7 +2,8 @@
 
 The wheel is built the way `uv build` builds it (an sdist first, then the wheel from the sdist), so a
 file missing from MANIFEST.in or from setup.py's bundle fails here. Dependencies are installed with
-the pins of requirements/dev.txt, offline from the uv cache that `make install` filled.
+the constraints the README gives operators (requirements/cli.txt, the versions requirements/dev.txt
+tests), offline from the uv cache that `make install` filled.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def install(wheel: Path, base: Path, extras: str = "") -> Installed:
     venv, elsewhere = base / "venv", base / "elsewhere"
     elsewhere.mkdir()
     checked([sys.executable, "-m", "venv", "--without-pip", venv], base)
-    pins = ROOT / "requirements" / "dev.txt"
+    pins = ROOT / "requirements" / "cli.txt"
     python = venv / "bin" / "python"
     command: list[str | Path] = [UV, "pip", "install", "--quiet", "--python", python, f"{wheel}{extras}"]
     command += ["--constraint", pins]
@@ -122,6 +123,22 @@ def test_a_plain_install_adds_none_of_the_local_extra(installed: Installed) -> N
     result = installed.run("python", "-c", probe, *sorted(LOCAL_EXTRA_MODULES))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
+
+
+@pytest.mark.parametrize("which", ["plain", "with the local extra"])
+def test_every_installed_distribution_is_the_version_the_constraints_pin(
+    which: str, installed: Installed, installed_with_local: Installed
+) -> None:
+    venv = (installed if which == "plain" else installed_with_local).venv
+    result = attempt([UV, "pip", "freeze", "--python", venv / "bin" / "python"], venv)
+    assert result.returncode == 0, result.stderr
+    frozen = dict(line.split("==", 1) for line in result.stdout.splitlines() if "==" in line)
+    pinned = {
+        line.split("==", 1)[0]: line.split("==", 1)[1].split(" ;")[0].strip()
+        for line in (ROOT / "requirements" / "cli.txt").read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    assert {name: version for name, version in frozen.items() if pinned.get(name) != version} == {}
 
 
 def test_help_lists_the_commands(installed: Installed) -> None:

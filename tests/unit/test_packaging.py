@@ -8,7 +8,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterator
-from importlib.metadata import packages_distributions
+from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,92 @@ def test_the_readme_lists_the_top_level_packages_an_install_adds() -> None:
     match = re.search(r"top-level import packages: (.+?)\.\n", readme)
     assert match, "README: 'An install adds these top-level import packages: `a`, `b`.'"
     assert sorted(re.findall(r"`(\w+)`", match.group(1))) == SHIPPED
+
+
+# ---- requirements/cli.txt: the pins an operator installs the command with ---------------------------
+
+CLI_CONSTRAINTS = ROOT / "requirements" / "cli.txt"
+CLI_COMPILE = (
+    f"uv pip compile pyproject.toml --extra {LOCAL_EXTRA} --universal --python-version 3.11 "
+    "-c requirements/dev.txt -o requirements/cli.txt"
+)
+
+
+def pins(path: Path) -> dict[str, Requirement]:
+    """Name → pinned requirement (with its environment marker) of a file ``uv pip compile`` wrote."""
+    pinned: dict[str, Requirement] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            requirement = Requirement(line)
+            pinned[canonicalize_name(requirement.name)] = requirement
+    return pinned
+
+
+def pinned_version(requirement: Requirement) -> str:
+    [specifier] = requirement.specifier
+    assert specifier.operator == "==", requirement
+    return specifier.version
+
+
+def applies_here(requirement: Requirement, extras: frozenset[str] = frozenset()) -> bool:
+    marker = requirement.marker
+    return marker is None or any(marker.evaluate({"extra": extra}) for extra in {"", *extras})
+
+
+def installed_closure(requirements: list[str]) -> set[str]:
+    """Every distribution that installing ``requirements`` on this platform pulls in, read from the
+    metadata of this virtualenv (``make install`` synced it to requirements/dev.txt)."""
+    visited: set[tuple[str, frozenset[str]]] = set()
+    queue = [(Requirement(text), frozenset[str]()) for text in requirements]
+    while queue:
+        requirement, parent_extras = queue.pop()
+        if not applies_here(requirement, parent_extras):
+            continue
+        node = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if node not in visited:
+            visited.add(node)
+            queue += [(Requirement(text), node[1]) for text in metadata_requires(node[0])]
+    return {name for name, _ in visited}
+
+
+def metadata_requires(name: str) -> list[str]:
+    return distribution(name).requires or []
+
+
+def test_the_cli_constraints_are_compiled_from_pyproject_against_the_tested_pins() -> None:
+    header = CLI_CONSTRAINTS.read_text(encoding="utf-8").splitlines()[1]
+    assert header == f"#    {CLI_COMPILE}", f"regenerate requirements/cli.txt with: {CLI_COMPILE}"
+
+
+def test_the_cli_constraints_pin_each_dependency_of_the_command_and_its_local_extra() -> None:
+    pinned = pins(CLI_CONSTRAINTS)
+    for text in [*CORE, *LOCAL]:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"requirements/cli.txt lacks {name}; regenerate it with: {CLI_COMPILE}"
+        assert requirement.specifier.contains(pinned_version(pinned[name]), prereleases=True), (
+            f"requirements/cli.txt pins {pinned[name]}, outside pyproject's {text}; regenerate: {CLI_COMPILE}"
+        )
+
+
+def test_the_cli_constraints_are_the_versions_the_tests_run_with() -> None:
+    tested = pins(ROOT / "requirements" / "dev.txt")
+    pinned = pins(CLI_CONSTRAINTS)
+    differ = {
+        name: (str(requirement.specifier), str(tested[name].specifier))
+        for name, requirement in pinned.items()
+        if name in tested and requirement.specifier != tested[name].specifier
+    }
+    assert differ == {}, f"regenerate requirements/cli.txt with: {CLI_COMPILE}"
+    untested = sorted(
+        name for name, requirement in pinned.items() if name not in tested and applies_here(requirement)
+    )
+    assert untested == []
+
+
+def test_the_cli_constraints_pin_exactly_what_the_install_pulls_in_here() -> None:
+    # On this platform; pins for others (colorama on Windows) carry markers that are false here.
+    needed = installed_closure([*CORE, *LOCAL])
+    pinned_here = {name for name, requirement in pins(CLI_CONSTRAINTS).items() if applies_here(requirement)}
+    assert sorted(needed - pinned_here) == [], f"missing pins; regenerate with: {CLI_COMPILE}"
+    assert sorted(pinned_here - needed) == [], f"stale pins; regenerate with: {CLI_COMPILE}"
