@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from adapters.aws import aws_failures_are_retryable
 from domain.errors import DependencyUnavailable
-from domain.events import EVENT_SOURCE, command_event
+from domain.events import EVENT_SOURCE
 from domain.outcomes import Outcome
 
 logger = Logger(service="sp-relay", child=True)
@@ -20,7 +20,7 @@ MAX_DETAIL_BYTES = 200_000
 
 
 def detail_type(outcome: Outcome) -> str:
-    return command_event(outcome.status.value)
+    return outcome.detail_type
 
 
 class EventBridgeOutcomes:
@@ -36,7 +36,7 @@ class EventBridgeOutcomes:
         logger.info(
             "command outcome",
             extra={
-                "outcome": outcome.status.value,
+                "outcome": outcome.event_status,
                 "command_type": outcome.command_type,
                 "command_id": outcome.command_id,
                 "account": outcome.account,

@@ -11,6 +11,10 @@ from typing import Final
 EVENT_SOURCE: Final = "sp-relay"
 # "sp-relay command succeeded" / "rejected" / "dead-lettered": every command ends in one of them.
 COMMAND_EVENT: Final = "sp-relay command"
+# A part of a paged read's answer, published as its pages arrive: not an ending, so not a "command" event
+# (the read's last part is its "sp-relay command succeeded" event, with ``result.final``).
+READ_PART: Final = "read-part"
+READ_PART_EVENT: Final = f"{EVENT_SOURCE} {READ_PART}"
 # "sp-relay transaction Success" / "Failure" / "TreatedAsAccepted": a followed acknowledgement's end.
 TRANSACTION_EVENT: Final = "sp-relay transaction"
 # The pollers' findings.

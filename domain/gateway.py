@@ -6,12 +6,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from domain.errors import RetryableError, SpApiUnavailable, Throttled
-from domain.paging import Paging, dig
+from domain.paging import MAX_PAGES, Paging, dig
 from domain.ports import Clock, RateLimiter, SpApi
 from domain.rate_limits import UsagePlanBook, bucket_for
 from domain.requests import SpApiRequest, SpApiResponse, build_request, raise_for_status
@@ -21,7 +21,6 @@ from domain.spapi.spec import OperationSpec
 CREATE_RDT = find_operation("tokens_2021_03_01", "createRestrictedDataToken")
 # Use a Restricted Data Token only while it has this much life left.
 RDT_REFRESH_MARGIN_SECONDS = 60.0
-MAX_PAGES = 200
 
 RemainingSeconds = Callable[[], float]
 
@@ -61,8 +60,11 @@ class SpApiGateway:
         restricted_operations: frozenset[str],
         max_inline_wait_seconds: float,
         plans: UsagePlanBook | None = None,
+        max_pages: int = MAX_PAGES,
     ) -> None:
         self._spapi = spapi
+        # A paged read (the relay's, a poller's) reads at most this many pages and says it was cut.
+        self.max_pages = max_pages
         self._limiter = limiter
         self._clock = clock
         self._restricted = restricted_operations
@@ -109,7 +111,7 @@ class SpApiGateway:
                 may_have_applied=False,
             ) from None
 
-    def send_all_pages(
+    def pages(
         self,
         account: str,
         region: str,
@@ -118,18 +120,20 @@ class SpApiGateway:
         *,
         paging: Paging,
         remaining: RemainingSeconds,
-    ) -> list[SpApiResponse]:
-        """Every page, in order; a failed page fails the whole read (it is retried from the start)."""
-        pages: list[SpApiResponse] = []
+        next_token: str | None = None,
+    ) -> Generator[SpApiResponse]:
+        """The pages of a paged read, one request each, as they arrive (from ``next_token``'s page when
+        given). A failed page raises; the caller, having counted what it got, knows where to go on."""
         current = dict(payload)
         while True:
+            if next_token is not None:
+                current[paging.token_parameter] = next_token
             response = self.send(account, region, operation, current, remaining)
             raise_for_status(operation.operation_id, response)
-            pages.append(response)
-            next_token = dig(response.body, paging.next_token)
-            if not next_token or len(pages) >= MAX_PAGES:
-                return pages
-            current[paging.token_parameter] = next_token
+            yield response
+            next_token = paging.token_of(response.body)
+            if next_token is None:
+                return
 
     # --- tokens of the usage plan --------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from domain.errors import RelayError
+from domain.events import READ_PART, READ_PART_EVENT, command_event
 from domain.paging import dig
 from domain.privacy import redact
 
@@ -61,11 +62,23 @@ class Outcome:
     message_id: str
     result: dict[str, Any] | None = None
     failure: Failure | None = None
+    # False on a part of a paged read that more parts follow: published, but not the command's ending.
+    final: bool = True
+
+    @property
+    def event_status(self) -> str:
+        """The detail's status: the ending, or ``read-part``."""
+        return self.status.value if self.final else READ_PART
+
+    @property
+    def detail_type(self) -> str:
+        """``sp-relay command <ending>``, or ``sp-relay read-part`` for a part more parts follow."""
+        return command_event(self.status.value) if self.final else READ_PART_EVENT
 
     def detail(self) -> dict[str, Any]:
         """The event detail: identifiers, then the SP-API answer or the failure. Never the payload."""
         detail: dict[str, Any] = {
-            "status": self.status.value,
+            "status": self.event_status,
             "type": self.command_type,
             "commandId": self.command_id,
             "account": self.account,
@@ -81,7 +94,7 @@ class Outcome:
 
     def event_details(self, max_bytes: int) -> list[dict[str, Any]]:
         """The detail as one event, or, when too large, split on the joined item list of a paged read
-        (``part``/``parts`` say how to put it together). An answer that cannot be split is left out,
+        (``split``/``splits`` say how to put it together). An answer that cannot be split is left out,
         and the event says so."""
         detail = self.detail()
         if _size(detail) <= max_bytes:
@@ -104,7 +117,7 @@ class Outcome:
             parts = []
             for number, chunk in enumerate(chunks, start=1):
                 part = _with_items(detail, items_path, chunk)
-                part["part"], part["parts"] = number, len(chunks)
+                part["split"], part["splits"] = number, len(chunks)
                 parts.append(part)
             return parts
         trimmed = copy.deepcopy(detail)

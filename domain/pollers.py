@@ -8,16 +8,20 @@
 Both keep a watermark per (account, region) and a fingerprint per order in the poller state store, and
 publish before they remember: a crash in between repeats an event, it never loses one. Events carry no
 personal data (addresses, names and phones are redacted).
+
+A listing is read page by page (never held whole). One cut at the gateway's page limit
+(``report.truncated``) moves the watermark only as far as the orders it saw: to the latest one's time
+when the listing came oldest first, otherwise not at all; the next run reads on from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from domain.catalog import CATALOG, FULFILLMENT_OUTBOUND
+from domain.catalog import CATALOG, FULFILLMENT_OUTBOUND, CommandType
 from domain.events import FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED
 from domain.gateway import SpApiGateway
 from domain.paging import dig
@@ -54,6 +58,10 @@ class PollReport:
     published: int = 0
     since: str = ""
     until: str = ""
+    # Cut at the page limit: the watermark went only as far as ``watermark`` (the orders seen).
+    truncated: bool = False
+    pages: int = 0
+    watermark: str = ""
     errors: list[str] = field(default_factory=list)
 
 
@@ -63,6 +71,16 @@ def _iso(moment: datetime) -> str:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = _parse(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +94,7 @@ class PollerPorts:
 
 class Poller:
     name: str
+    command: CommandType
 
     def __init__(self, ports: PollerPorts, initial_lookback: timedelta = timedelta(days=7)) -> None:
         self._ports = ports
@@ -88,14 +107,56 @@ class Poller:
         stored = self._ports.state.watermark(watermark_key)
         since = _parse(stored) if stored else now - self._initial_lookback
         report = PollReport(self.name, account, region, since=_iso(since - OVERLAP), until=_iso(now))
-        self._poll_window(report, since - OVERLAP, now, remaining)
-        self._ports.state.set_watermark(watermark_key, report.until)
+        seen_through = self._poll_window(report, since - OVERLAP, now, remaining)
+        report.watermark = report.until
+        if report.truncated:
+            # Orders after the cut were not seen: the watermark goes no further than the ones that were.
+            report.watermark = _iso(max(seen_through, since)) if seen_through else _iso(since)
+        self._ports.state.set_watermark(watermark_key, report.watermark)
         return report
 
     def _poll_window(
         self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
-    ) -> None:
+    ) -> datetime | None:
+        """Publish what the window holds; when cut (``report.truncated``), return the time up to which
+        every order was seen (None: unknown)."""
         raise NotImplementedError
+
+    def _listing(
+        self,
+        report: PollReport,
+        payload: Mapping[str, Any],
+        remaining: Callable[[], float],
+        moment_of: Callable[[Mapping[str, Any]], Any],
+        seen: list[datetime | None],
+    ) -> Iterator[Mapping[str, Any]]:
+        """The orders of the listing, page by page, up to the gateway's page limit. When cut there,
+        ``report.truncated`` is set and ``seen`` holds the time up to which every order was seen: the
+        latest order's time if the listing came oldest first, else None."""
+        command = self.command
+        paging = command.paging
+        assert paging is not None
+        gateway = self._ports.gateway
+        latest: datetime | None = None
+        ascending = True
+        seen.append(None)
+        for response in gateway.pages(
+            report.account, report.region, command.operation, payload, paging=paging, remaining=remaining
+        ):
+            report.pages += 1
+            for order in paging.items_of(response.body):
+                if not isinstance(order, Mapping):
+                    continue
+                moment = _moment(moment_of(order))
+                if moment is None or (latest is not None and moment < latest):
+                    ascending = False
+                elif latest is None or moment > latest:
+                    latest = moment
+                yield order
+            if paging.token_of(response.body) is not None and report.pages >= gateway.max_pages:
+                report.truncated = True
+                seen[-1] = latest if ascending else None
+                return
 
     def _publish_then_remember(
         self, key: str, fingerprint: str, detail_type: str, detail: Mapping[str, Any]
@@ -115,20 +176,17 @@ class PurchaseOrderPoller(Poller):
 
     def _poll_window(
         self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
-    ) -> None:
-        paging = self.command.paging
-        assert paging is not None
+    ) -> datetime | None:
         payload = {
             "createdAfter": _iso(since),
             "createdBefore": _iso(until),
             "limit": 100,
             "includeDetails": "true",
+            # Oldest first, so a listing cut at the page limit has seen every order up to its last one.
+            "sortOrder": "ASC",
         }
-        pages = self._ports.gateway.send_all_pages(
-            report.account, report.region, self.command.operation, payload, paging=paging, remaining=remaining
-        )
-        orders = dig(paging.join([page.body for page in pages]), paging.items) or []
-        for order in orders:
+        seen: list[datetime | None] = []
+        for order in self._listing(report, payload, remaining, _order_date, seen):
             number = order.get("purchaseOrderNumber")
             if not isinstance(number, str):
                 continue
@@ -142,6 +200,7 @@ class PurchaseOrderPoller(Poller):
             key = f"seen#{self.name}#{report.account}#{number}"
             if self._publish_then_remember(key, "received", PURCHASE_ORDER_RECEIVED, detail):
                 report.published += 1
+        return seen[-1]
 
 
 class FulfillmentOrderPoller(Poller):
@@ -151,18 +210,10 @@ class FulfillmentOrderPoller(Poller):
 
     def _poll_window(
         self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
-    ) -> None:
-        paging = self.command.paging
-        assert paging is not None
-        pages = self._ports.gateway.send_all_pages(
-            report.account,
-            report.region,
-            self.command.operation,
-            {"queryStartDate": _iso(since)},
-            paging=paging,
-            remaining=remaining,
-        )
-        for order in dig(paging.join([page.body for page in pages]), paging.items) or []:
+    ) -> datetime | None:
+        seen: list[datetime | None] = []
+        payload = {"queryStartDate": _iso(since)}
+        for order in self._listing(report, payload, remaining, _status_updated, seen):
             order_id = order.get("sellerFulfillmentOrderId")
             if not isinstance(order_id, str):
                 continue
@@ -189,6 +240,15 @@ class FulfillmentOrderPoller(Poller):
             }
             if self._publish_then_remember(key, fingerprint, FULFILLMENT_ORDER_CHANGED, detail):
                 report.published += 1
+        return seen[-1]
+
+
+def _order_date(order: Mapping[str, Any]) -> Any:
+    return dig(order, ("orderDetails", "orderDate"))
+
+
+def _status_updated(order: Mapping[str, Any]) -> Any:
+    return order.get("statusUpdatedDate")
 
 
 def _shipments(answer: Any) -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ from domain.events import transaction_event
 from domain.gateway import SpApiGateway
 from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
 from domain.outcomes import Failure, Outcome, OutcomeStatus
-from domain.paging import dig
+from domain.paged_reads import PagedRead
+from domain.paging import CURSOR_FIELDS, PageCursor, dig
 from domain.ports import (
     Accounts,
     Clock,
@@ -182,6 +183,8 @@ class Relay:
     # --- reads: repeated freely, no ledger -----------------------------------------------------------------
 
     def _read(self, message: InboundMessage, command: Command, remaining: Callable[[], float]) -> Disposition:
+        if command.type.paging is not None:
+            return self._read_pages(message, command, remaining)
         try:
             region = self._prepare(command)
             result = self._execute_read(command, region, remaining)
@@ -201,23 +204,46 @@ class Relay:
 
     def _execute_read(self, command: Command, region: str, remaining: Callable[[], float]) -> dict[str, Any]:
         operation = command.type.operation
-        if command.type.paging is None:
-            response = self.gateway.send(command.account, region, operation, command.payload, remaining)
-            raise_for_status(operation.operation_id, response)
-            return _result(operation.operation_id, response)
-        pages = self.gateway.send_all_pages(
-            command.account,
-            region,
-            operation,
-            command.payload,
-            paging=command.type.paging,
-            remaining=remaining,
+        response = self.gateway.send(command.account, region, operation, command.payload, remaining)
+        raise_for_status(operation.operation_id, response)
+        return _result(operation.operation_id, response)
+
+    def _read_pages(
+        self, message: InboundMessage, command: Command, remaining: Callable[[], float]
+    ) -> Disposition:
+        """A paged read, streamed into parts (domain/paged_reads.py). A deferred or retried copy carries
+        the cursor in the sealed context: it goes on at the first page not published."""
+        read = PagedRead(
+            self.gateway,
+            self._ports.outcomes,
+            command,
+            _ids(command, message),
+            PageCursor.from_context(message.relay_context),
         )
-        result = _result(operation.operation_id, pages[-1])
-        result["answer"] = redact(command.type.paging.join([page.body for page in pages]))
-        result["pages"] = len(pages)
-        result["joinedItems"] = list(command.type.paging.items)
-        return result
+        try:
+            read.run(self._prepare(command), remaining)
+        except PermanentError as error:
+            return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
+        except RetryableError as error:
+            # From here on the message is the one that carries the cursor where this delivery stopped.
+            message = replace(message, relay_context={**message.relay_context, **read.cursor.to_context()})
+            if isinstance(error, Throttled):
+                return self._defer(message, command, error)
+            if read.advanced:
+                # The queue's own retry would bring back the message without the pages published since:
+                # a copy carries them (bounded: each such copy is at least one page further on).
+                return self._defer_paged(message, command, error)
+            return self._retry(message, command, error)
+        return Disposition.DONE
+
+    def _defer_paged(self, message: InboundMessage, command: Command, error: RetryableError) -> Disposition:
+        delay = min(MAX_SQS_DELAY_SECONDS, self._policy.backoff_seconds(1))
+        try:
+            sealed = self._ports.seal.seal(message.body, message.relay_context)
+            self._ports.queue.defer(message, delay, sealed)
+        except RetryableError:
+            return self._retry(message, command, error)
+        return Disposition.DONE
 
     # --- writes: once per (account, commandId), through the write ledger ----------------------------------
 
@@ -490,8 +516,12 @@ class Relay:
     ) -> Disposition:
         failure = Failure.from_error(status, error, message.receive_count)
         # The relay's context travels to the dead-letter queue sealed, so a replay carries it on; the
-        # deferral count does not (a replay starts afresh).
-        carried = {name: value for name, value in message.relay_context.items() if name != DEFERRALS}
+        # deferral count and a paged read's cursor do not (a replay starts afresh).
+        carried = {
+            name: value
+            for name, value in message.relay_context.items()
+            if name != DEFERRALS and name not in CURSOR_FIELDS
+        }
         try:
             sealed = self._ports.seal.seal(message.body, carried) if carried else None
             self._ports.outcomes.publish(Outcome(status, *_ids(command, message), failure=failure))

@@ -241,7 +241,8 @@ def test_a_large_joined_read_is_split_over_several_events() -> None:
 
     assert len(parts) > 1
     assert all(len(json.dumps(part)) <= 20_000 for part in parts)
-    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert [p["split"] for p in parts] == list(range(1, len(parts) + 1))
+    assert {p["splits"] for p in parts} == {len(parts)}
     joined = [o for p in parts for o in p["result"]["answer"]["payload"]["fulfillmentOrders"]]
     assert joined == items
 
