@@ -89,20 +89,6 @@ class Paging:
         _set(answer, self.items, items)
         return answer
 
-    def join(self, pages: list[Any]) -> Any:
-        """The first page with the items of every page and no next token: one answer, as if unpaged."""
-        if not pages:
-            return None
-        joined = copy.deepcopy(pages[0])
-        items: list[Any] = []
-        for page in pages:
-            page_items = dig(page, self.items)
-            if isinstance(page_items, list):
-                items.extend(page_items)
-        _set(joined, self.items, items)
-        _set(joined, self.next_token, None)
-        return joined
-
 
 def _set(document: Any, path: tuple[str, ...], value: Any) -> None:
     for step in path[:-1]:
