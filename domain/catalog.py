@@ -15,16 +15,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain.order_status import OrderStatusAt
 from domain.paging import Paging, dig
 from domain.probes import (
     CANCEL_FULFILLMENT_PROBE,
+    CANCEL_MCF_ORDER_PROBE,
     CREATE_FULFILLMENT_PROBE,
+    CREATE_MCF_ORDER_PROBE,
     CREATE_RETURN_PROBE,
     CREATE_SCHEDULED_PACKAGE_BULK_PROBE,
     CREATE_SCHEDULED_PACKAGE_PROBE,
     DF_ACKNOWLEDGEMENT_PROBE,
     RETAIL_ACKNOWLEDGEMENT_PROBE,
     UPDATE_FULFILLMENT_PROBE,
+    UPDATE_MCF_ORDER_PROBE,
     UPDATE_SCHEDULED_PACKAGES_PROBE,
     StateProbe,
 )
@@ -32,6 +36,7 @@ from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
 
 FULFILLMENT_OUTBOUND = "fulfillment_outbound_2020_07_01"
+FULFILLMENT_OUTBOUND_2026 = "fulfillment_outbound_2026_07_04"
 VENDOR_DF_ORDERS = "vendor_df_orders_2021_12_28"
 VENDOR_DF_TRANSACTIONS = "vendor_df_transactions_2021_12_28"
 VENDOR_ORDERS = "vendor_orders_v1"
@@ -98,6 +103,17 @@ class OrderSequence:
 
 MCF_ORDER = OrderSequence(("sellerFulfillmentOrderId",))
 MCF_ORDER_CREATE = OrderSequence(("sellerFulfillmentOrderId",), creates=True)
+# 2026-07-04 names the seller's order ``orderId``.
+MCF_2026_ORDER = OrderSequence(("orderId",))
+MCF_2026_ORDER_CREATE = OrderSequence(("orderId",), creates=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedLater:
+    """A write SP-API may answer 202 "accepted, processed later": a success whose final state is read
+    with ``status_command`` (the outcome says so under ``acceptedForProcessing``)."""
+
+    status_command: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,9 @@ class CommandType:
     follow_up: FollowUp | None = None
     transaction_status: TransactionStatus | None = None
     order_sequence: OrderSequence | None = None
+    # Where the answer shows the order's status: the outcome carries it normalized (domain.order_status).
+    order_status: OrderStatusAt | None = None
+    accepted_later: AcceptedLater | None = None
 
     @property
     def sandbox_only(self) -> bool:
@@ -135,6 +154,13 @@ def _duplicate_cancel(errors: SpApiErrors) -> bool:
 
 def _fba(operation_id: str) -> OperationSpec:
     return find_operation(FULFILLMENT_OUTBOUND, operation_id)
+
+
+def _mcf(operation_id: str) -> OperationSpec:
+    return find_operation(FULFILLMENT_OUTBOUND_2026, operation_id)
+
+
+MCF_2026_ORDER_STATUS = OrderStatusAt((("order", "status"),))
 
 
 def _read(name: str, operation: OperationSpec, summary: str, **options: Any) -> CommandType:
@@ -172,7 +198,12 @@ _ENTRIES = (
         probe=CREATE_RETURN_PROBE,
         order_sequence=MCF_ORDER,
     ),
-    _read("get-fulfillment-order", _fba("getFulfillmentOrder"), "One fulfillment order with shipments."),
+    _read(
+        "get-fulfillment-order",
+        _fba("getFulfillmentOrder"),
+        "One fulfillment order with shipments.",
+        order_status=OrderStatusAt((("payload", "fulfillmentOrder", "fulfillmentOrderStatus"),)),
+    ),
     CommandType(
         name="update-fulfillment",
         operation=_fba("updateFulfillmentOrder"),
@@ -205,6 +236,61 @@ _ENTRIES = (
         paging=Paging(("payload", "nextToken"), "nextToken", ("payload", "featureSkus")),
     ),
     _read("get-feature-sku", _fba("getFeatureSKU"), "Whether one SKU is eligible for an MCF feature."),
+    # --- Fulfillment Outbound 2026-07-04 (Multi-Channel Fulfillment, the newer version) ---------------------
+    CommandType(
+        name="create-mcf-order",
+        operation=_mcf("createOrder"),
+        summary=(
+            "Create a Multi-Channel Fulfillment order (2026-07-04); a 202 answer is a success whose final "
+            "state is read with get-mcf-order."
+        ),
+        already_done=AlreadyDone(
+            matches=_create_already_exists,
+            description="a create request already exists for this orderId",
+            confirm=True,
+        ),
+        probe=CREATE_MCF_ORDER_PROBE,
+        order_sequence=MCF_2026_ORDER_CREATE,
+        # 200 answers the order; 202 (CreateOrderAcceptedResponse) only its orderId and status.
+        order_status=OrderStatusAt((("order", "status"), ("status",))),
+        accepted_later=AcceptedLater("get-mcf-order"),
+    ),
+    _read(
+        "get-mcf-order",
+        _mcf("getOrder"),
+        "One fulfillment order (2026-07-04).",
+        order_status=MCF_2026_ORDER_STATUS,
+    ),
+    _read(
+        "list-mcf-orders",
+        _mcf("listOrders"),
+        "Fulfillment orders (2026-07-04) updated after updatedAfter (every page, in parts).",
+        paging=Paging(("pagination", "nextToken"), "pageToken", ("orders",)),
+    ),
+    CommandType(
+        name="update-mcf-order",
+        operation=_mcf("updateOrder"),
+        summary="Update a held Multi-Channel Fulfillment order (2026-07-04; SP-API answers 202).",
+        probe=UPDATE_MCF_ORDER_PROBE,
+        order_sequence=MCF_2026_ORDER,
+    ),
+    CommandType(
+        name="cancel-mcf-order",
+        operation=_mcf("cancelOrder"),
+        summary="Cancel a Multi-Channel Fulfillment order (2026-07-04; SP-API answers 202).",
+        already_done=AlreadyDone(
+            matches=_duplicate_cancel,
+            description="the order already has a cancel request (DuplicateCancelRequest)",
+        ),
+        probe=CANCEL_MCF_ORDER_PROBE,
+        order_sequence=MCF_2026_ORDER,
+    ),
+    CommandType(
+        name="update-mcf-order-status",
+        operation=_mcf("updateOrderStatus"),
+        summary="Move a 2026-07-04 fulfillment order to another status (SP-API sandbox accounts only).",
+        order_sequence=MCF_2026_ORDER,
+    ),
     # --- Vendor Direct Fulfillment 2021-12-28 -------------------------------------------------------------
     _read(
         "list-df-purchase-orders",
@@ -291,6 +377,9 @@ CATALOG: Mapping[str, CommandType] = {entry.name: entry for entry in _ENTRIES}
 
 def _check_catalog() -> None:
     for entry in _ENTRIES:
+        later = entry.accepted_later
+        if later is not None and not CATALOG[later.status_command].reads:
+            raise ValueError(f"{entry.name} is read back with {later.status_command}, which is no read")
         follow = entry.follow_up
         if follow is not None and CATALOG[follow.status_command].transaction_status is None:
             raise ValueError(

@@ -28,6 +28,7 @@ from domain.spapi.spec import OperationSpec
 VerdictKind = Literal["applied", "missing", "conflict", "wait", "unsettled"]
 
 GET_FULFILLMENT_ORDER = find_operation("fulfillment_outbound_2020_07_01", "getFulfillmentOrder")
+GET_MCF_ORDER = find_operation("fulfillment_outbound_2026_07_04", "getOrder")
 GET_DF_ORDER = find_operation("vendor_df_orders_2021_12_28", "getOrder")
 GET_RETAIL_PURCHASE_ORDER = find_operation("vendor_orders_v1", "getPurchaseOrder")
 GET_SCHEDULED_PACKAGE = find_operation("easy_ship_2022_03_23", "getScheduledPackage")
@@ -250,6 +251,92 @@ def _probe_create_return(payload: Mapping[str, Any], context: ProbeContext) -> V
     return Verdict("missing", saw, {**payload, "items": missing})
 
 
+# --- Multi-Channel Fulfillment 2026-07-04 (the seller's orderId is the natural key) -------------------------
+
+
+def _read_mcf_order(
+    payload: Mapping[str, Any], context: ProbeContext
+) -> tuple[str, Mapping[str, Any] | None]:
+    order_id = str(payload["orderId"])
+    response = context.read(GET_MCF_ORDER, {"orderId": order_id, "shipments": "EXCLUDE"})
+    if _not_found(response):
+        return order_id, None
+    found = dig(_answer(GET_MCF_ORDER, response), ("order",))
+    return order_id, found if isinstance(found, Mapping) else {}
+
+
+def _line_items_by_id(items: Any) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(item.get("lineItemId")): item
+        for item in items
+        if isinstance(item, Mapping) and item.get("lineItemId") is not None
+    }
+
+
+def mcf_create_differences(payload: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+    """What an existing 2026-07-04 order with this orderId has other than the createOrder asked for."""
+    differences: list[str] = []
+    existing = _line_items_by_id(found.get("lineItems"))
+    wanted = _line_items_by_id(payload.get("lineItems"))
+    if set(existing) != set(wanted):
+        differences.append("lineItems (other lineItemIds)")
+    else:
+        for item_id, item in wanted.items():
+            for path in (("product", "productIdentifier", "amazonSku"), ("amount", "value")):
+                value = dig(item, path)
+                if value is not None and not _matches(value, dig(existing[item_id], path)):
+                    differences.append(f"lineItems[{item_id}].{'.'.join(path)}")
+    address = dig(payload, ("destination", "deliveryAddress"))
+    there = dig(found, ("destination", "deliveryAddress"))
+    if isinstance(address, Mapping):
+        comparable = {k: v for k, v in address.items() if isinstance(there, Mapping) and k in there}
+        if not isinstance(there, Mapping) or not _matches(comparable, there):
+            differences.append("destination.deliveryAddress")
+    return differences
+
+
+def _probe_create_mcf_order(payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
+    order_id, found = _read_mcf_order(payload, context)
+    if found is None:
+        return Verdict("missing", f"no fulfillment order {order_id} at Amazon")
+    differences = mcf_create_differences(payload, found)
+    if differences:
+        return Verdict(
+            "conflict",
+            f"orderId {order_id!r} already belongs to another order (it differs in {', '.join(differences)})",
+        )
+    return Verdict(
+        "applied",
+        f"fulfillment order {order_id} exists ({found.get('status')}) with the requested line items and "
+        "destination",
+    )
+
+
+def _probe_update_mcf_order(payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
+    order_id, found = _read_mcf_order(payload, context)
+    if found is None:
+        return Verdict("missing", f"no fulfillment order {order_id} at Amazon")
+    wanted = dig(payload, ("fulfillmentConfiguration", "action"))
+    if wanted is None:
+        return Verdict("unsettled", f"the update of order {order_id} changes no field a read shows")
+    action = dig(found, ("fulfillmentConfiguration", "action"))
+    if _matches(wanted, action):
+        return Verdict("applied", f"order {order_id} shows fulfillmentConfiguration.action {action}")
+    return Verdict("missing", f"order {order_id} shows fulfillmentConfiguration.action {action}")
+
+
+def _probe_cancel_mcf_order(payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
+    order_id, found = _read_mcf_order(payload, context)
+    if found is None:
+        return Verdict("missing", f"no fulfillment order {order_id} at Amazon")
+    status = found.get("status")
+    if status == "CANCELLED":
+        return Verdict("applied", f"order {order_id} is CANCELLED")
+    return Verdict("missing", f"order {order_id} is {status}")
+
+
 # --- vendor acknowledgements --------------------------------------------------------------------------------
 
 
@@ -394,6 +481,19 @@ CREATE_RETURN_PROBE = StateProbe(
     "getFulfillmentOrder: returnItems hold every requested sellerReturnItemId",
     (GET_FULFILLMENT_ORDER,),
     _probe_create_return,
+)
+CREATE_MCF_ORDER_PROBE = StateProbe(
+    "getOrder (2026-07-04): the order exists with the requested line items and destination",
+    (GET_MCF_ORDER,),
+    _probe_create_mcf_order,
+)
+UPDATE_MCF_ORDER_PROBE = StateProbe(
+    "getOrder (2026-07-04): the requested fulfillmentConfiguration.action shows",
+    (GET_MCF_ORDER,),
+    _probe_update_mcf_order,
+)
+CANCEL_MCF_ORDER_PROBE = StateProbe(
+    "getOrder (2026-07-04): the order is CANCELLED", (GET_MCF_ORDER,), _probe_cancel_mcf_order
 )
 DF_ACKNOWLEDGEMENT_PROBE = StateProbe(
     "getOrder: orderDetails.orderStatus is past NEW", (GET_DF_ORDER,), _probe_df_acknowledgement

@@ -31,6 +31,7 @@ from domain.errors import (
 from domain.events import transaction_event
 from domain.gateway import SpApiGateway
 from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
+from domain.order_status import with_order_status
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.paged_reads import PagedRead
 from domain.paging import CURSOR_FIELDS, PageCursor, dig
@@ -206,7 +207,7 @@ class Relay:
         operation = command.type.operation
         response = self.gateway.send(command.account, region, operation, command.payload, remaining)
         raise_for_status(operation.operation_id, response)
-        return _result(operation.operation_id, response)
+        return _success(command, response)
 
     def _read_pages(
         self, message: InboundMessage, command: Command, remaining: Callable[[], float]
@@ -342,7 +343,7 @@ class Relay:
         operation = command.type.operation
         response = self.gateway.send(command.account, region, operation, payload, remaining)
         if response.ok:
-            return _result(operation.operation_id, response)
+            return _success(command, response)
         try:
             raise_for_status(operation.operation_id, response)
         except PermanentError as rejection:
@@ -616,6 +617,24 @@ def _number(value: ContextValue | None, default: float) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return default
+
+
+ACCEPTED_FOR_PROCESSING = "acceptedForProcessing"
+
+
+def _success(command: Command, response: SpApiResponse) -> dict[str, Any]:
+    """A 2xx answer's result, with the order's status normalized where the answer shows one, and a 202
+    "accepted, processed later" saying where the final state is read."""
+    result = with_order_status(
+        _result(command.type.operation.operation_id, response), command.type.order_status
+    )
+    later = command.type.accepted_later
+    if later is not None and response.status == 202:
+        result[ACCEPTED_FOR_PROCESSING] = (
+            "SP-API accepted the request and processes it later: read the final state with "
+            f"{later.status_command}"
+        )
+    return result
 
 
 def _result(operation_id: str, response: SpApiResponse) -> dict[str, Any]:

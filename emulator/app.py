@@ -91,6 +91,7 @@ class EmulatorApp:
             ("POST", "/orders/<path:order_id>/ship", self._post_ship),
             ("POST", "/packages/<int:package_number>/status", self._post_package_status),
             ("POST", "/inventory", self._post_inventory),
+            ("POST", "/mcf-2026/accept-later", self._post_mcf_accept_later),
             ("GET", "/df-orders", self._get_df_orders),
             ("POST", "/df-orders", self._post_df_orders),
             ("GET", "/easy-ship/packages", self._get_easy_ship_packages),
@@ -392,6 +393,13 @@ class EmulatorApp:
             values["order_id"], str(data.get("status")), None if seller is None else str(seller)
         )
         return json_response(200, {})
+
+    def _post_mcf_accept_later(self, request: Request, _: dict[str, str]) -> Response:
+        """``{"enabled": true}``: createOrder (2026-07-04) answers 202 "accepted, processed later"."""
+        enabled = self._json_object(request).get("enabled", True)
+        with self.state.lock:
+            self.state.mcf_accept_later = bool(enabled)
+        return json_response(200, {"enabled": self.state.mcf_accept_later})
 
     def _post_transaction_status(self, request: Request, values: dict[str, str]) -> Response:
         data = self._json_object(request)

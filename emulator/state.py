@@ -115,6 +115,19 @@ class FulfillmentOrderRecord:
 
 
 @dataclass
+class Mcf2026OrderRecord:
+    """A Fulfillment Outbound 2026-07-04 order: ``request`` is the createOrder body as received."""
+
+    seller_id: str
+    order_id: str
+    request: dict[str, Any]
+    fulfillment_configuration: dict[str, Any]
+    status: str  # OrderStatus of the 2026-07-04 model
+    receive_time: str
+    status_update_time: str
+
+
+@dataclass
 class PackageRecord:
     """A package of an MCF shipment, for getPackageTrackingDetails."""
 
@@ -308,6 +321,9 @@ class EmulatorState:
         self._rdt_issues: Counter[str] = Counter()
         self.orders: dict[tuple[str, str], FulfillmentOrderRecord] = {}
         self.packages: dict[int, PackageRecord] = {}
+        self.mcf_orders: dict[tuple[str, str], Mcf2026OrderRecord] = {}  # 2026-07-04, by (seller, orderId)
+        # createOrder (2026-07-04) answers 202 "accepted, processed later" instead of 200 while set.
+        self.mcf_accept_later = False
         self.inventory: dict[str, dict[str, InventoryRecord]] = {}  # seller -> sellerSku -> record
         self.df_orders: dict[tuple[str, str], DfOrderRecord] = {}
         self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
@@ -773,6 +789,8 @@ class EmulatorState:
         self.limiter.reset()
         with self.lock:
             self.orders.clear()
+            self.mcf_orders.clear()
+            self.mcf_accept_later = False
             self.packages.clear()
             self.inventory.clear()
             self.df_orders.clear()

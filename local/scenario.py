@@ -141,6 +141,11 @@ class Tour:
                 displayableOrderId=sandbox_order,
             ),
         ]
+        mcf_order, mcf_sandbox_order = self.order_id("MCF-20001"), self.order_id("MCF-SBX-20003")
+        creates += [
+            self.command("create-mcf-order", orderId=mcf_order),
+            self.command("create-mcf-order", "demo-sandbox", tag="-sandbox", orderId=mcf_sandbox_order),
+        ]
         listing = self.command("list-handover-slots", amazonOrderId=self.amazon_order_id)
         acknowledgements = [self.command("acknowledge-po"), self.command("acknowledge-retail-po")]
         self.step(
@@ -162,6 +167,8 @@ class Tour:
                 self.command(
                     "submit-fulfillment-order-status-update", sellerFulfillmentOrderId=sandbox_order
                 ),
+                self.command("update-mcf-order", orderId=mcf_order),
+                self.command("update-mcf-order-status", orderId=mcf_sandbox_order),
                 package,
             ],
         )
@@ -195,6 +202,8 @@ class Tour:
                     ],
                 ),
                 self.command("get-fulfillment-order", sellerFulfillmentOrderId=shipped),
+                self.command("get-mcf-order", orderId=mcf_order),
+                self.command("list-mcf-orders"),
                 self.command("get-features"),
                 self.command("get-feature-inventory"),
                 self.command("get-feature-sku"),
@@ -223,6 +232,10 @@ class Tour:
             "read everything: previews, orders, tracking, returns, features, purchase orders, slots", reads()
         )
         self.step(
-            "cancel the first order", [self.command("cancel-fulfillment", sellerFulfillmentOrderId=order)]
+            "cancel the first order of each version",
+            [
+                self.command("cancel-fulfillment", sellerFulfillmentOrderId=order),
+                self.command("cancel-mcf-order", orderId=mcf_order),
+            ],
         )
         return self.result

@@ -32,6 +32,8 @@ def unique(command: dict[str, Any], order_id: str | None = None) -> dict[str, An
         payload["sellerFulfillmentOrderId"] = order_id or f"T-{suffix}"
         if "displayableOrderId" in payload:
             payload["displayableOrderId"] = payload["sellerFulfillmentOrderId"]
+    if "orderId" in payload:  # Fulfillment Outbound 2026-07-04
+        payload["orderId"] = order_id or f"T-{suffix}"
     return copy
 
 

@@ -40,6 +40,7 @@ OUTPUT_PACKAGE = "domain.spapi"
 MODULE_NAMES: Mapping[str, str] = {
     "easyShip_2022-03-23": "easy_ship_2022_03_23",
     "fulfillmentOutbound_2020-07-01": "fulfillment_outbound_2020_07_01",
+    "fulfillmentOutbound_2026-07-04": "fulfillment_outbound_2026_07_04",
     "tokens_2021-03-01": "tokens_2021_03_01",
     "vendorDirectFulfillmentOrders_2021-12-28": "vendor_df_orders_2021_12_28",
     "vendorDirectFulfillmentTransactions_2021-12-28": "vendor_df_transactions_2021_12_28",

@@ -5,10 +5,17 @@ Each module has ``register(registry)``; add a module to ``MODULES`` to make its 
 
 from __future__ import annotations
 
-from emulator.operations import easy_ship, fulfillment, tokens, vendor_direct_fulfillment, vendor_orders
+from emulator.operations import (
+    easy_ship,
+    fulfillment,
+    fulfillment_2026,
+    tokens,
+    vendor_direct_fulfillment,
+    vendor_orders,
+)
 from emulator.registry import HandlerRegistry
 
-MODULES = (fulfillment, vendor_direct_fulfillment, vendor_orders, easy_ship, tokens)
+MODULES = (fulfillment, fulfillment_2026, vendor_direct_fulfillment, vendor_orders, easy_ship, tokens)
 
 
 def default_registry() -> HandlerRegistry:

@@ -140,3 +140,76 @@ def test_the_fulfillment_order_poller_publishes_status_and_tracking_changes(stac
     [package] = changes[1]["shipments"][0]["packages"]
     assert package["trackingNumber"] == shipment["trackingNumber"]
     assert unchanged["reports"][0]["published"] == 0
+
+
+def test_a_2026_create_accepted_for_later_processing_is_a_success_read_back_with_get_mcf_order(
+    stack: LocalStack,
+) -> None:
+    assert stack.emulator is not None
+    state = stack.emulator.state
+    order_id = new_order_id()
+    with state.lock:
+        state.mcf_accept_later = True
+    try:
+        created = succeeded(run(stack, command("create-mcf-order", orderId=order_id)))
+    finally:
+        with state.lock:
+            state.mcf_accept_later = False
+    [outcome] = [o for o in created.values() if o["type"] == "create-mcf-order"]
+    read = succeeded(run(stack, command("get-mcf-order", orderId=order_id)))
+    [status] = [o for o in read.values() if o["type"] == "get-mcf-order"]
+
+    assert outcome["result"]["httpStatus"] == 202
+    assert outcome["result"]["answer"] == {"orderId": order_id, "status": "PROCESSING"}
+    assert "get-mcf-order" in outcome["result"]["acceptedForProcessing"]
+    assert outcome["result"]["orderStatus"] == {"amazon": "PROCESSING", "normalized": "processing"}
+    assert status["result"]["answer"]["order"]["orderId"] == order_id
+    assert status["result"]["orderStatus"] == {"amazon": "PROCESSING", "normalized": "processing"}
+    assert state.effect_count("createOrder", order_id) == 1
+
+
+def test_a_2026_duplicate_create_is_confirmed_by_get_order_and_applied_once(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    order_id = new_order_id()
+    first, second = (
+        command("create-mcf-order", orderId=order_id),
+        command("create-mcf-order", orderId=order_id),
+    )
+    outcomes = succeeded(run(stack, first))
+    outcomes.update(succeeded(run(stack, second)))
+
+    assert outcomes[first["commandId"]]["result"]["httpStatus"] == 200
+    assert "alreadyDone" not in outcomes[first["commandId"]]["result"]
+    assert outcomes[second["commandId"]]["result"]["alreadyDone"] == (
+        "a create request already exists for this orderId"
+    )
+    assert stack.emulator.state.effect_count("createOrder", order_id) == 1
+
+
+def test_orders_of_both_versions_carry_one_normalized_status(stack: LocalStack) -> None:
+    old, new = new_order_id(), new_order_id()
+    succeeded(
+        run(
+            stack,
+            command("create-fulfillment", sellerFulfillmentOrderId=old, displayableOrderId=old),
+            command("create-mcf-order", orderId=new),
+        )
+    )
+    succeeded(
+        run(
+            stack,
+            command("cancel-fulfillment", sellerFulfillmentOrderId=old),
+            command("cancel-mcf-order", orderId=new),
+        )
+    )
+    reads = succeeded(
+        run(
+            stack,
+            command("get-fulfillment-order", sellerFulfillmentOrderId=old),
+            command("get-mcf-order", orderId=new),
+        )
+    )
+    statuses = {o["type"]: o["result"]["orderStatus"] for o in reads.values() if "orderStatus" in o["result"]}
+
+    assert statuses["get-fulfillment-order"] == {"amazon": "Cancelled", "normalized": "cancelled"}
+    assert statuses["get-mcf-order"] == {"amazon": "CANCELLED", "normalized": "cancelled"}

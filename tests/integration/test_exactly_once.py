@@ -46,6 +46,9 @@ EFFECT_OPERATION = {
     "update-fulfillment": "updateFulfillmentOrder",
     "cancel-fulfillment": "cancelFulfillmentOrder",
     "create-fulfillment-return": "createFulfillmentReturn",
+    "create-mcf-order": "createOrder",
+    "update-mcf-order": "updateOrder",
+    "cancel-mcf-order": "cancelOrder",
     "acknowledge-po": "vendorDirectFulfillmentOrders.submitAcknowledgement",
     "acknowledge-retail-po": "vendorOrders.submitAcknowledgement",
     "create-scheduled-package": "createScheduledPackage",
@@ -184,6 +187,13 @@ def _created_order(rig: Rig) -> dict[str, Any]:
     return create
 
 
+def _created_mcf_order(rig: Rig) -> str:
+    create = unique(sample_command("create-mcf-order"))
+    rig.deliver(create)
+    assert rig.ledger_state(create) == "SUCCEEDED"
+    return str(create["payload"]["orderId"])
+
+
 def _scheduled(rig: Rig, order_id: str) -> None:
     create = _scheduled_package_command(order_id, handover_slots()[0]["slotId"])
     rig.deliver(create)
@@ -206,6 +216,10 @@ def write_command(rig: Rig, command_type: str) -> dict[str, Any]:
         if command_type == "update-fulfillment":
             command["payload"]["displayableOrderComment"] = f"Moved to the back door {_token(6)}"
         return command
+    if command_type == "create-mcf-order":
+        return unique(sample_command(command_type))
+    if command_type in ("update-mcf-order", "cancel-mcf-order"):
+        return unique(sample_command(command_type), order_id=_created_mcf_order(rig))
     if command_type == "create-fulfillment-return":
         create = _created_order(rig)
         order_id = create["payload"]["sellerFulfillmentOrderId"]
