@@ -200,7 +200,7 @@ class SpApiHttpClient:
                 url,
                 params=list(request.query),
                 content=content,
-                headers=self._headers(token, has_body=content is not None),
+                headers={**dict(request.headers), **self._headers(token, has_body=content is not None)},
                 timeout=timeout,
                 extensions={"trace": sent.trace},
             )

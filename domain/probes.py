@@ -258,7 +258,10 @@ def _read_mcf_order(
     payload: Mapping[str, Any], context: ProbeContext
 ) -> tuple[str, Mapping[str, Any] | None]:
     order_id = str(payload["orderId"])
-    response = context.read(GET_MCF_ORDER, {"orderId": order_id, "shipments": "EXCLUDE"})
+    parameters = {"orderId": order_id, "shipments": "EXCLUDE"}
+    # The order is read through the same fulfillment service the write named, if it named one.
+    parameters.update({name: payload[name] for name in GET_MCF_ORDER.header_params if name in payload})
+    response = context.read(GET_MCF_ORDER, parameters)
     if _not_found(response):
         return order_id, None
     found = dig(_answer(GET_MCF_ORDER, response), ("order",))

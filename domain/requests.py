@@ -18,6 +18,8 @@ class SpApiRequest:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
+    # The operation's header parameters the payload gives (``x-amzn-fulfillment-service-id``).
+    headers: tuple[tuple[str, str], ...] = ()
     # A Restricted Data Token to send instead of the account's LWA access token. repr=False: a request
     # printed in a log or a traceback must not show it.
     access_token: str | None = field(default=None, repr=False)
@@ -45,7 +47,7 @@ class SpApiResponse:
 
 
 def build_request(operation: OperationSpec, payload: Mapping[str, Any]) -> SpApiRequest:
-    """Split the payload into path, query and body by the operation's parameter names.
+    """Split the payload into path, query, header and body by the operation's parameter names.
 
     The body is exactly the remaining payload fields, in the producer's order: nothing is injected.
     """
@@ -57,7 +59,10 @@ def build_request(operation: OperationSpec, payload: Mapping[str, Any]) -> SpApi
         for name in operation.query_params
         if payload.get(name) is not None
     )
-    parameter_names = set(operation.path_params) | set(operation.query_params)
+    headers = tuple(
+        (name, str(payload[name])) for name in operation.header_params if payload.get(name) is not None
+    )
+    parameter_names = set(operation.path_params) | set(operation.query_params) | set(operation.header_params)
     body = {key: value for key, value in payload.items() if key not in parameter_names}
     return SpApiRequest(
         operation_id=operation.operation_id,
@@ -65,6 +70,7 @@ def build_request(operation: OperationSpec, payload: Mapping[str, Any]) -> SpApi
         path=path,
         query=query,
         body=body if operation.has_body else None,
+        headers=headers,
     )
 
 

@@ -259,7 +259,7 @@ class EmulatorApp:
         if not self.state.limiter.try_acquire((seller, operation.name), plan.rate, plan.burst):
             raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
         query, problems = self.catalog.validate_parameters(
-            operation, path_params, request.args.to_dict(flat=False)
+            operation, path_params, request.args.to_dict(flat=False), dict(request.headers)
         )
         body = self._body(request, operation, problems)
         if problems:
@@ -278,6 +278,11 @@ class EmulatorApp:
                     500, "InternalFailure", "Emulator answer does not match the model: " + problems[0]
                 )
             headers["x-amzn-RateLimit-Limit"] = format_rate(plan.rate)
+            # A header parameter the answer declares too (x-amzn-fulfillment-service-id) is echoed.
+            for param in operation.parameters:
+                declared = operation.responses.get(str(status), {}).get("headers", {})
+                if param.location == "header" and param.name in declared and param.name in query:
+                    headers[param.name] = str(query[param.name])
         return json_response(status, answer, headers)
 
     def _body(self, request: Request, operation: Operation, problems: list[str]) -> Any:

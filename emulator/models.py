@@ -212,16 +212,25 @@ class ModelCatalog:
     # -- requests -----------------------------------------------------------------------------------------
 
     def validate_parameters(
-        self, operation: Operation, path_params: Mapping[str, str], query: Mapping[str, list[str]]
+        self,
+        operation: Operation,
+        path_params: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Check path and query parameters; return the typed query values and the problems found."""
+        """Check path, query and header parameters; return the typed query and header values (headers by
+        their model names) and the problems found."""
         values: dict[str, Any] = {}
         problems: list[str] = []
+        lowered = {name.lower(): value for name, value in (headers or {}).items()}
         for param in operation.parameters:
             if param.location == "path":
                 raw_values = [path_params[param.name]] if param.name in path_params else []
             elif param.location == "query":
                 raw_values = list(query.get(param.name, []))
+            elif param.location == "header":
+                header = lowered.get(param.name.lower())
+                raw_values = [] if header is None else [header]
             else:
                 continue
             label = f"{param.location} parameter {param.name}"

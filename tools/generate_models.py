@@ -86,7 +86,8 @@ SCHEMA_KEYWORDS = {
     "readOnly",
     "title",
 }
-PARAMETER_LOCATIONS = {"path", "query", "body", "header"}  # header parameters are not payload fields
+# Header parameters are payload fields by their API names (x-amzn-fulfillment-service-id), sent as headers.
+PARAMETER_LOCATIONS = {"path", "query", "body", "header"}
 PARAMETER_KEYWORDS = {"in", "name", "required", "collectionFormat", "allowEmptyValue"}
 # Formats checked by the annotated types of domain/spapi/base.py; other formats are not checked.
 INT_FORMATS = {"int32": "Int32", "int64": "Int64"}
@@ -240,6 +241,7 @@ class Operation:
     burst: int
     success_statuses: list[int]
     sandbox_only: bool = False
+    header_params: list[str] = field(default_factory=list)
 
 
 class ModuleGenerator:
@@ -458,6 +460,10 @@ class ModuleGenerator:
             (name, parameter_schema(parameters[("path", name)]), True) for name in path_params
         ]
         fields += [(name, parameter_schema(p), bool(p.get("required"))) for name, p in query.items()]
+        headers = {
+            name: parameter for (location, name), parameter in parameters.items() if location == "header"
+        }
+        fields += [(name, parameter_schema(p), bool(p.get("required"))) for name, p in headers.items()]
         params_model = pascal(operation_id) + "Params"
         owner = params_model
         if bodies:
@@ -484,6 +490,7 @@ class ModuleGenerator:
                 burst=burst,
                 success_statuses=success_statuses(operation, where),
                 sandbox_only=sandbox_only,
+                header_params=list(headers),
             )
         )
 
@@ -623,6 +630,11 @@ class ModuleGenerator:
                 f"        success_statuses={tuple_literal(operation.success_statuses)},",
                 f"        list_query_params={tuple_literal(operation.list_query_params)},",
                 *(["        sandbox_only=True,"] if operation.sandbox_only else []),
+                *(
+                    [f"        header_params={tuple_literal(operation.header_params)},"]
+                    if operation.header_params
+                    else []
+                ),
                 "    ),",
             ]
         return lines

@@ -329,6 +329,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(202,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -343,6 +344,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(200, 202),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -357,6 +359,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(200,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -371,6 +374,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(200,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -385,6 +389,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(200,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -399,6 +404,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(200,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -413,6 +419,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         burst=30,
         success_statuses=(202,),
         list_query_params=(),
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -428,6 +435,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         success_statuses=(204,),
         list_query_params=(),
         sandbox_only=True,
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     OperationSpec(
         api="fulfillment_outbound_2026_07_04",
@@ -443,6 +451,7 @@ _OPERATIONS: Final[tuple[OperationSpec, ...]] = (
         success_statuses=(204,),
         list_query_params=(),
         sandbox_only=True,
+        header_params=("x-amzn-fulfillment-service-id",),
     ),
     # tokens_2021_03_01
     OperationSpec(

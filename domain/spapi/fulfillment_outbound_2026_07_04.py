@@ -63,6 +63,9 @@ class CancelOrderParams(SpApiModel):
     Amazon stop attempting to fulfill a fulfillment order."""
 
     orderId: Annotated[str, Field(max_length=40)]
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
 
 
 # The response to the `cancelOrder` operation.
@@ -275,6 +278,9 @@ class CreateOrderParams(SpApiModel):
     """Payload of createOrder (POST /fulfillment/outbound/2026-07-04/orders): Request that Amazon ship
     items from the seller's inventory in Amazon's fulfillment network to a destination address."""
 
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     orderId: str
     channel: Annotated[str, Field(max_length=40)] | None = None
     fulfillmentConfiguration: OrderFulfillmentConfiguration | None = None
@@ -485,6 +491,9 @@ class GetOffersParams(SpApiModel):
     """Payload of getOffers (POST /fulfillment/outbound/2026-07-04/offers): Retrieve delivery options that
     include an estimated delivery date and offer expiration, based on criteria that you specify."""
 
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     fulfillmentConfiguration: OfferFulfillmentConfiguration | None = None
     origin: OrderOrigin
     destination: OfferDestination | None = None
@@ -540,6 +549,9 @@ class GetOrderParams(SpApiModel):
 
     orderId: Annotated[str, Field(max_length=40)]
     shipments: Literal["INCLUDE", "EXCLUDE"] | None = None
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
 
 
 class PreviewDestination(SpApiModel):
@@ -587,6 +599,9 @@ class GetOrderPreviewParams(SpApiModel):
     """Payload of getOrderPreview (POST /fulfillment/outbound/2026-07-04/previews): Retrieve a list of
     fulfillment order previews based on shipping criteria that you specify."""
 
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     channel: Annotated[str, Field(max_length=40)] | None = None
     fulfillmentConfiguration: PreviewFulfillmentConfiguration | None = None
     origin: OrderOrigin | None = None
@@ -686,6 +701,9 @@ class ListOrdersParams(SpApiModel):
     updatedAfter: DateTimeStr | None = None
     pageToken: str | None = None
     shipments: Literal["INCLUDE", "EXCLUDE"] | None = None
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
 
 
 class Pagination(SpApiModel):
@@ -712,6 +730,9 @@ class UpdateOrderParams(SpApiModel):
     request shipment for a fulfillment order with an order hold on it."""
 
     orderId: Annotated[str, Field(max_length=40)]
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     fulfillmentConfiguration: UpdateOrderFulfillmentConfiguration | None = None
 
 
@@ -730,6 +751,9 @@ class UpdateOrderStatusParams(SpApiModel):
     that Amazon update the status of an order in the sandbox testing environment."""
 
     orderId: Annotated[str, Field(max_length=40)]
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     status: OrderStatus
 
 
@@ -746,6 +770,9 @@ class UpdatePackageParams(SpApiModel):
 
     orderId: Annotated[str, Field(max_length=40)]
     packageId: str
+    x_amzn_fulfillment_service_id: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="x-amzn-fulfillment-service-id"
+    )
     status: ShipmentPackageStatus
     deliveryTime: Timestamp | None = None
     tracking: Tracking | None = None

@@ -39,6 +39,9 @@ class OperationSpec:
     list_query_params: tuple[str, ...] = ()
     # Served by the SP-API sandbox only (x-amzn-api-sandbox-only); its plan is the sandbox's 5/s, burst 15.
     sandbox_only: bool = False
+    # Header parameters (e.g. ``x-amzn-fulfillment-service-id``): payload fields by their API names, sent
+    # as request headers.
+    header_params: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -806,3 +806,92 @@ def test_easy_ship_buckets_are_per_operation() -> None:
         assert float(slots.headers["x-amzn-RateLimit-Limit"]) == pytest.approx(0.001)
         features = client.get(f"{FBA}/features", params={"marketplaceId": MARKETPLACE}, headers=headers)
         assert features.status_code == 200
+
+
+# -- Fulfillment Outbound 2026-07-04 ----------------------------------------------------------------------
+
+MCF = "/fulfillment/outbound/2026-07-04"
+MCF_MODEL = "fulfillmentOutbound_2026-07-04.json"
+SERVICE_ID = "x-amzn-fulfillment-service-id"
+
+
+def _mcf_create_body(order_id: str) -> dict[str, Any]:
+    return {
+        "orderId": order_id,
+        "destination": {
+            "deliveryAddress": {
+                "name": "A",
+                "addressLine1": "1 B St",
+                "postalCode": "98101",
+                "countryCode": "US",
+            }
+        },
+        "lineItems": [
+            {
+                "lineItemId": "1",
+                "product": {"productIdentifier": {"amazonSku": "SKU-1"}},
+                "amount": {"value": "1"},
+            }
+        ],
+    }
+
+
+def test_mcf_2026_orders_answer_as_the_model_says(
+    emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
+) -> None:
+    created = http.post(f"{MCF}/orders", json=_mcf_create_body("mcf-a"), headers={**auth, SERVICE_ID: "FS01"})
+    assert created.status_code == 200
+    assert assert_model(MCF_MODEL, created)["order"]["status"] == "PROCESSING"
+    assert created.headers[SERVICE_ID] == "FS01"  # declared in the answer's headers too
+    duplicate = http.post(f"{MCF}/orders", json=_mcf_create_body("mcf-a"), headers=auth)
+    assert duplicate.status_code == 400 and "already exists" in duplicate.text
+
+    http.post("/_emulator/mcf-2026/accept-later", json={"enabled": True})
+    try:
+        later = http.post(f"{MCF}/orders", json=_mcf_create_body("mcf-b"), headers=auth)
+    finally:
+        http.post("/_emulator/mcf-2026/accept-later", json={"enabled": False})
+    assert later.status_code == 202
+    assert assert_model(MCF_MODEL, later) == {"orderId": "mcf-b", "status": "PROCESSING"}
+
+    updated = http.put(
+        f"{MCF}/orders/mcf-a", json={"fulfillmentConfiguration": {"action": "SHIP"}}, headers=auth
+    )
+    assert updated.status_code == 202
+    cancelled = http.put(f"{MCF}/orders/mcf-a/cancel", headers=auth)
+    assert cancelled.status_code == 202
+    again = http.put(f"{MCF}/orders/mcf-a/cancel", headers=auth)
+    assert again.status_code == 400 and "DuplicateCancelRequest" in again.text
+    read = assert_model(MCF_MODEL, http.get(f"{MCF}/orders/mcf-a", headers=auth))
+    assert read["order"]["status"] == "CANCELLED"
+    assert read["order"]["fulfillmentConfiguration"]["action"] == "SHIP"
+    assert http.get(f"{MCF}/orders/nope", headers=auth).status_code == 404
+
+
+def test_mcf_2026_requests_are_checked_against_the_model(http: httpx.Client, auth: dict[str, str]) -> None:
+    no_items = {k: v for k, v in _mcf_create_body("mcf-c").items() if k != "lineItems"}
+    assert http.post(f"{MCF}/orders", json=no_items, headers=auth).status_code == 400
+    too_long = http.post(
+        f"{MCF}/orders", json=_mcf_create_body("mcf-c"), headers={**auth, SERVICE_ID: "F" * 41}
+    )
+    assert too_long.status_code == 400 and SERVICE_ID in too_long.text
+    bad_enum = http.get(f"{MCF}/orders", params={"shipments": "SOMETIMES"}, headers=auth)
+    assert bad_enum.status_code == 400
+
+
+def test_mcf_2026_list_orders_pages_with_page_token(
+    emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
+) -> None:
+    ids = [f"mcf-page-{n}" for n in range(5)]
+    for order_id in ids:
+        assert http.post(f"{MCF}/orders", json=_mcf_create_body(order_id), headers=auth).status_code == 200
+    seen: list[str] = []
+    params: dict[str, str] = {"shipments": "EXCLUDE"}
+    for _ in range(10):
+        page = assert_model(MCF_MODEL, http.get(f"{MCF}/orders", params=params, headers=auth))
+        seen += [order["orderId"] for order in page["orders"]]
+        token = (page.get("pagination") or {}).get("nextToken")
+        if not token:
+            break
+        params = {"shipments": "EXCLUDE", "pageToken": token}
+    assert [order_id for order_id in seen if order_id in ids] == ids

@@ -12,6 +12,7 @@ import pytest
 
 from domain.catalog import CATALOG
 from domain.commands import command_json_schema, parse_command
+from domain.errors import InvalidCommand
 from domain.requests import build_request
 from tools.generate_models import MODULE_NAMES
 
@@ -65,6 +66,11 @@ def test_each_request_the_relay_builds_matches_the_official_model(sample: Path) 
                 }
                 jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker()).validate(value)
     assert set(sent_query) <= {p["name"] for p in official.get("parameters", []) if p["in"] == "query"}
+    official_headers = {p["name"]: p for p in official.get("parameters", []) if p["in"] == "header"}
+    for name, value in request.headers:
+        assert name in official_headers
+        schema = {k: v for k, v in official_headers[name].items() if k in {"type", "maxLength", "enum"}}
+        jsonschema.Draft4Validator(schema).validate(value)
 
 
 def test_the_body_is_exactly_the_payload_without_path_parameters() -> None:
@@ -73,6 +79,21 @@ def test_the_body_is_exactly_the_payload_without_path_parameters() -> None:
 
     assert request.body == {k: v for k, v in command.payload.items() if k != "sellerFulfillmentOrderId"}
     assert list(request.body) == [k for k in command.payload if k != "sellerFulfillmentOrderId"]
+
+
+def test_a_header_parameter_is_a_payload_field_sent_as_a_header_not_in_the_body() -> None:
+    command = parse_command((ROOT / "events" / "create-mcf-order.json").read_text())
+    request = build_request(command.type.operation, command.payload)
+
+    assert request.headers == (("x-amzn-fulfillment-service-id", "FS01-o8vlfw8b1tiu1"),)
+    assert request.body is not None and "x-amzn-fulfillment-service-id" not in request.body
+    too_long = {**command.payload, "x-amzn-fulfillment-service-id": "F" * 41}
+    with pytest.raises(InvalidCommand):
+        parse_command(
+            json.dumps(
+                {**json.loads((ROOT / "events" / "create-mcf-order.json").read_text()), "payload": too_long}
+            )
+        )
 
 
 def test_the_published_schema_file_is_in_sync() -> None:

@@ -299,7 +299,7 @@ def test_every_operation_params_model_matches_the_official_parameters(model: Pat
             expected: set[str] = set()
             required: set[str] = set()
             for parameter in [*item.get("parameters", []), *operation.get("parameters", [])]:
-                if parameter["in"] in ("path", "query"):
+                if parameter["in"] in ("path", "query", "header"):
                     expected.add(parameter["name"])
                     if parameter.get("required"):
                         required.add(parameter["name"])
@@ -311,6 +311,8 @@ def test_every_operation_params_model_matches_the_official_parameters(model: Pat
             assert _api_names(spec.params_model) == expected, spec.operation_id
             assert _required(spec.params_model) == required, spec.operation_id
             assert set(spec.path_params) | set(spec.query_params) <= expected
+            headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+            assert spec.header_params == tuple(headers), spec.operation_id
             assert spec.success_statuses and all(200 <= code < 300 for code in spec.success_statuses)
             assert spec.params_model.__name__ == pascal(spec.operation_id) + "Params"
             assert getattr(_module(model), spec.params_model.__name__) is spec.params_model
