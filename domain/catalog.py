@@ -291,6 +291,18 @@ _ENTRIES = (
         summary="Move a 2026-07-04 fulfillment order to another status (SP-API sandbox accounts only).",
         order_sequence=MCF_2026_ORDER,
     ),
+    CommandType(
+        name="update-mcf-package",
+        operation=_mcf("updatePackage"),
+        summary="Set a package's status and tracking on a 2026-07-04 order (SP-API sandbox accounts only).",
+        order_sequence=MCF_2026_ORDER,
+    ),
+    _read(
+        "get-mcf-order-preview",
+        _mcf("getOrderPreview"),
+        "Preview planned shipments, offers and fees of an order (2026-07-04).",
+    ),
+    _read("get-mcf-offers", _mcf("getOffers"), "Delivery offers per item (2026-07-04)."),
     # --- Vendor Direct Fulfillment 2021-12-28 -------------------------------------------------------------
     _read(
         "list-df-purchase-orders",

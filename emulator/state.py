@@ -125,6 +125,7 @@ class Mcf2026OrderRecord:
     status: str  # OrderStatus of the 2026-07-04 model
     receive_time: str
     status_update_time: str
+    shipments: list[dict[str, Any]] = field(default_factory=list)  # Shipment (model shape), by updatePackage
 
 
 @dataclass

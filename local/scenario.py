@@ -169,6 +169,7 @@ class Tour:
                 ),
                 self.command("update-mcf-order", orderId=mcf_order),
                 self.command("update-mcf-order-status", orderId=mcf_sandbox_order),
+                self.command("update-mcf-package", orderId=mcf_sandbox_order),
                 package,
             ],
         )
@@ -204,6 +205,8 @@ class Tour:
                 self.command("get-fulfillment-order", sellerFulfillmentOrderId=shipped),
                 self.command("get-mcf-order", orderId=mcf_order),
                 self.command("list-mcf-orders"),
+                self.command("get-mcf-order-preview"),
+                self.command("get-mcf-offers"),
                 self.command("get-features"),
                 self.command("get-feature-inventory"),
                 self.command("get-feature-sku"),

@@ -6,13 +6,17 @@ the control API's ``POST /_emulator/mcf-2026/accept-later``), getOrder, listOrde
 the sandbox-only updateOrderStatus. Orders are kept apart from the 2020-07-01 ones, keyed by the seller's
 ``orderId``. A duplicate create answers 400 ``InvalidInput`` "already exists", as 2020-07-01 does.
 
-Not implemented here (the pipeline answers 501): getOrderPreview, getOffers, updatePackage.
+getOrderPreview and getOffers answer one offer per requested service tier (default ``STANDARD``), with
+fees from the seller's declared inventory rules of 2020-07-01 (a SKU the seller has not declared is
+unfulfillable: a constraint). The sandbox-only updatePackage adds or changes a package of the order's one
+shipment, which makes the order's shipments visible in getOrder.
 """
 
 from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from emulator.errors import ApiError
@@ -69,7 +73,7 @@ def order_view(record: Mcf2026OrderRecord, *, shipments: bool = True) -> dict[st
             order[name] = copy.deepcopy(request[name])
     order["fulfillmentConfiguration"] = copy.deepcopy(record.fulfillment_configuration)
     if shipments:
-        order["shipments"] = []
+        order["shipments"] = copy.deepcopy(record.shipments)
     return order
 
 
@@ -180,6 +184,153 @@ def update_order_status(ctx: CallContext) -> HandlerResult:
     return 204, None
 
 
+def update_package(ctx: CallContext) -> HandlerResult:
+    """The sandbox-only operation that sets a package's status (and tracking) on the order's shipment."""
+    record = _order(ctx)
+    package_id = ctx.path_params["packageId"]
+    if not record.shipments:
+        record.shipments.append(
+            {
+                "amazonShipmentId": f"S-{record.order_id}"[:40],
+                "amazonFacility": {"facilityId": "PHX3"},
+                "status": "SHIPPED",
+                "shipTime": timestamp(),
+                "items": [
+                    {
+                        "lineItemId": item["lineItemId"],
+                        "shipmentItemId": f"{item['lineItemId']}-1",
+                        "productIdentifier": copy.deepcopy(item["product"]["productIdentifier"]),
+                        "amount": copy.deepcopy(item["amount"]),
+                    }
+                    for item in record.request["lineItems"]
+                ],
+                "packages": [],
+            }
+        )
+    packages: list[dict[str, Any]] = record.shipments[0]["packages"]
+    package = next((p for p in packages if p["packageId"] == package_id), None)
+    if package is None:
+        package = {"packageId": package_id}
+        packages.append(package)
+    package["status"] = ctx.body["status"]
+    for name in ("deliveryTime", "tracking"):
+        if name in ctx.body:
+            package[name] = copy.deepcopy(ctx.body[name])
+    _touch(record)
+    return 204, None
+
+
+# -- previews and offers ------------------------------------------------------------------------------------
+
+# Business days from order to arrival per service tier (earliest, latest), and the per-unit fee.
+TIERS: dict[str, tuple[int, int, str]] = {
+    "STANDARD": (3, 5, "3.99"),
+    "EXPEDITED": (2, 3, "5.49"),
+    "PRIORITY": (1, 2, "8.99"),
+    "SCHEDULED": (1, 1, "9.99"),
+}
+CURRENCIES = {"US": "USD", "CA": "CAD", "MX": "MXN", "GB": "GBP", "DE": "EUR", "FR": "EUR", "JP": "JPY"}
+OFFER_LIFETIME = timedelta(hours=4)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _interval(tier: str, now: datetime) -> dict[str, str]:
+    earliest, latest, _ = TIERS[tier]
+    return {
+        "startTime": _when(now + timedelta(days=earliest)),
+        "endTime": _when(now + timedelta(days=latest)),
+    }
+
+
+def _tiers(body: dict[str, Any]) -> list[str]:
+    asked = ((body.get("fulfillmentConfiguration") or {}).get("serviceLevel") or {}).get("serviceTiers")
+    tiers = [tier for tier in (asked or ["STANDARD"]) if tier in TIERS]
+    if not tiers:
+        raise ApiError(400, "InvalidInput", f"serviceTiers must name one of {', '.join(TIERS)}")
+    return tiers
+
+
+def _unavailable(ctx: CallContext, sku: str) -> bool:
+    stock = ctx.state.inventory.get(ctx.seller_id)
+    return stock is not None and sku not in stock
+
+
+def _constraint(sku: str) -> dict[str, Any]:
+    return {
+        "type": "UNFULFILLABLE",
+        "code": "InvalidSKU",
+        "message": f"SKU {sku} is not in the seller's inventory",
+    }
+
+
+def get_order_preview(ctx: CallContext) -> HandlerResult:
+    body: dict[str, Any] = ctx.body
+    now = datetime.now(UTC)
+    country = str(body["destination"]["deliveryAddress"]["countryCode"])
+    currency = CURRENCIES.get(country, "USD")
+    shipped: list[dict[str, Any]] = []
+    constraints: list[dict[str, Any]] = []
+    units = Decimal(0)
+    for item in body["lineItems"]:
+        sku = item["product"]["productIdentifier"]["amazonSku"]
+        if _unavailable(ctx, sku):
+            constraints.append(_constraint(sku))
+            continue
+        try:
+            units += Decimal(str(item["amount"]["value"]))
+        except InvalidOperation:
+            raise ApiError(400, "InvalidInput", f"amount.value of {sku} is not a decimal") from None
+        shipped.append({"productIdentifier": {"amazonSku": sku}, "amount": copy.deepcopy(item["amount"])})
+    offers = []
+    if shipped:
+        for tier in _tiers(body):
+            fee = (Decimal(TIERS[tier][2]) * units).quantize(Decimal("0.01"))
+            offer: dict[str, Any] = {
+                "fulfillmentConfiguration": {
+                    "serviceLevel": {"serviceTier": tier, "deliveryInterval": _interval(tier, now)}
+                }
+            }
+            if not body.get("excludeEstimatedFees"):
+                money = {"currencyCode": currency, "amount": str(fee)}
+                offer["estimatedPrice"] = {
+                    "rollupPrices": [{"type": "FULFILLMENT_FEE", "value": money}],
+                    "totalPrice": dict(money),
+                }
+            offers.append(offer)
+    answer: dict[str, Any] = {"plannedShipments": [{"items": shipped, "offers": offers}] if shipped else []}
+    if constraints:
+        answer["constraints"] = constraints
+    return 200, answer
+
+
+def get_offers(ctx: CallContext) -> HandlerResult:
+    body: dict[str, Any] = ctx.body
+    now = datetime.now(UTC)
+    tiers = _tiers(body)
+    results = []
+    for item in body["items"]:
+        sku = (item.get("productIdentifier") or {}).get("amazonSku", "")
+        result: dict[str, Any] = {"item": copy.deepcopy(item)}
+        if _unavailable(ctx, sku):
+            result["offers"] = []
+            result["constraints"] = [_constraint(sku)]
+        else:
+            result["offers"] = [
+                {
+                    "expiryTime": _when(now + OFFER_LIFETIME),
+                    "fulfillmentConfiguration": {
+                        "serviceLevel": {"serviceTier": tier, "deliveryInterval": _interval(tier, now)}
+                    },
+                }
+                for tier in tiers
+            ]
+        results.append(result)
+    return 200, {"offerResults": results}
+
+
 def register(registry: HandlerRegistry) -> None:
     registry.add(f"{API}.createOrder", create_order)
     registry.add(f"{API}.getOrder", get_order)
@@ -187,3 +338,6 @@ def register(registry: HandlerRegistry) -> None:
     registry.add(f"{API}.updateOrder", update_order)
     registry.add(f"{API}.cancelOrder", cancel_order)
     registry.add(f"{API}.updateOrderStatus", update_order_status)
+    registry.add(f"{API}.updatePackage", update_package)
+    registry.add(f"{API}.getOrderPreview", get_order_preview)
+    registry.add(f"{API}.getOffers", get_offers)

@@ -895,3 +895,27 @@ def test_mcf_2026_list_orders_pages_with_page_token(
             break
         params = {"shipments": "EXCLUDE", "pageToken": token}
     assert [order_id for order_id in seen if order_id in ids] == ids
+
+
+def test_mcf_2026_previews_offers_and_packages_answer_as_the_model_says(
+    emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
+) -> None:
+    tiers = {"serviceLevel": {"serviceTiers": ["STANDARD", "EXPEDITED"]}}
+    address = _mcf_create_body("x")["destination"]
+    line = {"product": {"productIdentifier": {"amazonSku": "SKU-1"}}, "amount": {"value": "2"}}
+    preview_body = {"fulfillmentConfiguration": tiers, "destination": address, "lineItems": [line]}
+    preview = assert_model(MCF_MODEL, http.post(f"{MCF}/previews", json=preview_body, headers=auth))
+    offers = [
+        o["fulfillmentConfiguration"]["serviceLevel"]["serviceTier"]
+        for o in preview["plannedShipments"][0]["offers"]
+    ]
+    assert offers == ["STANDARD", "EXPEDITED"]
+    offers_body = {"origin": {"countryCode": "US"}, "items": [{"productIdentifier": {"amazonSku": "SKU-1"}}]}
+    answer = assert_model(MCF_MODEL, http.post(f"{MCF}/offers", json=offers_body, headers=auth))
+    assert len(answer["offerResults"][0]["offers"]) == 1  # STANDARD when no tier is asked for
+
+    assert http.post(f"{MCF}/orders", json=_mcf_create_body("mcf-p"), headers=auth).status_code == 200
+    package = http.put(f"{MCF}/orders/mcf-p/packages/PKG-1", json={"status": "DELIVERED"}, headers=auth)
+    assert package.status_code == 204
+    order = assert_model(MCF_MODEL, http.get(f"{MCF}/orders/mcf-p", headers=auth))["order"]
+    assert order["shipments"][0]["packages"] == [{"packageId": "PKG-1", "status": "DELIVERED"}]
