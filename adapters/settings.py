@@ -86,6 +86,8 @@ class Settings:
     mcf_poll_accounts: tuple[tuple[str, str | None], ...] = ()
     # Raised usage plans: ("<api>.<operationId>", rate per second, burst).
     usage_plan_overrides: tuple[tuple[str, float, int], ...] = ()
+    # Operations limited in another operation's bucket: ("<api>.<operationId>", "<api>.<operationId>").
+    shared_rate_buckets: tuple[tuple[str, str], ...] = ()
     # The Secrets Manager secret holding the key that seals the relay's own message context
     # (domain/relay_context.py); the stack generates it. Required by the worker.
     relay_context_key_secret_id: str | None = None
@@ -153,6 +155,7 @@ class Settings:
             df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
             mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
             usage_plan_overrides=parse_usage_plan_overrides(env.get("USAGE_PLAN_OVERRIDES", "")),
+            shared_rate_buckets=parse_shared_rate_buckets(env.get("SHARED_RATE_BUCKETS", "")),
             relay_context_key_secret_id=env.get("RELAY_CONTEXT_KEY_SECRET_ID", "").strip() or None,
             allowed_accounts=parse_allowed_accounts(env.get("ALLOWED_ACCOUNTS", "")),
             sender_accounts=parse_sender_accounts(env.get("SENDER_ACCOUNTS", "")),
@@ -193,6 +196,28 @@ def parse_usage_plan_overrides(text: str) -> tuple[tuple[str, float, int], ...]:
             )
         overrides.append((key, float(rate), burst))
     return tuple(overrides)
+
+
+def parse_shared_rate_buckets(text: str) -> tuple[tuple[str, str], ...]:
+    """``{"<api>.<operationId>": "<api>.<operationId>"}``, e.g. 2026-07-04 ``createOrder`` to 2020-07-01
+    ``createFulfillmentOrder``: the first operation takes its tokens from the second's bucket (and plan)."""
+    if not text.strip():
+        return ()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise SettingsError("SHARED_RATE_BUCKETS must be a JSON object") from None
+    if not isinstance(document, dict):
+        raise SettingsError("SHARED_RATE_BUCKETS must be a JSON object")
+    for key, target in document.items():
+        for name in (key, target):
+            if not isinstance(name, str) or name not in ALL_OPERATIONS:
+                raise SettingsError(
+                    f"SHARED_RATE_BUCKETS: unknown operation {name!r} (use <api>.<operationId>)"
+                )
+        if target in document:
+            raise SettingsError(f"SHARED_RATE_BUCKETS: {target} shares a bucket itself; name the last one")
+    return tuple(sorted(document.items()))
 
 
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")

@@ -13,7 +13,7 @@ from typing import Any
 from domain.errors import RetryableError, SpApiUnavailable, Throttled
 from domain.paging import MAX_PAGES, Paging, dig
 from domain.ports import Clock, RateLimiter, SpApi
-from domain.rate_limits import UsagePlanBook, bucket_for
+from domain.rate_limits import UsagePlanBook
 from domain.requests import SpApiRequest, SpApiResponse, build_request, raise_for_status
 from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
@@ -140,7 +140,7 @@ class SpApiGateway:
     def check_bucket(self, account: str, region: str, operation: OperationSpec) -> None:
         """Raise Throttled, without any I/O, when this worker already knows the bucket is empty for
         longer than it would wait: the message is deferred before anything else is spent on it."""
-        bucket = bucket_for(account, region, operation)
+        bucket = self.plans.bucket_for(account, region, operation)
         wait = self._limiter.known_wait(bucket, self.plans.plan_for(bucket, operation))
         if wait > self._max_inline_wait:
             raise Throttled(bucket.key, wait)
@@ -153,7 +153,7 @@ class SpApiGateway:
         request: SpApiRequest,
         remaining: RemainingSeconds,
     ) -> SpApiResponse:
-        bucket = bucket_for(account, region, operation)
+        bucket = self.plans.bucket_for(account, region, operation)
         decided: list[float] = []
 
         def admit() -> float:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from domain.spapi import ALL_OPERATIONS
 from domain.spapi.spec import OperationSpec
 
 
@@ -46,12 +47,23 @@ class UsagePlanBook:
     Shared by the threads of one container, hence the lock.
     """
 
-    def __init__(self, overrides: Mapping[str, UsagePlan] | None = None) -> None:
+    def __init__(
+        self, overrides: Mapping[str, UsagePlan] | None = None, shared: Mapping[str, str] | None = None
+    ) -> None:
         self._overrides = dict(overrides or {})
+        # Operations that SP-API limits in another operation's bucket ("<api>.<operationId>" -> the other):
+        # none by default, so each version of an API (Fulfillment Outbound 2020-07-01 and 2026-07-04) has
+        # its own buckets; SHARED_RATE_BUCKETS says otherwise where SP-API's answers show a shared limit.
+        self._shared = dict(shared or {})
         self._granted: dict[Bucket, float] = {}
         self._lock = threading.Lock()
 
+    def bucket_for(self, account: str, region: str, operation: OperationSpec) -> Bucket:
+        return Bucket(account, region, self._shared.get(operation.key, operation.key))
+
     def plan_for(self, bucket: Bucket, operation: OperationSpec) -> UsagePlan:
+        """The plan of the bucket's operation (the shared one's, for an operation that shares another's)."""
+        operation = ALL_OPERATIONS.get(bucket.operation, operation)
         default = self._overrides.get(operation.key, UsagePlan(operation.rate, operation.burst))
         with self._lock:
             rate = self._granted.get(bucket, default.rate)

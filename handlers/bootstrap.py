@@ -205,7 +205,10 @@ def account_authorization(settings: Settings) -> AccountAuthorization:
 
 
 def usage_plans(settings: Settings) -> UsagePlanBook:
-    return UsagePlanBook({key: UsagePlan(rate, burst) for key, rate, burst in settings.usage_plan_overrides})
+    return UsagePlanBook(
+        {key: UsagePlan(rate, burst) for key, rate, burst in settings.usage_plan_overrides},
+        dict(settings.shared_rate_buckets),
+    )
 
 
 Built = TypeVar("Built")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -176,3 +177,21 @@ def test_the_composition_root_gives_relay_gateway_limiter_and_caches_one_clock()
     timed: list[Any] = [worker.limiter, worker.tokens, worker.relay.ports.accounts]
     for adapter in timed:
         assert adapter._clock == clock.now, type(adapter).__name__
+
+
+def test_shared_rate_buckets_put_an_operation_in_another_operations_bucket() -> None:
+    from domain.rate_limits import UsagePlanBook  # noqa: PLC0415
+    from domain.spapi import find_operation  # noqa: PLC0415
+    from handlers.bootstrap import usage_plans  # noqa: PLC0415
+
+    old = "fulfillment_outbound_2020_07_01.createFulfillmentOrder"
+    new = find_operation("fulfillment_outbound_2026_07_04", "createOrder")
+    settings = Settings.from_env({**REQUIRED, "SHARED_RATE_BUCKETS": json.dumps({new.key: old})})
+    shared, separate = usage_plans(settings), UsagePlanBook()
+
+    assert shared.bucket_for("acme", "na", new).operation == old
+    assert separate.bucket_for("acme", "na", new).operation == new.key  # per version by default
+    with pytest.raises(SettingsError, match="unknown operation"):
+        Settings.from_env({**REQUIRED, "SHARED_RATE_BUCKETS": json.dumps({new.key: "nope.nothing"})})
+    with pytest.raises(SettingsError, match="JSON object"):
+        Settings.from_env({**REQUIRED, "SHARED_RATE_BUCKETS": "[1]"})
