@@ -56,7 +56,10 @@ def format_rate(rate: float) -> str:
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    response = Response(json.dumps(body), status=status, content_type="application/json")
+    if status == 204:  # No Content (the sandbox-only updateOrderStatus/updatePackage): no body at all
+        response = Response(b"", status=status)
+    else:
+        response = Response(json.dumps(body), status=status, content_type="application/json")
     response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
     for name, value in (headers or {}).items():
         response.headers[name] = value

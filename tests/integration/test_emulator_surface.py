@@ -916,6 +916,6 @@ def test_mcf_2026_previews_offers_and_packages_answer_as_the_model_says(
 
     assert http.post(f"{MCF}/orders", json=_mcf_create_body("mcf-p"), headers=auth).status_code == 200
     package = http.put(f"{MCF}/orders/mcf-p/packages/PKG-1", json={"status": "DELIVERED"}, headers=auth)
-    assert package.status_code == 204
+    assert package.status_code == 204 and package.content == b""
     order = assert_model(MCF_MODEL, http.get(f"{MCF}/orders/mcf-p", headers=auth))["order"]
     assert order["shipments"][0]["packages"] == [{"packageId": "PKG-1", "status": "DELIVERED"}]
