@@ -251,6 +251,7 @@ class EmulatorApp:
                 seller=seller,
                 path=request.path,
                 time=time.time(),
+                next_token=request.args.get("nextToken"),
             )
         )
         return response

@@ -197,12 +197,14 @@ class TransactionRecord:
 @dataclass
 class Fault:
     """An injected fault. ``count`` limits it to the next N matching calls, ``probability`` makes it random;
-    with neither it applies to every matching call until cleared."""
+    with neither it applies to every matching call until cleared. ``after`` lets the next N matching calls
+    through first (a fault on page 7 of a listing: ``after: 6``)."""
 
     operation: str = "*"
     kind: FaultKind = "status"
     status: int = 503
     count: int | None = None
+    after: int = 0
     probability: float | None = None
     delay_seconds: float | None = None
     apply_before_fault: bool = False
@@ -217,6 +219,8 @@ class Fault:
             raise StateError("status must be an HTTP status code")
         if self.count is not None and self.count < 1:
             raise StateError("count must be at least 1")
+        if self.after < 0:
+            raise StateError("after must not be negative")
         if self.probability is not None and not 0.0 <= self.probability <= 1.0:
             raise StateError("probability must be between 0 and 1")
         if self.delay_seconds is not None and self.delay_seconds < 0:
@@ -235,6 +239,7 @@ class Fault:
             "kind",
             "status",
             "count",
+            "after",
             "probability",
             "delaySeconds",
             "applyBeforeFault",
@@ -250,6 +255,7 @@ class Fault:
                 kind=data.get("kind", "status"),
                 status=int(data.get("status", 504 if data.get("kind") == "timeout" else 503)),
                 count=None if data.get("count") is None else int(data["count"]),
+                after=int(data.get("after") or 0),
                 probability=None if data.get("probability") is None else float(data["probability"]),
                 delay_seconds=None if data.get("delaySeconds") is None else float(data["delaySeconds"]),
                 apply_before_fault=bool(data.get("applyBeforeFault", False)),
@@ -266,6 +272,7 @@ class Fault:
             "kind": self.kind,
             "status": self.status,
             "count": self.count,
+            "after": self.after,
             "probability": self.probability,
             "delaySeconds": self.delay,
             "applyBeforeFault": self.apply_before_fault,
@@ -282,6 +289,8 @@ class CallRecord:
     seller: str | None
     path: str
     time: float  # time.time()
+    # The page asked for, on a paged listing (its ``nextToken``; None: the first page or not paged).
+    next_token: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -291,6 +300,7 @@ class CallRecord:
             "seller": self.seller,
             "path": self.path,
             "time": self.time,
+            "nextToken": self.next_token,
         }
 
 
@@ -488,6 +498,9 @@ class EmulatorState:
         with self.lock:
             for fault in list(self._faults):
                 if fault.operation != "*" and fault.operation not in names:
+                    continue
+                if fault.after > 0:
+                    fault.after -= 1
                     continue
                 if fault.probability is not None and random.random() >= fault.probability:
                     continue
