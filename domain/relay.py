@@ -18,6 +18,7 @@ from domain.errors import (
     AwaitingCreate,
     CommandInProgress,
     ExistingOrderDiffers,
+    LeaseLost,
     MessageTooLarge,
     OutcomeUnknown,
     PermanentError,
@@ -52,6 +53,8 @@ from domain.requests import SpApiResponse, raise_for_status
 from domain.spapi.spec import OperationSpec
 
 MAX_SQS_DELAY_SECONDS = 900
+# A result write that fails after the outcome event went out is tried this often in all.
+SAVE_TRIES = 3
 # A create in these states may still bring its order into being: later writes of the order wait for it.
 OPEN_CREATE_STATES = frozenset({LedgerState.ATTEMPTED, LedgerState.NOT_APPLIED, LedgerState.UNKNOWN})
 
@@ -255,10 +258,11 @@ class Relay:
         try:
             region = self._prepare(command)
             now = self._ports.clock.now()
+            lease_until = now + self._lease_seconds(remaining)
             claim = ledger.claim(
                 command,
                 now=now,
-                lease_until=now + self._lease_seconds(remaining),
+                lease_until=lease_until,
                 creates_order=_order_created_by(command),
             )
         except (Throttled, CommandInProgress) as waiting:
@@ -286,6 +290,18 @@ class Relay:
         except RetryableError as error:
             self._settle_quietly(command, attempt, error)
             return self._retry(message, command, error)
+        if self._ports.clock.now() >= lease_until - self._policy.lease_margin_seconds:
+            # The lease may have run out while SP-API answered: another worker may hold the command
+            # now and have published its outcome. Save first, on the fencing token; only a worker that
+            # still holds the command publishes (LeaseLost: the holder after it speaks for it).
+            try:
+                ledger.succeed(command, claim.fence, result, effects_pending=True)
+            except LeaseLost:
+                return Disposition.DONE
+            except RetryableError as error:
+                # Nothing is published; the record stays ATTEMPTED: the retry probes and publishes once.
+                return self._retry(message, command, error)
+            return self._publish_success(message, command, result, claim.fence, saved=True)
         return self._publish_success(message, command, result, claim.fence, saved=False)
 
     def _lease_seconds(self, remaining: Callable[[], float]) -> float:
@@ -410,13 +426,20 @@ class Relay:
                 with contextlib.suppress(RetryableError):
                     ledger.succeed(command, fence, result, effects_pending=True)
             return self._retry(message, command, error)
-        with contextlib.suppress(RetryableError):
-            # When this write fails the outcome is out anyway: the message is done. The record stays
-            # ATTEMPTED; a later duplicate or replay probes, finds the effect and sends nothing.
-            if saved:
-                ledger.effects_published(command, fence)
-            else:
-                ledger.succeed(command, fence, result, effects_pending=False)
+        # The outcome is out: the message is done whatever happens next. The save is tried again at once
+        # when it fails, because a record left ATTEMPTED (or pending) makes a later duplicate or replay
+        # probe, find the effect and publish a second outcome.
+        for _ in range(SAVE_TRIES):
+            try:
+                if saved:
+                    ledger.effects_published(command, fence)
+                else:
+                    ledger.succeed(command, fence, result, effects_pending=False)
+            except LeaseLost:
+                break
+            except RetryableError:
+                continue
+            break
         return Disposition.DONE
 
     # --- transactions followed after a write -------------------------------------------------------------

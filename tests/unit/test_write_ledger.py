@@ -116,7 +116,7 @@ def test_a_failed_save_after_sp_api_accepted_ends_done_and_a_late_replay_sends_n
 
     def failing_succeed(*args: Any, **kwargs: Any) -> None:
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) <= 3:  # every try of the first delivery fails
             raise DependencyUnavailable("write ledger update failed: ThrottlingException")
         original_succeed(*args, **kwargs)
 
@@ -358,3 +358,58 @@ def test_a_write_waits_no_longer_than_its_deferrals_allow(world: World) -> None:
 
     [(_, failure)] = world.queue.dead_letters
     assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "AwaitingCreate"
+
+
+# --- one outcome event per command: a late worker and a failed save publish nothing twice --------------
+
+
+def test_a_worker_that_outlived_its_lease_publishes_nothing_after_the_worker_that_took_over(
+    world: World,
+) -> None:
+    """The first worker's call is applied but answered after its lease ran out; meanwhile a redelivery
+    took the command over, probed, found it applied and published its outcome."""
+    command = sample("create-fulfillment")
+    original_call = world.spapi.call
+    took_over: list[Disposition] = []
+
+    def slow_call(*args: Any, **kwargs: Any) -> SpApiResponse:
+        answer = original_call(*args, **kwargs)
+        if not took_over and args[2].operation_id == "createFulfillmentOrder":
+            world.clock.current += LONG_AFTER  # the lease (60 s + margin) runs out during the call
+            world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, existing_order(command["payload"])))
+            took_over.append(world.process(message(command, receive_count=2, message_id="redelivery")))
+        return answer
+
+    world.spapi.call = slow_call  # type: ignore[method-assign]
+
+    assert world.process(message(command)) is Disposition.DONE
+
+    assert took_over == [Disposition.DONE]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder"]
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
+
+
+def test_a_save_that_fails_after_the_outcome_went_out_is_tried_again_and_a_replay_publishes_nothing(
+    world: World,
+) -> None:
+    command = sample("update-fulfillment")
+    original_succeed = world.ledger.succeed
+    failed: list[int] = []
+
+    def succeed_failing_twice(*args: Any, **kwargs: Any) -> None:
+        if len(failed) < 2:
+            failed.append(1)
+            raise DependencyUnavailable("write ledger update failed: ProvisionedThroughputExceeded")
+        original_succeed(*args, **kwargs)
+
+    world.ledger.succeed = succeed_failing_twice  # type: ignore[method-assign]
+    assert world.process(message(command)) is Disposition.DONE
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
+
+    world.clock.current += LONG_AFTER
+    for replay in ("duplicate", "replay-1", "replay-2"):
+        assert world.process(message(command, message_id=replay)) is Disposition.DONE
+
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.spapi.operations() == ["updateFulfillmentOrder"]  # no probe either
