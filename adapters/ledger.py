@@ -160,6 +160,17 @@ class DynamoDbWriteLedger:
             return None
         return _state(self._read(create_key))
 
+    def creator_of_order(self, account: str, order_id: str) -> str | None:
+        """The commandId of the relay's create of that order, when it applied or may have applied."""
+        create_key = _s(self._read(self.order_key(account, order_id)), "createKey")
+        prefix = f"{KEY_PREFIX}#{account}#"
+        if create_key is None or not create_key.startswith(prefix):
+            return None
+        state = _state(self._read(create_key))
+        if state in (None, LedgerState.REJECTED, LedgerState.NOT_APPLIED):
+            return None
+        return create_key[len(prefix) :]
+
     def _read(self, key: str) -> dict[str, Any]:
         with aws_failures_are_retryable(f"write ledger read in {self._table}"):
             answer = self._client.get_item(TableName=self._table, Key={"id": {"S": key}}, ConsistentRead=True)

@@ -94,6 +94,9 @@ class Settings:
     # Producer-to-account authorization (domain/authorization.py); None: not restricted.
     allowed_accounts: tuple[str, ...] | None = None
     sender_accounts: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    # The notifications handler: its DLQ, and the relay's account name of each SP-API seller id.
+    notification_dead_letter_queue_url: str = ""
+    notification_seller_accounts: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -159,6 +162,8 @@ class Settings:
             relay_context_key_secret_id=env.get("RELAY_CONTEXT_KEY_SECRET_ID", "").strip() or None,
             allowed_accounts=parse_allowed_accounts(env.get("ALLOWED_ACCOUNTS", "")),
             sender_accounts=parse_sender_accounts(env.get("SENDER_ACCOUNTS", "")),
+            notification_dead_letter_queue_url=env.get("NOTIFICATION_DEAD_LETTER_QUEUE_URL", "").strip(),
+            notification_seller_accounts=parse_seller_accounts(env.get("NOTIFICATION_SELLER_ACCOUNTS", "")),
         )
 
 
@@ -173,6 +178,21 @@ def parse_poll_accounts(variable: str, text: str) -> tuple[tuple[str, str | None
             raise SettingsError(f"{variable}: region of {name!r} must be na, eu or fe, got {region!r}")
         accounts.append((name, region or None))
     return tuple(accounts)
+
+
+def parse_seller_accounts(text: str) -> tuple[tuple[str, str], ...]:
+    """``"A2SELLERDEMO=shop-a, A3OTHER=shop-b"`` → ``(("A2SELLERDEMO", "shop-a"), ...)``."""
+    pairs: list[tuple[str, str]] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        seller, _, account = (part.strip() for part in item.partition("="))
+        if not seller or not _ACCOUNT_NAME.match(account):
+            raise SettingsError(
+                f"NOTIFICATION_SELLER_ACCOUNTS: {item.strip()[:80]!r} is not <sellerId>=<account>"
+            )
+        pairs.append((seller, account))
+    return tuple(pairs)
 
 
 def parse_usage_plan_overrides(text: str) -> tuple[tuple[str, float, int], ...]:

@@ -52,6 +52,18 @@ class UnknownCommandType(PermanentError):
     code = "UnknownCommandType"
 
 
+class UnknownNotificationType(PermanentError):
+    """A notification of a type the notifications handler has no schema for: kept on its DLQ."""
+
+    code = "UnknownNotificationType"
+
+
+class InvalidNotification(PermanentError):
+    """A notification that is not JSON or breaks its type's schema: kept on its DLQ."""
+
+    code = "InvalidNotification"
+
+
 class UnknownAccount(PermanentError):
     """No credentials are configured for the account the command names."""
 

@@ -28,3 +28,11 @@ def command_event(status: str) -> str:
 
 def transaction_event(status: str) -> str:
     return f"{TRANSACTION_EVENT} {status}"
+
+
+# "sp-relay notification FULFILLMENT_ORDER_STATUS" / ...: one per SP-API notification, deduplicated.
+NOTIFICATION_EVENT: Final = "sp-relay notification"
+
+
+def notification_event(notification_type: str) -> str:
+    return f"{NOTIFICATION_EVENT} {notification_type}"

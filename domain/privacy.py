@@ -82,6 +82,16 @@ SAFE_FIELDS = frozenset(
         "transactionId",
         "vendorOrderNumber",
         "vendorProductIdentifier",
+        # SP-API notifications (their keys in camelCase, domain/notifications.py)
+        "aftn",
+        "sellerId",
+        "shipmentStatus",
+        "eventType",
+        "statusUpdatedDateTime",
+        "estimatedArrivalDateTime",
+        "receivedDateTime",
+        "returnedQuantity",
+        "occurredAt",
         # statuses, enums and codes
         "acknowledgementStatus",
         "action",

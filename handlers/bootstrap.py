@@ -28,6 +28,7 @@ from adapters.metrics import (
     metered_spapi,
     metrics_from_env,
 )
+from adapters.notification_log import DynamoDbNotificationLog, load_notification_schemas
 from adapters.outcomes import EventBridgeOutcomes
 from adapters.poller_state import DynamoDbPollerState
 from adapters.rate_limiter import DynamoDbGcraLimiter
@@ -37,6 +38,7 @@ from adapters.sqs import SqsMessageQueue
 from domain.authorization import AccountAuthorization
 from domain.catalog import RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
+from domain.notifications import NotificationIntake, NotificationPorts, compile_schemas
 from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
 from domain.ports import Clock, OutcomePublisher, RateLimiter, SpApi
 from domain.rate_limits import UsagePlan, UsagePlanBook
@@ -274,3 +276,48 @@ _pollers: dict[Settings, Pollers] = {}
 def container_pollers() -> Pollers:
     """The pollers of this container."""
     return _built_once(_pollers, build_pollers)
+
+
+@dataclass(frozen=True, slots=True)
+class Notifications:
+    """Everything one notifications container needs: the intake and its metrics."""
+
+    intake: NotificationIntake
+    metrics: Metrics
+
+
+def build_notifications(settings: Settings, *, session: boto3.Session | None = None) -> Notifications:
+    """The notifications handler's graph: schemas, the notification log and the write ledger (both in
+    the idempotency table), the outcome bus and the notification DLQ; no SP-API, no limiter."""
+    for variable, value in (
+        ("NOTIFICATION_DEAD_LETTER_QUEUE_URL", settings.notification_dead_letter_queue_url),
+        ("IDEMPOTENCY_TABLE_NAME", settings.idempotency_table_name),
+    ):
+        if not value:
+            raise SettingsError(f"environment variable {variable} is required by the notifications handler")
+    silence_library_debug_logs()
+    client = _clients(settings, session)
+    clock = SystemClock()
+    metrics = metrics_from_env()
+    dynamodb = client("dynamodb")
+    ports = NotificationPorts(
+        schemas=compile_schemas(load_notification_schemas()),
+        log=DynamoDbNotificationLog(dynamodb, settings.idempotency_table_name),
+        creators=DynamoDbWriteLedger(dynamodb, settings.idempotency_table_name),
+        events=metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics),
+        # Only its dead_letter is used: a notification is never re-sent to the queue it came from.
+        dead_letters=SqsMessageQueue(
+            client("sqs"), "", settings.notification_dead_letter_queue_url, clock=clock.now
+        ),
+        clock=clock,
+        seller_accounts=dict(settings.notification_seller_accounts),
+    )
+    return Notifications(NotificationIntake(ports, max_receive_count=settings.max_receive_count), metrics)
+
+
+_notifications: dict[Settings, Notifications] = {}
+
+
+def container_notifications() -> Notifications:
+    """The notifications handler of this container."""
+    return _built_once(_notifications, build_notifications)

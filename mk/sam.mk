@@ -24,7 +24,7 @@ SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
 	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing \
 	SAM_CLI_TELEMETRY=0
 
-.PHONY: sam-venv validate-template sam-build build-WorkerFunction build-PollerFunction
+.PHONY: sam-venv validate-template sam-build build-WorkerFunction build-PollerFunction build-NotificationFunction
 
 $(SAM_STAMP):
 	$(PYTHON) -m venv $(SAM_VENV)
@@ -52,7 +52,7 @@ sam-build: $(SAM_STAMP)
 # the source's mtime, which the zip and its extraction do not keep exactly (DOS times count in 2 s),
 # and the artifact is never edited after the build. Compiled with the runtime's interpreter (the magic
 # number is per version) and with paths as Lambda sees them (/var/task), so the build is reproducible.
-build-WorkerFunction build-PollerFunction:
+build-WorkerFunction build-PollerFunction build-NotificationFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (run through sam build)"; exit 1; }
 	@$(FIND_LAMBDA_PYTHON) >/dev/null || { \
 		echo "the package's bytecode is compiled by Python $(LAMBDA_PYTHON_VERSION), the Lambda runtime"; exit 1; }

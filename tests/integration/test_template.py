@@ -185,10 +185,10 @@ def test_functions_have_their_own_roles_without_managed_policies(
 ) -> None:
     translated = sam_translate(template, parameters={}, region="us-east-1")
     roles = {name: r for name, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == {"WorkerRole", "PollerRole"}
+    assert set(roles) == {"WorkerRole", "PollerRole", "NotificationRole"}
     for role in roles.values():
         assert "ManagedPolicyArns" not in role["Properties"]
-    for name in ("WorkerFunction", "PollerFunction"):
+    for name in ("WorkerFunction", "PollerFunction", "NotificationFunction"):
         assert resources[name]["Properties"]["Role"] == {
             "Fn::GetAtt": [name.replace("Function", "Role"), "Arn"]
         }
@@ -241,7 +241,7 @@ def test_log_group_has_retention_and_is_used_by_the_function(
     assert all(group["Properties"]["RetentionInDays"] == 30 for group in groups.values())
     assert function_properties["LoggingConfig"]["LogGroup"] == {"Ref": "WorkerLogGroup"}
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == len(groups) == 2
+    assert len(functions) == len(groups) == 3
     assert {f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions} == set(groups)
 
 
@@ -309,6 +309,10 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
         "PollerFunctionFulfillmentOrdersPermission",
         "PollerFunctionEventInvokeConfig",
         "PollerErrorsAlarm",
+        "NotificationFunction",
+        "NotificationRole",
+        "NotificationFunctionNotifications",
+        "NotificationErrorsAlarm",
     }
     assert not any(r["Type"].startswith("AWS::Lambda::") for r in local["Resources"].values())
     assert {
@@ -403,7 +407,7 @@ def test_queues_deny_every_request_without_tls(resources: dict[str, Any]) -> Non
 
 def test_both_functions_are_traced(template: dict[str, Any], resources: dict[str, Any]) -> None:
     assert template["Globals"]["Function"]["Tracing"] == "Active"
-    for role in ("WorkerRole", "PollerRole"):
+    for role in ("WorkerRole", "PollerRole", "NotificationRole"):
         actions = {
             a
             for s in _statements(resources[role])
@@ -440,3 +444,27 @@ def test_every_alarm_notifies_a_topic_even_without_alarm_topic_arn(resources: di
         assert alarm["Properties"]["AlarmActions"] == [
             {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
         ]
+
+
+def test_the_notification_queue_admits_sp_api_as_its_guide_requires(resources: dict[str, Any]) -> None:
+    queue = resources["NotificationQueue"]["Properties"]
+    assert "FifoQueue" not in queue  # SP-API delivers to standard queues only
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["NotificationDeadLetterQueue", "Arn"]
+    }
+    policy = resources["NotificationQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "NotificationQueue"}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::437568002678:root"}}
+    assert sorted(allow["Action"]) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+    assert allow["Resource"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:*")
+    function = resources["NotificationFunction"]["Properties"]
+    assert function["Handler"] == "handlers.notifications.lambda_handler"
+    assert function["Events"]["Notifications"]["Properties"]["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"
+    ]
+    for alarm in ("NotificationDeadLetterQueueAlarm", "NotificationQueueAgeAlarm", "NotificationErrorsAlarm"):
+        assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
