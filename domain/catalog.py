@@ -335,6 +335,25 @@ _ENTRIES = (
         ),
     ),
     # --- Retail Procurement (vendor orders v1) -------------------------------------------------------------
+    _read(
+        "list-retail-purchase-orders",
+        find_operation(VENDOR_ORDERS, "getPurchaseOrders"),
+        "Retail Procurement purchase orders created or changed in a window of at most 7 days (every page, "
+        "joined).",
+        paging=Paging(("payload", "pagination", "nextToken"), "nextToken", ("payload", "orders")),
+    ),
+    _read(
+        "get-retail-purchase-order",
+        find_operation(VENDOR_ORDERS, "getPurchaseOrder"),
+        "One Retail Procurement purchase order with its details.",
+    ),
+    _read(
+        "list-retail-purchase-order-statuses",
+        find_operation(VENDOR_ORDERS, "getPurchaseOrdersStatus"),
+        "Retail purchase orders' status and each line's confirmation and receive status (every page, "
+        "joined).",
+        paging=Paging(("payload", "pagination", "nextToken"), "nextToken", ("payload", "ordersStatus")),
+    ),
     CommandType(
         name="acknowledge-retail-po",
         operation=find_operation(VENDOR_ORDERS, "submitAcknowledgement"),

@@ -7,6 +7,7 @@ reason getOrders/getOrder need a restricted data token).
 
 from __future__ import annotations
 
+import copy
 import random
 import string
 from collections.abc import Callable
@@ -139,5 +140,63 @@ def generate_df_order(number: str, created: datetime, status: str, ship_from_par
             "billToParty": {"partyId": "AMZN_US"},
             "hasCustomizableItems": False,
             "items": items,
+        },
+    }
+
+
+RETAIL_ORDER_STATES = ("New", "Acknowledged", "Closed")
+_FULFILLMENT_CENTERS = ("ABE2", "PHX6", "SDF8", "RIC2")
+
+
+def generate_retail_order(
+    number: str, created: datetime, items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A Retail Procurement ``Order`` (vendorOrders v1, with ``orderDetails``) created at ``created``, in
+    state New. ``items`` (an acknowledgement's items) sets the lines; otherwise they are made up. Retail
+    orders ship to an Amazon fulfillment center: they carry no customer data."""
+    lines: list[dict[str, Any]] = []
+    if items:
+        for sequence, item in enumerate(items, start=1):
+            line: dict[str, Any] = {
+                "itemSequenceNumber": str(item.get("itemSequenceNumber") or sequence),
+                "orderedQuantity": copy.deepcopy(item["orderedQuantity"]),
+                "isBackOrderAllowed": True,
+            }
+            for key in ("amazonProductIdentifier", "vendorProductIdentifier", "netCost", "listPrice"):
+                if key in item:
+                    line[key] = copy.deepcopy(item[key])
+            lines.append(line)
+    else:
+        for sequence, (_, price) in enumerate(random.sample(_PRODUCTS, k=random.randint(1, 3)), start=1):
+            lines.append(
+                {
+                    "itemSequenceNumber": str(sequence),
+                    "amazonProductIdentifier": "B0"
+                    + "".join(random.choices(string.ascii_uppercase + string.digits, k=8)),
+                    "vendorProductIdentifier": "".join(random.choices(string.digits, k=12)),
+                    "orderedQuantity": {
+                        "amount": random.randint(5, 50),
+                        "unitOfMeasure": "Eaches",
+                        "unitSize": 1,
+                    },
+                    "isBackOrderAllowed": True,
+                    "netCost": _money(Decimal(price) * Decimal("0.6")),
+                    "listPrice": _money(Decimal(price)),
+                }
+            )
+    return {
+        "purchaseOrderNumber": number,
+        "purchaseOrderState": "New",
+        "orderDetails": {
+            "purchaseOrderDate": _format(created),
+            "purchaseOrderStateChangedDate": _format(created),
+            "purchaseOrderType": "RegularOrder",
+            "paymentMethod": "Invoice",
+            "buyingParty": {"partyId": "AMZN_US"},
+            "sellingParty": {"partyId": "VENDOR1"},
+            "shipToParty": {"partyId": random.choice(_FULFILLMENT_CENTERS)},
+            "billToParty": {"partyId": "AMZN_US"},
+            "shipWindow": f"{_format(created + timedelta(days=3))}--{_format(created + timedelta(days=7))}",
+            "items": lines,
         },
     }

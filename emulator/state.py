@@ -20,7 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from domain.spapi.fulfillment_outbound_2020_07_01 import CurrentStatus
-from emulator.generators import DF_ORDER_STATUSES, generate_df_order, generate_purchase_order_number
+from emulator.generators import (
+    DF_ORDER_STATUSES,
+    generate_df_order,
+    generate_purchase_order_number,
+    generate_retail_order,
+)
 from emulator.ratelimit import RateLimiter
 
 FaultKind = Literal["status", "timeout", "slow"]
@@ -160,6 +165,19 @@ class DfOrderRecord:
     purchase_order_number: str
     created: datetime
     order: dict[str, Any]
+
+
+@dataclass
+class RetailOrderRecord:
+    """A Retail Procurement purchase order: ``order`` is vendorOrders v1's ``Order`` (with details);
+    ``acknowledged`` holds each acknowledged line (``OrderAcknowledgementItem``) by sequence number."""
+
+    seller_id: str
+    purchase_order_number: str
+    created: datetime
+    updated: datetime
+    order: dict[str, Any]
+    acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -338,8 +356,8 @@ class EmulatorState:
         self.inventory: dict[str, dict[str, InventoryRecord]] = {}  # seller -> sellerSku -> record
         self.df_orders: dict[tuple[str, str], DfOrderRecord] = {}
         self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
-        # Retail purchase orders' purchaseOrderState by (seller, purchaseOrderNumber); unnamed ones are New.
-        self.retail_order_states: dict[tuple[str, str], str] = {}
+        # Retail purchase orders by (seller, purchaseOrderNumber); one acknowledged unseen is made then.
+        self.retail_orders: dict[tuple[str, str], RetailOrderRecord] = {}
         self.page_cursors: dict[str, PageCursor] = {}
         self.transactions: dict[str, TransactionRecord] = {}
         self._transaction_outcome: tuple[TransactionStatus, list[dict[str, Any]]] = ("Success", [])
@@ -766,6 +784,42 @@ class EmulatorState:
                 record = self.df_orders[(seller_id, number)] = DfOrderRecord(seller_id, number, now, order)
             return record
 
+    # -- retail procurement purchase orders ----------------------------------------------------------------
+
+    def seed_retail_orders(
+        self, seller_id: str | None = None, count: int = 1, *, created: datetime | None = None
+    ) -> list[str]:
+        """Generate ``count`` New retail purchase orders, created one minute apart ending at ``created``
+        (default: now). Returns the purchase order numbers."""
+        seller = self.default_seller(seller_id)
+        if not 1 <= count <= 1000:
+            raise StateError("count must be between 1 and 1000")
+        end = created or datetime.now(UTC)
+        numbers: list[str] = []
+        with self.lock:
+            for index in range(count):
+                when = (end - timedelta(minutes=count - 1 - index)).replace(microsecond=0)
+                number = generate_purchase_order_number(lambda n: (seller, n) in self.retail_orders)
+                self.retail_orders[(seller, number)] = RetailOrderRecord(
+                    seller, number, when, when, generate_retail_order(number, when)
+                )
+                numbers.append(number)
+        return numbers
+
+    def retail_order(
+        self, seller_id: str, number: str, items: list[dict[str, Any]] | None = None
+    ) -> RetailOrderRecord:
+        """The retail purchase order ``number``; one the emulator has not seen is made now (New, with the
+        lines of ``items``, the acknowledgement naming it), as acknowledgements of any number are accepted."""
+        with self.lock:
+            record = self.retail_orders.get((seller_id, number))
+            if record is None:
+                now = datetime.now(UTC).replace(microsecond=0)
+                record = self.retail_orders[(seller_id, number)] = RetailOrderRecord(
+                    seller_id, number, now, now, generate_retail_order(number, now, items)
+                )
+            return record
+
     # -- paging ---------------------------------------------------------------------------------------------
 
     def page(
@@ -809,7 +863,7 @@ class EmulatorState:
             self.inventory.clear()
             self.df_orders.clear()
             self.easy_ship_packages.clear()
-            self.retail_order_states.clear()
+            self.retail_orders.clear()
             self.page_cursors.clear()
             self.transactions.clear()
             self._transaction_outcome = ("Success", [])

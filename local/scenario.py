@@ -180,6 +180,7 @@ class Tour:
             # What happens at Amazon meanwhile: an order ships, a customer orders from the vendor.
             shipment.update(self.emulator.state.ship_order(shipped, SELLER))
             purchase_orders.extend(self.emulator.state.seed_df_orders(VENDOR, 2))
+            self.emulator.state.seed_retail_orders(VENDOR, 2)
 
         def reads() -> list[dict[str, Any]]:
             item = self.samples["create-fulfillment"]["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
@@ -215,6 +216,16 @@ class Tour:
                 self.command(
                     "get-df-transaction-status",
                     transactionId=self.answer(acknowledgements[0])["transactionId"],
+                ),
+                self.command("list-retail-purchase-orders", **self.purchase_order_window()),
+                # The order the retail acknowledgement of the first step named: Acknowledged now.
+                self.command("get-retail-purchase-order"),
+                self.command(
+                    "list-retail-purchase-order-statuses",
+                    **{
+                        key.replace("created", "updated"): value
+                        for key, value in self.purchase_order_window().items()
+                    },
                 ),
                 self.command(
                     "get-retail-transaction",

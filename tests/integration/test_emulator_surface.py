@@ -575,6 +575,85 @@ def test_df_acknowledgement_outcome_controls(
 # -- Retail Procurement v1 --------------------------------------------------------------------------------
 
 
+def test_retail_purchase_order_reads_follow_acknowledgements_and_page(
+    emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
+) -> None:
+    numbers = emulator.state.seed_retail_orders(SELLER, 3)
+    now = datetime.now(UTC)
+    window = {
+        "createdAfter": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "createdBefore": (now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    listing = "/vendor/orders/v1/purchaseOrders"
+    first = assert_model("vendorOrders.json", http.get(listing, params={**window, "limit": 2}, headers=auth))
+    token = first["payload"]["pagination"]["nextToken"]
+    rest = assert_model(
+        "vendorOrders.json", http.get(listing, params={"nextToken": token, "limit": 2}, headers=auth)
+    )
+    seen = [o["purchaseOrderNumber"] for o in first["payload"]["orders"] + rest["payload"]["orders"]]
+    assert seen == numbers and "pagination" not in rest["payload"]
+    too_long = {"createdAfter": "2026-01-01T00:00:00Z", "createdBefore": "2026-01-09T00:00:00Z"}
+    assert http.get(listing, params=too_long, headers=auth).status_code == 400
+    assert http.get(listing, params={"limit": 101}, headers=auth).status_code == 400
+
+    number = numbers[0]
+    line = emulator.state.retail_orders[(SELLER, number)].order["orderDetails"]["items"][0]
+    ordered = line["orderedQuantity"]["amount"]
+    acknowledgement = {
+        "purchaseOrderNumber": number,
+        "sellingParty": {"partyId": "VENDOR1"},
+        "acknowledgementDate": window["createdBefore"],
+        "items": [
+            {
+                "itemSequenceNumber": line["itemSequenceNumber"],
+                "orderedQuantity": line["orderedQuantity"],
+                "itemAcknowledgements": [
+                    {"acknowledgementCode": "Accepted", "acknowledgedQuantity": {"amount": ordered - 1}},
+                    {
+                        "acknowledgementCode": "Rejected",
+                        "acknowledgedQuantity": {"amount": 1},
+                        "rejectionReason": "TemporarilyUnavailable",
+                    },
+                ],
+            }
+        ],
+    }
+    assert (
+        http.post(
+            "/vendor/orders/v1/acknowledgements", json={"acknowledgements": [acknowledgement]}, headers=auth
+        ).status_code
+        == 202
+    )
+    order = assert_model("vendorOrders.json", http.get(f"{listing}/{number}", headers=auth))["payload"]
+    assert order["purchaseOrderState"] == "Acknowledged"
+    new = assert_model(
+        "vendorOrders.json", http.get(listing, params={**window, "purchaseOrderState": "New"}, headers=auth)
+    )
+    assert [o["purchaseOrderNumber"] for o in new["payload"]["orders"]] == numbers[1:]
+
+    statuses = assert_model(
+        "vendorOrders.json",
+        http.get(
+            "/vendor/orders/v1/purchaseOrdersStatus", params={"purchaseOrderNumber": number}, headers=auth
+        ),
+    )["payload"]["ordersStatus"]
+    assert len(statuses) == 1
+    item = statuses[0]["itemStatus"][0]["acknowledgementStatus"]
+    assert item["confirmationStatus"] == "PARTIALLY_ACCEPTED"
+    assert (item["acceptedQuantity"]["amount"], item["rejectedQuantity"]["amount"]) == (ordered - 1, 1)
+    unconfirmed = assert_model(
+        "vendorOrders.json",
+        http.get(
+            "/vendor/orders/v1/purchaseOrdersStatus",
+            params={**window, "itemConfirmationStatus": "UNCONFIRMED"},
+            headers=auth,
+        ),
+    )["payload"]["ordersStatus"]
+    # The acknowledged order's other lines (if any) are still unconfirmed; the other orders' all are.
+    more_lines = len(emulator.state.retail_orders[(SELLER, number)].order["orderDetails"]["items"]) > 1
+    assert [s["purchaseOrderNumber"] for s in unconfirmed] == (numbers if more_lines else numbers[1:])
+
+
 def test_retail_acknowledgement_transaction_processing_then_success(
     emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
 ) -> None:
