@@ -17,6 +17,7 @@ from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
     AwaitingCreate,
     CommandInProgress,
+    DependencyUnavailable,
     ExistingOrderDiffers,
     LeaseLost,
     MessageTooLarge,
@@ -33,7 +34,7 @@ from domain.events import transaction_event
 from domain.gateway import SpApiGateway
 from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
 from domain.order_status import with_order_status
-from domain.outcomes import Failure, Outcome, OutcomeStatus
+from domain.outcomes import MAX_DETAIL_CHARS, Failure, Outcome, OutcomeStatus
 from domain.paged_reads import PagedRead
 from domain.paging import CURSOR_FIELDS, PageCursor, dig
 from domain.ports import (
@@ -65,6 +66,13 @@ FOLLOW_UP_OF = "followUpOf"
 FOLLOW_UP_TYPE = "followUpType"
 FOLLOW_UP_STARTED = "followUpStarted"
 FOLLOW_UP_CHECKS = "followUpChecks"
+# On a retryable failure's delayed copies: when the command was first attempted, and how often it was
+# re-sent since. The retry budget is measured from the first; neither travels to the dead-letter queue.
+FIRST_ATTEMPT = "firstAttempt"
+RETRIES = "retries"
+# Retried by time budget (delayed copies, no receive counted): SP-API or a dependency failing. Anything
+# else retryable (a probe that cannot settle, a lease held, a create awaited) keeps counting receives.
+BUDGETED_FAILURES = (SpApiUnavailable, DependencyUnavailable, Throttled, LeaseLost)
 
 
 class Disposition(Enum):
@@ -85,6 +93,10 @@ class RetryPolicy:
     max_deferrals: int = 50
     backoff_base_seconds: float = 2.0
     backoff_cap_seconds: float = 300.0
+    # How long SP-API or a dependency may keep failing a command, measured from its first attempt: each
+    # retry is a delayed copy (no receive counted) until it runs out, then the dead-letter queue.
+    # 0: no budget, retries count receives up to max_receive_count (the queue's own redelivery).
+    retry_budget_seconds: float = 0.0
     # Transactions (acknowledgements) are checked this often, and given up on as "still Processing,
     # treated as accepted" after this long, as the vendor documentation describes.
     follow_up_interval_seconds: int = 60
@@ -536,15 +548,24 @@ class Relay:
     # --- endings -----------------------------------------------------------------------------------------
 
     def _dead_letter(
-        self, message: InboundMessage, command: Command | None, error: RelayError, status: OutcomeStatus
+        self,
+        message: InboundMessage,
+        command: Command | None,
+        error: RelayError,
+        status: OutcomeStatus,
+        *,
+        attempts: int | None = None,
+        note: str | None = None,
     ) -> Disposition:
-        failure = Failure.from_error(status, error, message.receive_count)
+        failure = Failure.from_error(status, error, message.receive_count if attempts is None else attempts)
+        if note is not None:
+            failure = replace(failure, detail=f"{note}; {failure.detail}"[:MAX_DETAIL_CHARS])
         # The relay's context travels to the dead-letter queue sealed, so a replay carries it on; the
         # deferral count and a paged read's cursor do not (a replay starts afresh).
         carried = {
             name: value
             for name, value in message.relay_context.items()
-            if name != DEFERRALS and name not in CURSOR_FIELDS
+            if name not in (DEFERRALS, FIRST_ATTEMPT, RETRIES) and name not in CURSOR_FIELDS
         }
         try:
             sealed = self._ports.seal.seal(message.body, carried) if carried else None
@@ -565,10 +586,45 @@ class Relay:
         return self._dead_letter(message, None, failure, OutcomeStatus.DEAD_LETTERED)
 
     def _retry(self, message: InboundMessage, command: Command | None, error: RetryableError) -> Disposition:
+        # The receive count catches crash loops: a budgeted retry is a fresh copy, received once.
         if message.receive_count >= self._policy.max_receive_count:
             return self._dead_letter(message, command, error, OutcomeStatus.DEAD_LETTERED)
+        if (
+            command is not None
+            and self._policy.retry_budget_seconds > 0
+            and isinstance(error, BUDGETED_FAILURES)
+        ):
+            return self._retry_within_budget(message, command, error)
         self._back_off(message)
         return Disposition.RETRY
+
+    def _retry_within_budget(
+        self, message: InboundMessage, command: Command, error: RetryableError
+    ) -> Disposition:
+        """A delayed copy with backoff and jitter, until the budget since the first attempt is spent."""
+        context = message.relay_context
+        now = self._ports.clock.now()
+        first = _number(context.get(FIRST_ATTEMPT), now)
+        retries = int(_number(context.get(RETRIES), 0))
+        spent = max(0.0, now - first)
+        budget = self._policy.retry_budget_seconds
+        if spent >= budget:
+            note = f"retry budget of {budget / 3600:g} h spent: retried for {spent / 60:.1f} min"
+            return self._dead_letter(
+                message, command, error, OutcomeStatus.DEAD_LETTERED, attempts=retries + 1, note=note
+            )
+        left = max(1, int(budget - spent + 0.999))
+        delay = min(MAX_SQS_DELAY_SECONDS, self._policy.backoff_seconds(retries + 1), left)
+        try:
+            sealed = self._ports.seal.seal(
+                message.body, {**context, FIRST_ATTEMPT: round(first, 3), RETRIES: retries + 1}
+            )
+            self._ports.queue.defer(message, delay, sealed)
+        except RelayError:
+            # The copy could not be sent: this receive comes back instead, counted.
+            self._back_off(message)
+            return Disposition.RETRY
+        return Disposition.DONE
 
     def _back_off(self, message: InboundMessage) -> None:
         # On failure the queue's own visibility timeout decides when the message returns.

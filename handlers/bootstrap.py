@@ -182,6 +182,7 @@ def build_worker(
         max_receive_count=settings.max_receive_count,
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
         backoff_base_seconds=settings.retry_backoff_base_seconds,
+        retry_budget_seconds=settings.retry_budget_hours * 3600,
         follow_up_interval_seconds=settings.follow_up_interval_seconds,
         follow_up_max_seconds=settings.follow_up_max_minutes * 60,
         # The worst case of one write: an access token, a Restricted Data Token, the call itself.

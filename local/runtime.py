@@ -72,6 +72,8 @@ class LocalStackOptions:
     emulator_rate_scale: float = 1.0
     http_timeout_seconds: float = 10.0
     retry_backoff_base_seconds: float = 2.0
+    # The worker's RETRY_BUDGET_HOURS (adapters/settings.py); 0: retries count receives.
+    retry_budget_hours: float = 6.0
     # Transactions are checked every few seconds here (every minute on AWS), so the loop is watchable.
     follow_up_interval_seconds: int = 2
     follow_up_max_minutes: float = 2.0
@@ -234,6 +236,7 @@ class LocalStack:
             "LWA_TOKEN_URL": self.lwa_token_url,
             "HTTP_TIMEOUT_SECONDS": str(self.options.http_timeout_seconds),
             "RETRY_BACKOFF_BASE_SECONDS": str(self.options.retry_backoff_base_seconds),
+            "RETRY_BUDGET_HOURS": str(self.options.retry_budget_hours),
             "POLLER_STATE_TABLE_NAME": resources.poller_state_table_name,
             "DF_POLL_ACCOUNTS": self.options.df_poll_accounts,
             "MCF_POLL_ACCOUNTS": self.options.mcf_poll_accounts,

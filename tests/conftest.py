@@ -44,6 +44,9 @@ def local_stack() -> Iterator[LocalStack]:
         max_receive_count=4,
         http_timeout_seconds=2.0,
         retry_backoff_base_seconds=0.5,
+        # The session's tests of retries that run out count receives; tests/chaos/test_outage.py rides
+        # out an outage under the deployed budget.
+        retry_budget_hours=0.0,
         # Tests must not wait on real usage plans unless they mean to.
         emulator_rate_scale=20.0,
         # Tests run the pollers themselves (stack.run_poller) and must not race the schedule.
