@@ -1,7 +1,7 @@
 # Reliability suite and benchmarks. Included by the root Makefile:   include mk/chaos.mk
 #
-# chaos     full size (1,000 commands, 20 SIGKILL runs, 120 malformed in batches): ~8-10 min on 2 cores
-# chaos-ci  reduced size (240 commands, 6 SIGKILL runs, 60 malformed in batches):  ~5 min on 2 cores
+# chaos     full size (1,000 commands, 20 SIGKILL runs, 120 malformed in batches, a 10-min outage): ~20 min on 2 cores
+# chaos-ci  reduced size (240 commands, 6 SIGKILL runs, 60 malformed in batches, a 2-min outage): ~9 min on 2 cores
 # bench     throughput vs the usage plan, cost per command, overhead, RSS, cold start: ~2 min
 # bench-coldstart  cold start of the built Lambda package, with and without bytecode: ~1 min
 
