@@ -73,7 +73,7 @@ class LocalStackOptions:
     http_timeout_seconds: float = 10.0
     retry_backoff_base_seconds: float = 2.0
     # The worker's RETRY_BUDGET_HOURS (adapters/settings.py); 0: retries count receives.
-    retry_budget_hours: float = 6.0
+    retry_budget_hours: float = 0.0
     # Transactions are checked every few seconds here (every minute on AWS), so the loop is watchable.
     follow_up_interval_seconds: int = 2
     follow_up_max_minutes: float = 2.0
