@@ -311,11 +311,21 @@ def test_invalid_path_and_query_parameters(
 
 
 def test_unknown_path_and_unimplemented_operation(
-    emulator_http: httpx.Client, emulator_auth: dict[str, str]
+    emulator: EmulatorServer,
+    emulator_http: httpx.Client,
+    emulator_auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     unknown = emulator_http.get("/fba/outbound/2020-07-01/nothing", headers=emulator_auth)
     assert unknown.status_code == 404
     assert unknown.json()["errors"][0]["code"] == "NotFound"
+    # Every operation of the vendored models has a handler now; take one away to see the answer.
+    resolve = emulator.registry.resolve
+    monkeypatch.setattr(
+        emulator.registry,
+        "resolve",
+        lambda operation: None if operation.name == "getPurchaseOrdersStatus" else resolve(operation),
+    )
     unimplemented = emulator_http.get(
         "/vendor/orders/v1/purchaseOrdersStatus", params={"limit": "1"}, headers=emulator_auth
     )
