@@ -99,9 +99,15 @@ def template_literal_variables(function: str = "WorkerFunction") -> dict[str, st
     return {name: value for name, value in variables.items() if isinstance(value, str)}
 
 
+# The machine's clock, not the function's configuration: under tools/future_clock (libfaketime) the
+# package must see the same moved calendar as the stack it talks to, or a poller's window misses orders.
+_MACHINE_CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+
+
 def lambda_environment(package: Path, function_name: str, variables: dict[str, str]) -> dict[str, str]:
     """The environment of a Lambda function: its own variables and the ones the runtime sets."""
     return {
+        **{name: os.environ[name] for name in _MACHINE_CLOCK_VARIABLES if name in os.environ},
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
