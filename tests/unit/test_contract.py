@@ -120,3 +120,6 @@ def test_the_readme_lists_every_command_type_with_its_sample() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in CATALOG:
         assert f"| `{name}` |" in readme and f"(events/{name}.json)" in readme, name
+    operations = {(spec.operation.api, spec.operation.operation_id) for spec in CATALOG.values()}
+    counted = f"{len(CATALOG)} command types cover {len(operations)} SP-API operations"
+    assert counted in readme, f"README should say: {counted}"
