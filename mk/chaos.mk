@@ -26,6 +26,7 @@ chaos-ci: $(STAMP)
 ## bench: benchmarks (prints tables; not a timed test)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.paged_read_memory
 
 ## bench-coldstart: import time of the built Lambda package, with and without bytecode (exit 1 on a miss)
 bench-coldstart: $(STAMP)
