@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from domain.errors import InvalidNotification, RelayError, UnknownNotificationType
 from domain.events import notification_event
 from domain.json_schema import Schema, UnsupportedSchema
+from domain.order_status import ORDER_STATUS_FIELD, order_status
 from domain.outcomes import Failure, OutcomeStatus
 from domain.ports import Clock, InboundMessage
 from domain.privacy import redact
@@ -44,6 +45,8 @@ class NotificationKind:
     # (path in the payload object, the event's name): the order (or shipment) the notification is about.
     order_fields: tuple[tuple[tuple[str, ...], str], ...]
     status_path: tuple[str, ...] | None
+    # The status is an MCF order's: the event carries it normalized too (domain/order_status.py).
+    order_status: bool = False
 
 
 KINDS: Mapping[str, NotificationKind] = {
@@ -56,6 +59,7 @@ KINDS: Mapping[str, NotificationKind] = {
             payload_key="FulfillmentOrderStatusNotification",
             order_fields=((("SellerFulfillmentOrderId",), "sellerFulfillmentOrderId"),),
             status_path=("FulfillmentOrderStatus",),
+            order_status=True,
         ),
         NotificationKind(
             "FBA_OUTBOUND_SHIPMENT_STATUS",
@@ -151,6 +155,8 @@ class Notification:
     order: dict[str, str]
     status: str | None
     payload: Mapping[str, Any]
+    # Amazon's status beside the normalized one, when the status is an MCF order's.
+    order_status: dict[str, str] | None = None
 
 
 def parse_notification(body: str, schemas: Mapping[str, Schema]) -> Notification:
@@ -184,7 +190,7 @@ def parse_notification(body: str, schemas: Mapping[str, Schema]) -> Notification
         for path, name in kind.order_fields
         if isinstance(value := _at(payload, path), str) and value
     }
-    status = _at(payload, kind.status_path) if kind.status_path else None
+    status = _text(_at(payload, kind.status_path) if kind.status_path else None)
     seller_id = payload.get("SellerId", payload.get("sellerId"))
     return Notification(
         notification_type=kind.notification_type,
@@ -195,8 +201,9 @@ def parse_notification(body: str, schemas: Mapping[str, Schema]) -> Notification
         payload_version=_text(document.get(names["payloadVersion"])),
         seller_id=_text(seller_id),
         order=order,
-        status=_text(status),
+        status=status,
         payload=payload,
+        order_status=order_status(status) if kind.order_status and status else None,
     )
 
 
@@ -247,6 +254,7 @@ def event_detail(notification: Notification, account: str | None, command_id: st
         "account": account,
         "order": dict(notification.order),
         "status": notification.status,
+        ORDER_STATUS_FIELD: notification.order_status,
         "commandId": command_id,
         "payload": redact(camel_keys(notification.payload)),
     }

@@ -63,6 +63,11 @@ def normalize(status: str) -> str:
     return _STATUSES.get(status, UNKNOWN)
 
 
+def order_status(status: str) -> dict[str, str]:
+    """The ``orderStatus`` of an event: Amazon's status and the normalized one."""
+    return {AMAZON_STATUS: status, NORMALIZED_STATUS: normalize(status)}
+
+
 @dataclass(frozen=True, slots=True)
 class OrderStatusAt:
     """Where a command's answer shows the status of one order (the first path present is used)."""
@@ -73,7 +78,7 @@ class OrderStatusAt:
         for path in self.paths:
             status = dig(answer, path)
             if isinstance(status, str) and status:
-                return {AMAZON_STATUS: status, NORMALIZED_STATUS: normalize(status)}
+                return order_status(status)
         return None
 
 

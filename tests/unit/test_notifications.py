@@ -165,7 +165,31 @@ def test_a_notification_delivered_twice_is_published_once_naming_the_order_and_i
     assert detail["account"] == "shop-a"
     assert detail["commandId"] == "oms-1-create"
     assert detail["status"] == "PROCESSED"
+    # Not one of the statuses either Fulfillment Outbound version lists: normalized as unknown.
+    assert detail["orderStatus"] == {"amazon": "PROCESSED", "normalized": "unknown"}
     assert letters.letters == []
+
+
+@pytest.mark.parametrize(
+    ("status", "normalized"), [("Complete", "complete"), ("COMPLETE_PARTIAL", "complete-partial")]
+)
+def test_a_fulfillment_order_status_event_carries_the_normalized_order_status(
+    status: str, normalized: str
+) -> None:
+    relay, _, bus, _ = intake()
+    body = fulfillment_status()
+    body["Payload"]["FulfillmentOrderStatusNotification"]["FulfillmentOrderStatus"] = status
+    relay.process(message(body), lambda: 30.0)
+    [(_, detail)] = bus.events
+    assert detail["orderStatus"] == {"amazon": status, "normalized": normalized}
+
+
+def test_a_status_that_is_not_an_mcf_order_status_is_not_normalized() -> None:
+    relay, _, bus, _ = intake()
+    relay.process(message(example("ORDER_CHANGE")), lambda: 30.0)
+    [(_, detail)] = bus.events
+    assert detail["status"] is not None
+    assert detail["orderStatus"] is None
 
 
 def test_an_order_the_relay_did_not_create_has_no_command_id() -> None:
