@@ -32,6 +32,7 @@ from emulator.models import (
     Operation,
     UsagePlan,
 )
+from emulator.notification_delivery import NotificationDestination
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 from emulator.restricted import RDT_NOT_GRANTED_DETAILS, RDT_REQUIRED_DETAILS, grants, is_restricted
 from emulator.state import CallRecord, EmulatorState, Fault, IssuedToken, StateError
@@ -95,6 +96,8 @@ class EmulatorApp:
             ("POST", "/packages/<int:package_number>/status", self._post_package_status),
             ("POST", "/inventory", self._post_inventory),
             ("POST", "/mcf-2026/accept-later", self._post_mcf_accept_later),
+            ("GET", "/notifications", self._get_notifications),
+            ("POST", "/notifications", self._post_notifications),
             ("GET", "/df-orders", self._get_df_orders),
             ("POST", "/df-orders", self._post_df_orders),
             ("GET", "/easy-ship/packages", self._get_easy_ship_packages),
@@ -127,6 +130,8 @@ class EmulatorApp:
             response = self.control(request)
         else:
             response = self.spapi(request)
+        # Notifications the request caused go out now, after the state's lock was released.
+        self.state.deliver_notifications()
         return response(environ, start_response)
 
     # -- Login with Amazon --------------------------------------------------------------------------------
@@ -409,6 +414,41 @@ class EmulatorApp:
         with self.state.lock:
             self.state.mcf_accept_later = bool(enabled)
         return json_response(200, {"enabled": self.state.mcf_accept_later})
+
+    def _get_notifications(self, _request: Request, _: dict[str, str]) -> Response:
+        delivery = self.state.notification_delivery
+        return json_response(200, {**delivery.to_json(), "messages": list(delivery.messages())})
+
+    def _post_notifications(self, request: Request, _: dict[str, str]) -> Response:
+        """``{"destination": {"queueUrl", "endpointUrl"?, "region"?} | null, "duplicateEvery": N,
+        "missNext": N}``, each optional: where FULFILLMENT_ORDER_STATUS notifications go, every Nth one
+        delivered twice (0: never), the next N not delivered."""
+        data = self._json_object(request)
+        delivery = self.state.notification_delivery
+        try:
+            if "destination" in data:
+                destination = data["destination"]
+                if destination is not None and not isinstance(destination, dict):
+                    raise StateError("destination must be an object or null")
+                delivery.configure(
+                    None if destination is None else NotificationDestination.from_json(destination)
+                )
+            delivery.set_controls(
+                duplicate_every=self._optional_int(data, "duplicateEvery"),
+                miss_next=self._optional_int(data, "missNext"),
+            )
+        except ValueError as error:
+            raise StateError(str(error)) from None
+        return json_response(200, delivery.to_json())
+
+    @staticmethod
+    def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise StateError(f"{name} must be an integer")
+        return value
 
     def _post_transaction_status(self, request: Request, values: dict[str, str]) -> Response:
         data = self._json_object(request)

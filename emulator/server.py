@@ -12,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from emulator.app import EmulatorApp
 from emulator.models import ModelCatalog
+from emulator.notification_delivery import NotificationDestination
 from emulator.operations import default_registry
 from emulator.registry import Handler, HandlerRegistry
 from emulator.state import Account, EmulatorConfig, EmulatorState
@@ -63,6 +64,7 @@ class EmulatorServer:
         models_dir: Path | None = None,
         registry: HandlerRegistry | None = None,
         log_requests: bool = False,
+        notification_destination: NotificationDestination | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -75,6 +77,8 @@ class EmulatorServer:
                 page_size=page_size,
             )
         )
+        # The sender (a boto3 SQS client) is made here, from what is passed in: nothing at import time.
+        self.state.notification_delivery.configure(notification_destination)
         self.catalog = ModelCatalog(models_dir)
         self.registry = registry if registry is not None else default_registry()
         self._stopping = threading.Event()

@@ -26,6 +26,13 @@ from emulator.generators import (
     generate_purchase_order_number,
     generate_retail_order,
 )
+from emulator.notification_delivery import (
+    ORDER_EVENT,
+    SHIPMENT_EVENT,
+    NotificationDelivery,
+    OrderStatusChange,
+    shipment_of_2020,
+)
 from emulator.ratelimit import RateLimiter
 
 FaultKind = Literal["status", "timeout", "slow"]
@@ -367,6 +374,8 @@ class EmulatorState:
         self._effects: dict[str, Counter[str]] = {}
         self._faults: list[Fault] = []
         self.limiter = RateLimiter()
+        # FULFILLMENT_ORDER_STATUS notifications of MCF orders, to the destination it is given (if any).
+        self.notification_delivery = NotificationDelivery()
 
     # -- accounts and tokens ------------------------------------------------------------------------------
 
@@ -552,8 +561,12 @@ class EmulatorState:
             raise StateError(f"status must be one of {', '.join(ORDER_STATUSES)}")
         with self.lock:
             record = self._find_order(order_id, seller_id)
+            changed = record.status != status
             record.status = status
             record.status_updated_date = timestamp()
+            if changed:
+                self.order_status_changed(record)
+        self.deliver_notifications()
 
     def new_transaction(self, seller_id: str, operation: str) -> TransactionRecord:
         with self.lock:
@@ -607,6 +620,19 @@ class EmulatorState:
         if len(sellers) != 1:
             raise StateError("give sellerId (there is not exactly one registered selling partner)")
         return sellers[0]
+
+    # -- notifications --------------------------------------------------------------------------------------
+
+    def order_status_changed(
+        self, record: FulfillmentOrderRecord | Mcf2026OrderRecord, event_type: str = ""
+    ) -> None:
+        """An MCF order's status changed (or it was created): its FULFILLMENT_ORDER_STATUS notification
+        waits in the outbox until ``deliver_notifications`` (called once the lock is released)."""
+        self.notification_delivery.enqueue(status_change(record, event_type))
+
+    def deliver_notifications(self) -> int:
+        """Send the notifications waiting in the outbox; the request pipeline calls it after each request."""
+        return self.notification_delivery.deliver_pending()
 
     # -- MCF shipments, tracking and inventory --------------------------------------------------------------
 
@@ -698,7 +724,8 @@ class EmulatorState:
                 estimated_arrival_date=arrival,
                 status_history=[("IN_TRANSIT", ship_date)],
             )
-            return {
+            self.order_status_changed(record, SHIPMENT_EVENT)
+            shipped = {
                 "sellerId": record.seller_id,
                 "sellerFulfillmentOrderId": record.seller_fulfillment_order_id,
                 "status": record.status,
@@ -707,6 +734,8 @@ class EmulatorState:
                 "trackingNumber": tracking,
                 "carrierCode": carrier_code,
             }
+        self.deliver_notifications()
+        return shipped
 
     def set_package_status(self, package_number: int, status: str) -> None:
         """Move a shipped package along, e.g. ``OUT_FOR_DELIVERY`` then ``DELIVERED``."""
@@ -874,3 +903,31 @@ class EmulatorState:
             self._token_requests.clear()
             self._grantless_requests.clear()
             self._rdt_issues.clear()
+            self.notification_delivery.reset()
+
+
+def status_change(
+    record: FulfillmentOrderRecord | Mcf2026OrderRecord, event_type: str = ""
+) -> OrderStatusChange:
+    """The notification's view of an order of either Fulfillment Outbound version. The status is the
+    order's own (2020-07-01 ``Received``, 2026-07-04 ``PROCESSING``): the relay normalizes both."""
+    if isinstance(record, FulfillmentOrderRecord):
+        return OrderStatusChange(
+            seller_id=record.seller_id,
+            order_id=record.seller_fulfillment_order_id,
+            status=record.status,
+            status_updated=parse_timestamp(record.status_updated_date),
+            event_type=event_type or ORDER_EVENT,
+            shipment=shipment_of_2020(record.shipments[-1]) if record.shipments else None,
+            first_sku=str(record.items[0]["sellerSku"]) if record.items else "",
+        )
+    items = record.request.get("lineItems") or [{}]
+    sku = ((items[0].get("product") or {}).get("productIdentifier") or {}).get("amazonSku", "")
+    return OrderStatusChange(
+        seller_id=record.seller_id,
+        order_id=record.order_id,
+        status=record.status,
+        status_updated=parse_timestamp(record.status_update_time),
+        event_type=event_type or ORDER_EVENT,
+        first_sku=str(sku),
+    )

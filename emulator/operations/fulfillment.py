@@ -94,7 +94,7 @@ def create_fulfillment_order(ctx: CallContext) -> HandlerResult:
     items = copy.deepcopy(body["items"])
     _check_item_ids(items)
     now = timestamp()
-    ctx.state.orders[(ctx.seller_id, order_id)] = FulfillmentOrderRecord(
+    record = ctx.state.orders[(ctx.seller_id, order_id)] = FulfillmentOrderRecord(
         seller_id=ctx.seller_id,
         seller_fulfillment_order_id=order_id,
         request=copy.deepcopy(body),
@@ -105,6 +105,7 @@ def create_fulfillment_order(ctx: CallContext) -> HandlerResult:
         status_updated_date=now,
     )
     ctx.state.record_effect(ctx.operation.name, order_id)
+    ctx.state.order_status_changed(record)
     return 200, {}
 
 
@@ -182,6 +183,7 @@ def cancel_fulfillment_order(ctx: CallContext) -> HandlerResult:
     record.status = "Cancelled"
     record.status_updated_date = timestamp()
     ctx.state.record_effect(ctx.operation.name, record.seller_fulfillment_order_id)
+    ctx.state.order_status_changed(record)
     return 200, {}
 
 
@@ -190,8 +192,11 @@ def submit_fulfillment_order_status_update(ctx: CallContext) -> HandlerResult:
     record = _order(ctx)
     status = ctx.body.get("fulfillmentOrderStatus")
     if status is not None:
+        changed = record.status != status
         record.status = status
         record.status_updated_date = timestamp()
+        if changed:
+            ctx.state.order_status_changed(record)
     return 200, {}
 
 

@@ -45,10 +45,13 @@ def _order(ctx: CallContext) -> Mcf2026OrderRecord:
     return record
 
 
-def _touch(record: Mcf2026OrderRecord, status: str | None = None) -> None:
+def _touch(ctx: CallContext, record: Mcf2026OrderRecord, status: str | None = None) -> None:
+    changed = status is not None and status != record.status
     if status is not None:
         record.status = status
     record.status_update_time = timestamp()
+    if changed:
+        ctx.state.order_status_changed(record)
 
 
 def order_view(record: Mcf2026OrderRecord, *, shipments: bool = True) -> dict[str, Any]:
@@ -99,6 +102,7 @@ def create_order(ctx: CallContext) -> HandlerResult:
     )
     ctx.state.mcf_orders[(ctx.seller_id, order_id)] = record
     ctx.state.record_effect(ctx.operation.name, order_id)
+    ctx.state.order_status_changed(record)
     if ctx.state.mcf_accept_later:
         return 202, {"orderId": order_id, "status": record.status}
     return 200, {"order": order_view(record)}
@@ -154,7 +158,7 @@ def update_order(ctx: CallContext) -> HandlerResult:
     action = (ctx.body.get("fulfillmentConfiguration") or {}).get("action")
     if action is not None:
         record.fulfillment_configuration["action"] = action
-    _touch(record)
+    _touch(ctx, record)
     ctx.state.record_effect(ctx.operation.name, record.order_id)
     return 202, {}
 
@@ -169,7 +173,7 @@ def cancel_order(ctx: CallContext) -> HandlerResult:
         )
     if record.status != "PROCESSING":
         raise ApiError(400, "InvalidInput", f"Order {record.order_id} is {record.status}: not cancellable")
-    _touch(record, "CANCELLED")
+    _touch(ctx, record, "CANCELLED")
     ctx.state.record_effect(ctx.operation.name, record.order_id)
     return 202, {}
 
@@ -180,7 +184,7 @@ def update_order_status(ctx: CallContext) -> HandlerResult:
     status = str(ctx.body["status"])
     if status not in ORDER_STATUSES:
         raise ApiError(400, "InvalidInput", f"status must be one of {', '.join(ORDER_STATUSES)}")
-    _touch(record, status)
+    _touch(ctx, record, status)
     return 204, None
 
 
@@ -216,7 +220,7 @@ def update_package(ctx: CallContext) -> HandlerResult:
     for name in ("deliveryTime", "tracking"):
         if name in ctx.body:
             package[name] = copy.deepcopy(ctx.body[name])
-    _touch(record)
+    _touch(ctx, record)
     return 204, None
 
 
