@@ -87,7 +87,7 @@ class LwaTokenCache:
         Cached per (application, scope): every account of the same application shares it.
         """
         credentials = self._credentials.credentials(account)
-        key = f"grantless#{credentials.client_id}#{scope}"
+        key = _grantless_key(credentials.client_id, scope)
         token = self._tokens.get(key)
         if token is not None and token.expires_at > self._clock():
             return token.value
@@ -103,12 +103,18 @@ class LwaTokenCache:
                 token = self._tokens[key] = self._request_token(account, form)
             return token.value
 
-    def invalidate(self, account: str, rejected_token: str) -> None:
-        """Forget the token SP-API rejected, unless another thread already replaced it."""
-        with self._lock_for(account):
-            token = self._tokens.get(account)
+    def invalidate(self, account: str, rejected_token: str, *, scope: str | None = None) -> None:
+        """Forget the token SP-API rejected (the account's, or with ``scope`` the application's grantless
+        token), unless another thread already replaced it."""
+        key = (
+            account
+            if scope is None
+            else _grantless_key(self._credentials.credentials(account).client_id, scope)
+        )
+        with self._lock_for(key):
+            token = self._tokens.get(key)
             if token is not None and token.value == rejected_token:
-                del self._tokens[account]
+                del self._tokens[key]
 
     def _lock_for(self, account: str) -> threading.Lock:
         with self._locks_guard:
@@ -148,6 +154,10 @@ class LwaTokenCache:
         lifetime = float(answer.get("expires_in", 3600))
         logger.debug("LWA access token exchanged", extra={"account": account, "expires_in": lifetime})
         return _CachedToken(str(answer["access_token"]), self._clock() + lifetime - REFRESH_MARGIN_SECONDS)
+
+
+def _grantless_key(client_id: str, scope: str) -> str:
+    return f"grantless#{client_id}#{scope}"
 
 
 class SpApiHttpClient:
@@ -193,7 +203,11 @@ class SpApiHttpClient:
         attempts = (1,) if request.access_token else (1, 2)
         for attempt in attempts:
             # Everything the request needs is ready before its rate-limit token is taken (admit).
-            token = request.access_token or self._tokens.access_token(account)
+            token = request.access_token or (
+                self._tokens.grantless_token(account, request.grantless_scope)
+                if request.grantless_scope is not None
+                else self._tokens.access_token(account)
+            )
             sent = _SendTime(self._clock)
             outgoing = self._http.build_request(
                 request.method,
@@ -240,7 +254,7 @@ class SpApiHttpClient:
             )
             if request.access_token or not _token_rejected(answer):
                 return answer
-            self._tokens.invalidate(account, token)
+            self._tokens.invalidate(account, token, scope=request.grantless_scope)
             if attempt == 2:
                 break
         self._credentials.forget(account)

@@ -34,6 +34,12 @@ from domain.probes import (
 )
 from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
+from domain.subscription_probes import (
+    CREATE_DESTINATION_PROBE,
+    CREATE_SUBSCRIPTION_PROBE,
+    DELETE_DESTINATION_PROBE,
+    DELETE_SUBSCRIPTION_PROBE,
+)
 
 FULFILLMENT_OUTBOUND = "fulfillment_outbound_2020_07_01"
 FULFILLMENT_OUTBOUND_2026 = "fulfillment_outbound_2026_07_04"
@@ -42,6 +48,7 @@ VENDOR_DF_TRANSACTIONS = "vendor_df_transactions_2021_12_28"
 VENDOR_ORDERS = "vendor_orders_v1"
 VENDOR_TRANSACTION_STATUS = "vendor_transaction_status_v1"
 EASY_SHIP = "easy_ship_2022_03_23"
+NOTIFICATIONS = "notifications_v1"
 
 SpApiErrors = Sequence[Mapping[str, Any]]
 
@@ -67,6 +74,18 @@ class AlreadyDone:
     matches: Callable[[SpApiErrors], bool]
     description: str
     confirm: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Grantless:
+    """The operation takes a grantless token: LWA ``client_credentials`` of the application for ``scope``,
+    not the selling partner's. The model says which operations are grantless (``OperationSpec.grantless``,
+    from their descriptions); the catalog names the scope, and a mismatch stops the import."""
+
+    scope: str
+
+
+NOTIFICATIONS_GRANTLESS = Grantless("sellingpartnerapi::notifications")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +153,8 @@ class CommandType:
     # Where the answer shows the order's status: the outcome carries it normalized (domain.order_status).
     order_status: OrderStatusAt | None = None
     accepted_later: AcceptedLater | None = None
+    # None: the selling partner's LWA token (or a Restricted Data Token, RESTRICTED_OPERATIONS).
+    grantless: Grantless | None = None
 
     @property
     def sandbox_only(self) -> bool:
@@ -150,6 +171,20 @@ def _create_already_exists(errors: SpApiErrors) -> bool:
 
 def _duplicate_cancel(errors: SpApiErrors) -> bool:
     return "DuplicateCancelRequest" in _error_text(errors)
+
+
+def _conflict(errors: SpApiErrors) -> bool:
+    """409 of a Notifications create: "A destination with arn X already exists for the application"
+    (``Conflict``), "Subscription already exist for notification type X" (``StateConflict``)."""
+    return any(str(e.get("code", "")) in ("Conflict", "StateConflict") for e in errors)
+
+
+def _not_found_error(errors: SpApiErrors) -> bool:
+    return any(str(e.get("code", "")) == "NotFound" for e in errors)
+
+
+def _notifications(operation_id: str) -> OperationSpec:
+    return find_operation(NOTIFICATIONS, operation_id)
 
 
 def _fba(operation_id: str) -> OperationSpec:
@@ -401,13 +436,104 @@ _ENTRIES = (
         summary="Schedule Easy Ship packages for many orders at once (uses a Restricted Data Token).",
         probe=CREATE_SCHEDULED_PACKAGE_BULK_PROBE,
     ),
+    # --- Notifications v1 (destinations are the application's: grantless; subscriptions a seller's) ---------
+    CommandType(
+        name="create-destination",
+        operation=_notifications("createDestination"),
+        summary="Create a destination (an SQS queue or EventBridge) for the application's notifications.",
+        already_done=AlreadyDone(
+            matches=_conflict,
+            description="a destination for this resource already exists (409 Conflict)",
+            confirm=True,
+        ),
+        probe=CREATE_DESTINATION_PROBE,
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    _read(
+        "list-destinations",
+        _notifications("getDestinations"),
+        "Every destination of the application.",
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    _read(
+        "get-destination",
+        _notifications("getDestination"),
+        "One destination of the application.",
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    CommandType(
+        name="delete-destination",
+        operation=_notifications("deleteDestination"),
+        summary="Delete a destination of the application (it must have no subscriptions).",
+        already_done=AlreadyDone(
+            matches=_not_found_error, description="the destination does not exist (404 NotFound)"
+        ),
+        probe=DELETE_DESTINATION_PROBE,
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    CommandType(
+        name="create-subscription",
+        operation=_notifications("createSubscription"),
+        summary="Subscribe the selling partner to a notification type, delivered to a destination.",
+        already_done=AlreadyDone(
+            matches=_conflict,
+            description="the seller already has a subscription of this type (409 StateConflict)",
+            confirm=True,
+        ),
+        probe=CREATE_SUBSCRIPTION_PROBE,
+    ),
+    _read(
+        "get-subscription",
+        _notifications("getSubscription"),
+        "The selling partner's subscription of a notification type (latest payload version by default).",
+    ),
+    _read(
+        "list-subscriptions",
+        _notifications("getSubscriptions"),
+        "The selling partner's subscriptions of a notification type (every page, joined).",
+        paging=Paging(("payload", "nextToken"), "nextToken", ("payload", "subscriptions")),
+    ),
+    _read(
+        "get-subscription-by-id",
+        _notifications("getSubscriptionById"),
+        "One subscription of the application, by its id.",
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    CommandType(
+        name="delete-subscription-by-id",
+        operation=_notifications("deleteSubscriptionById"),
+        summary="Delete a subscription of the application by its id: its notifications stop.",
+        already_done=AlreadyDone(
+            matches=_not_found_error, description="the subscription does not exist (404 NotFound)"
+        ),
+        probe=DELETE_SUBSCRIPTION_PROBE,
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
+    CommandType(
+        name="send-test-notification",
+        operation=_notifications("sendTestNotification"),
+        summary="Have SP-API send a test notification of a type to a destination (sandbox accounts only).",
+        grantless=NOTIFICATIONS_GRANTLESS,
+    ),
 )
 
 CATALOG: Mapping[str, CommandType] = {entry.name: entry for entry in _ENTRIES}
 
 
+# Grantless operations and the scope of their token: every catalog entry's, and the reads of its probe.
+GRANTLESS_SCOPES: Mapping[str, str] = {
+    entry.operation.key: entry.grantless.scope for entry in _ENTRIES if entry.grantless is not None
+}
+
+
 def _check_catalog() -> None:
     for entry in _ENTRIES:
+        if entry.operation.grantless != (entry.grantless is not None):
+            says = "grantless" if entry.operation.grantless else "the seller's token"
+            raise ValueError(f"{entry.name}: the model says {entry.operation.operation_id} takes {says}")
+        for read in entry.probe.reads if entry.probe is not None else ():
+            if read.grantless and read.key not in GRANTLESS_SCOPES:
+                raise ValueError(f"{entry.name}: its probe reads grantless {read.key}, which has no scope")
         later = entry.accepted_later
         if later is not None and not CATALOG[later.status_command].reads:
             raise ValueError(f"{entry.name} is read back with {later.status_command}, which is no read")

@@ -59,6 +59,7 @@ class SpApiGateway:
         *,
         restricted_operations: frozenset[str],
         max_inline_wait_seconds: float,
+        grantless_scopes: Mapping[str, str] | None = None,
         plans: UsagePlanBook | None = None,
         max_pages: int = MAX_PAGES,
     ) -> None:
@@ -68,6 +69,7 @@ class SpApiGateway:
         self._limiter = limiter
         self._clock = clock
         self._restricted = restricted_operations
+        self._grantless = dict(grantless_scopes or {})
         self._max_inline_wait = max_inline_wait_seconds
         self.plans = plans or UsagePlanBook()
         self.send_gaps = SendGaps()
@@ -82,8 +84,15 @@ class SpApiGateway:
         payload: Mapping[str, Any],
         remaining: RemainingSeconds,
     ) -> SpApiResponse:
-        """One request (one token). Restricted operations get a Restricted Data Token first."""
+        """One request (one token). Restricted operations get a Restricted Data Token first; grantless
+        ones go with the application's client_credentials token of their scope."""
         request = build_request(operation, payload)
+        if operation.grantless:
+            scope = self._grantless.get(operation.key)
+            if scope is None:
+                # Sent with the seller's token it could only be refused (domain.catalog checks the catalog's).
+                raise ValueError(f"{operation.key} is grantless and the gateway has no scope for it")
+            request = replace(request, grantless_scope=scope)
         if operation.key not in self._restricted:
             return self._call(account, region, operation, request, remaining)
         response = self._call(

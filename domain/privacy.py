@@ -82,6 +82,15 @@ SAFE_FIELDS = frozenset(
         "transactionId",
         "vendorOrderNumber",
         "vendorProductIdentifier",
+        # Notifications API destinations and subscriptions (a queue's ARN and an AWS account id name the
+        # integrator's infrastructure, not a customer; a destination's free-form name stays redacted)
+        "destinationId",
+        "subscriptionId",
+        "payloadVersion",
+        "notificationType",
+        "eventFilterType",
+        "arn",
+        "accountId",
         # SP-API notifications (their keys in camelCase, domain/notifications.py)
         "aftn",
         "sellerId",

@@ -23,6 +23,9 @@ class SpApiRequest:
     # A Restricted Data Token to send instead of the account's LWA access token. repr=False: a request
     # printed in a log or a traceback must not show it.
     access_token: str | None = field(default=None, repr=False)
+    # A grantless operation: send the application's client_credentials token of this scope, not the
+    # selling partner's (domain.catalog.GRANTLESS_SCOPES).
+    grantless_scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

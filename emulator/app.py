@@ -20,7 +20,10 @@ from werkzeug.wrappers import Request, Response
 
 from emulator.errors import (
     EXPIRED_TOKEN_DETAILS,
+    GRANTLESS_REQUIRED_DETAILS,
     INVALID_TOKEN_DETAILS,
+    SCOPE_NOT_GRANTED_DETAILS,
+    SELLER_REQUIRED_DETAILS,
     UNAUTHORIZED_MESSAGE,
     ApiError,
     error_body,
@@ -211,13 +214,27 @@ class EmulatorApp:
         base = sandbox if config.sandbox_usage_plan else operation.usage_plan or sandbox
         return UsagePlan(base.rate * config.rate_scale, base.burst)
 
-    def _authenticate(self, request: Request) -> tuple[str, str, IssuedToken]:
+    def _authenticate(self, request: Request, operation: Operation) -> tuple[str, str, IssuedToken]:
+        """The caller: a seller's token (access or restricted) for a seller's operation; a grantless token
+        of the operation's scope for a grantless one (it has no seller: ``""``). Each kind is refused
+        where the other belongs, as SP-API does."""
         token = request.headers.get("x-amz-access-token", "")
         issued = self.state.lookup_token(token) if token else None
-        if issued is None or issued.seller_id is None:
+        if issued is None:
             raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, INVALID_TOKEN_DETAILS)
         if issued.expires_at <= time.monotonic():
             raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, EXPIRED_TOKEN_DETAILS)
+        if operation.grantless_scope is not None:
+            if issued.kind != "grantless":
+                details = GRANTLESS_REQUIRED_DETAILS.format(operation.operation_id, operation.grantless_scope)
+                raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, details)
+            if issued.scope != operation.grantless_scope:
+                details = SCOPE_NOT_GRANTED_DETAILS.format(operation.grantless_scope)
+                raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, details)
+            return "", issued.client_id, issued
+        if issued.seller_id is None:
+            details = SELLER_REQUIRED_DETAILS.format(operation.operation_id)
+            raise ApiError(403, "Unauthorized", UNAUTHORIZED_MESSAGE, details)
         return issued.seller_id, issued.client_id, issued
 
     @staticmethod
@@ -243,7 +260,7 @@ class EmulatorApp:
                 ) from exc
             except NotFound as exc:
                 raise ApiError(404, "NotFound", f"Resource {request.path} is not found.") from exc
-            seller, client_id, issued = self._authenticate(request)
+            seller, client_id, issued = self._authenticate(request, operation)
             self._authorize(request, operation, issued)
             response = self._call(request, operation, path_params, seller, client_id)
         except ApiError as error:
@@ -253,7 +270,7 @@ class EmulatorApp:
                 operation_id=operation.operation_id if operation else None,
                 operation=operation.name if operation else None,
                 status=response.status_code,
-                seller=seller,
+                seller=seller or None,
                 path=request.path,
                 time=time.time(),
                 next_token=request.args.get("nextToken"),
@@ -265,7 +282,9 @@ class EmulatorApp:
         self, request: Request, operation: Operation, path_params: dict[str, str], seller: str, client_id: str
     ) -> Response:
         plan = self.usage_plan(operation)
-        if not self.state.limiter.try_acquire((seller, operation.name), plan.rate, plan.burst):
+        # A grantless call has no seller: its bucket is the application's.
+        caller = seller or f"application:{client_id}"
+        if not self.state.limiter.try_acquire((caller, operation.name), plan.rate, plan.burst):
             raise ApiError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
         query, problems = self.catalog.validate_parameters(
             operation, path_params, request.args.to_dict(flat=False), dict(request.headers)

@@ -28,6 +28,11 @@ DEFAULT_MESSAGES: dict[int, str] = {
 UNAUTHORIZED_MESSAGE = "Access to requested resource is denied."
 INVALID_TOKEN_DETAILS = "The access token you provided is revoked, malformed or invalid."  # noqa: S105
 EXPIRED_TOKEN_DETAILS = "The access token you provided has expired."  # noqa: S105
+# A token of the wrong kind. These details avoid "access token": the relay's client takes that phrase for a
+# stale token and refreshes it once, which cannot help when the kind is wrong.
+GRANTLESS_REQUIRED_DETAILS = "{} is a grantless operation: it needs a client_credentials grant of scope {}."
+SCOPE_NOT_GRANTED_DETAILS = "The grantless grant does not include the scope {}."
+SELLER_REQUIRED_DETAILS = "{} needs a selling partner's authorization; a grantless grant cannot call it."
 
 
 def error_body(code: str, message: str, details: str = "") -> dict[str, Any]:

@@ -26,6 +26,10 @@ _USAGE_PLAN_RE = re.compile(
     r"\s*\|[\s\-:|]*\|\s*\n"
     r"\s*\|\s*(?P<rate>[0-9.]+)\s*\|\s*(?P<burst>[0-9]+)\s*\|"
 )
+# Amazon states a grantless operation in its description ("The `createDestination` operation is grantless").
+_GRANTLESS_RE = re.compile(r"The `(?P<operation>[A-Za-z0-9]+)` (?:operation|API) is grantless")
+# The LWA scope a grantless token must carry for each API's grantless operations.
+GRANTLESS_SCOPES: Mapping[str, str] = {"notifications": "sellingpartnerapi::notifications"}
 _PATH_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SCALAR_KEYWORDS = ("type", "enum", "maxLength", "minLength", "maximum", "minimum", "pattern", "format")
 
@@ -65,6 +69,9 @@ class Operation:
     usage_plan: UsagePlan | None
     responses: Mapping[str, Any]
     document: Mapping[str, Any] = field(repr=False)
+    # The LWA scope of the client_credentials token it takes when its description says it is grantless;
+    # None: it takes a selling partner's token.
+    grantless_scope: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -84,6 +91,15 @@ def parse_usage_plan(description: str) -> UsagePlan | None:
     if match is None:
         return None
     return UsagePlan(rate=float(match.group("rate")), burst=int(match.group("burst")))
+
+
+def grantless_scope(api: str, operation_id: str, description: str) -> str | None:
+    """The scope a grantless operation's token needs, or None when the model does not call it grantless."""
+    if not any(m.group("operation") == operation_id for m in _GRANTLESS_RE.finditer(description)):
+        return None
+    if api not in GRANTLESS_SCOPES:
+        raise ValueError(f"{api}.{operation_id} is grantless, and the emulator knows no scope for {api}")
+    return GRANTLESS_SCOPES[api]
 
 
 def api_name(model_file: Path) -> str:
@@ -167,6 +183,7 @@ class ModelCatalog:
                 usage_plan=parse_usage_plan(op.get("description", "")),
                 responses=op.get("responses", {}),
                 document=document,
+                grantless_scope=grantless_scope(api, operation_id, op.get("description", "")),
             )
             if name in self.operations:
                 raise ValueError(f"duplicate operation name {name}")

@@ -33,6 +33,7 @@ from emulator.notification_delivery import (
     OrderStatusChange,
     shipment_of_2020,
 )
+from emulator.notification_state import NotificationsState
 from emulator.ratelimit import RateLimiter
 
 FaultKind = Literal["status", "timeout", "slow"]
@@ -365,6 +366,8 @@ class EmulatorState:
         self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
         # Retail purchase orders by (seller, purchaseOrderNumber); one acknowledged unseen is made then.
         self.retail_orders: dict[tuple[str, str], RetailOrderRecord] = {}
+        # Notifications API: the applications' destinations and the sellers' subscriptions.
+        self.notifications = NotificationsState()
         self.page_cursors: dict[str, PageCursor] = {}
         self.transactions: dict[str, TransactionRecord] = {}
         self._transaction_outcome: tuple[TransactionStatus, list[dict[str, Any]]] = ("Success", [])
@@ -893,6 +896,7 @@ class EmulatorState:
             self.df_orders.clear()
             self.easy_ship_packages.clear()
             self.retail_orders.clear()
+            self.notifications.clear()
             self.page_cursors.clear()
             self.transactions.clear()
             self._transaction_outcome = ("Success", [])

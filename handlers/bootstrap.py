@@ -36,7 +36,7 @@ from adapters.settings import Settings, SettingsError
 from adapters.spapi import LwaTokenCache, SpApiHttpClient
 from adapters.sqs import SqsMessageQueue
 from domain.authorization import AccountAuthorization
-from domain.catalog import RESTRICTED_OPERATIONS
+from domain.catalog import GRANTLESS_SCOPES, RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
 from domain.notifications import NotificationIntake, NotificationPorts, compile_schemas
 from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
@@ -123,6 +123,7 @@ def build_spapi_side(
         limiter_port,
         clock,
         restricted_operations=RESTRICTED_OPERATIONS,
+        grantless_scopes=GRANTLESS_SCOPES,
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
         plans=usage_plans(settings),
     )

@@ -252,4 +252,43 @@ class Tour:
                 self.command("cancel-mcf-order", orderId=mcf_order),
             ],
         )
+        self.notification_subscriptions()
         return self.result
+
+    def notification_subscriptions(self) -> None:
+        """A destination (grantless), the seller's subscription to it, reads of both, a test notification
+        (sandbox), then the subscription and the destination deleted again: each step needs the ids the
+        one before was answered with, and a destination with subscriptions cannot be deleted."""
+        sample = self.samples["create-destination"]["payload"]
+        # One destination per resource and application: a repeated tour names a queue of its own.
+        arn = sample["resourceSpecification"]["sqs"]["arn"] + self.suffix
+        create = self.command("create-destination", resourceSpecification={"sqs": {"arn": arn}})
+        create["payload"]["name"] = sample["name"] + self.suffix
+        self.step("create a notification destination (grantless token)", [create])
+        destination_id = self.answer(create)["payload"]["destinationId"]
+        subscribe = self.command("create-subscription", destinationId=destination_id)
+        self.step(
+            "subscribe the seller to FULFILLMENT_ORDER_STATUS, read the destinations",
+            [
+                subscribe,
+                self.command("list-destinations"),
+                self.command("get-destination", destinationId=destination_id),
+            ],
+        )
+        subscription_id = self.answer(subscribe)["payload"]["subscriptionId"]
+        self.step(
+            "read the subscription three ways, send a test notification (sandbox)",
+            [
+                self.command("get-subscription"),
+                self.command("list-subscriptions"),
+                self.command("get-subscription-by-id", subscriptionId=subscription_id),
+                self.command("send-test-notification"),
+            ],
+        )
+        self.step(
+            "unsubscribe",
+            [self.command("delete-subscription-by-id", subscriptionId=subscription_id)],
+        )
+        self.step(
+            "delete the destination", [self.command("delete-destination", destinationId=destination_id)]
+        )

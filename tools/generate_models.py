@@ -41,6 +41,7 @@ MODULE_NAMES: Mapping[str, str] = {
     "easyShip_2022-03-23": "easy_ship_2022_03_23",
     "fulfillmentOutbound_2020-07-01": "fulfillment_outbound_2020_07_01",
     "fulfillmentOutbound_2026-07-04": "fulfillment_outbound_2026_07_04",
+    "notifications": "notifications_v1",
     "tokens_2021-03-01": "tokens_2021_03_01",
     "vendorDirectFulfillmentOrders_2021-12-28": "vendor_df_orders_2021_12_28",
     "vendorDirectFulfillmentTransactions_2021-12-28": "vendor_df_transactions_2021_12_28",
@@ -132,6 +133,11 @@ USAGE_PLAN = re.compile(
     r"\s*\|[\s:|-]+\|\s*\n"
     r"\s*\|\s*(?P<rate>\d+(?:\.\d+)?)\s*\|\s*(?P<burst>\d+)\s*\|"
 )
+
+
+# Amazon states a grantless operation in its description ("The `createDestination` operation is grantless",
+# "The `sendTestNotification` API is grantless"): it takes an LWA client_credentials token, not a seller's.
+GRANTLESS = re.compile(r"The `(?P<operation>[A-Za-z0-9]+)` (?:operation|API) is grantless")
 
 
 class GeneratorError(Exception):
@@ -241,6 +247,7 @@ class Operation:
     burst: int
     success_statuses: list[int]
     sandbox_only: bool = False
+    grantless: bool = False
     header_params: list[str] = field(default_factory=list)
 
 
@@ -491,8 +498,20 @@ class ModuleGenerator:
                 success_statuses=success_statuses(operation, where),
                 sandbox_only=sandbox_only,
                 header_params=list(headers),
+                grantless=self.grantless(operation, operation_id, where),
             )
         )
+
+    def grantless(self, operation: Mapping[str, Any], operation_id: str, where: str) -> bool:
+        description = str(operation.get("description", ""))
+        stated = [match.group("operation") for match in GRANTLESS.finditer(description)]
+        if any(name != operation_id for name in stated):
+            raise self.fail(where, f"its description calls another operation grantless: {stated}")
+        if not stated and "grantless" in description.lower():
+            raise self.fail(
+                where, "the description mentions grantless in a sentence the generator cannot read"
+            )
+        return bool(stated)
 
     def add_body_fields(
         self,
@@ -630,6 +649,7 @@ class ModuleGenerator:
                 f"        success_statuses={tuple_literal(operation.success_statuses)},",
                 f"        list_query_params={tuple_literal(operation.list_query_params)},",
                 *(["        sandbox_only=True,"] if operation.sandbox_only else []),
+                *(["        grantless=True,"] if operation.grantless else []),
                 *(
                     [f"        header_params={tuple_literal(operation.header_params)},"]
                     if operation.header_params

@@ -42,6 +42,9 @@ class OperationSpec:
     # Header parameters (e.g. ``x-amzn-fulfillment-service-id``): payload fields by their API names, sent
     # as request headers.
     header_params: tuple[str, ...] = ()
+    # The model's description says the operation is grantless: it takes an LWA client_credentials token
+    # (the application's, for a scope the catalog names), never a selling partner's.
+    grantless: bool = False
 
     @property
     def key(self) -> str:

@@ -9,13 +9,22 @@ from emulator.operations import (
     easy_ship,
     fulfillment,
     fulfillment_2026,
+    notifications,
     tokens,
     vendor_direct_fulfillment,
     vendor_orders,
 )
 from emulator.registry import HandlerRegistry
 
-MODULES = (fulfillment, fulfillment_2026, vendor_direct_fulfillment, vendor_orders, easy_ship, tokens)
+MODULES = (
+    fulfillment,
+    fulfillment_2026,
+    vendor_direct_fulfillment,
+    vendor_orders,
+    easy_ship,
+    notifications,
+    tokens,
+)
 
 
 def default_registry() -> HandlerRegistry:
