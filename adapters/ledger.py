@@ -9,6 +9,7 @@ the worker after it learnt. Records are never deleted by the relay; the table's 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,11 +17,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from adapters.aws import aws_failures_are_retryable, error_code
 from domain.commands import Command
-from domain.errors import CommandIdReused, CommandInProgress, LeaseLost
-from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled, fingerprint
+from domain.errors import AlreadyRejected, CommandIdReused, CommandInProgress, LeaseLost
+from domain.ledger import (
+    Claim,
+    FollowUpRecord,
+    LedgerState,
+    RejectionClaim,
+    RejectionKey,
+    Settled,
+    fingerprint,
+)
 
 # Fixed, so that a renamed function or a replay through another worker still finds the record.
 KEY_PREFIX = "sp-relay#ledger"
+# Rejected endings (domain.ledger.RejectionKey), apart from the ledger's records so no account or
+# commandId can name one.
+REJECTION_KEY_PREFIX = "sp-relay#rejected"
 # A replay can come as late as the DLQ's retention (template.yaml: 14 days from the first enqueue) and
 # then spend up to REPLAY_WINDOW_SECONDS in retries and deferrals: the record outlives both, or a late
 # replay would apply its command a second time (tests/integration/test_template.py checks the sum).
@@ -29,7 +41,7 @@ REPLAY_WINDOW_SECONDS = 7 * 24 * 3600
 DEFAULT_RECORD_TTL_SECONDS = DEAD_LETTER_RETENTION_SECONDS + REPLAY_WINDOW_SECONDS + 24 * 3600
 CLAIM_CONDITION = (
     "attribute_not_exists(id) OR ((attribute_not_exists(fingerprint) OR fingerprint = :fingerprint) AND "
-    "(#state IN (:rejected, :not_applied, :unknown) OR (#state = :attempted AND leaseUntil < :now)))"
+    "(#state IN (:not_applied, :unknown) OR (#state = :attempted AND leaseUntil < :now)))"
 )
 # mayHaveAppliedSince: when the first attempt that may have applied began (kept while the state says
 # "may have applied", so a probe's settle window counts from that attempt, not from the latest claim).
@@ -72,7 +84,6 @@ class DynamoDbWriteLedger:
     ) -> Claim | Settled:
         values = {
             ":attempted": {"S": LedgerState.ATTEMPTED.value},
-            ":rejected": {"S": LedgerState.REJECTED.value},
             ":not_applied": {"S": LedgerState.NOT_APPLIED.value},
             ":unknown": {"S": LedgerState.UNKNOWN.value},
             ":zero": {"N": "0"},
@@ -190,6 +201,11 @@ class DynamoDbWriteLedger:
                 effects_pending=bool(found.get("effectsPending", {}).get("BOOL", False)),
                 fence=int(_n(found, "fence") or 0),
             )
+        if _state(found) is LedgerState.REJECTED:
+            raise AlreadyRejected(
+                f"commandId {command.command_id!r} of account {command.account!r} was refused by SP-API "
+                f"before ({_s(found, 'note') or 'no note'}): the refusal stands"
+            )
         lease_until = _n(found, "leaseUntil") or now
         raise CommandInProgress(
             f"commandId {command.command_id!r} is being processed by another worker",
@@ -300,6 +316,68 @@ class DynamoDbWriteLedger:
                 raise
         except BotoCoreError:
             with aws_failures_are_retryable(f"write ledger update in {self._table}"):
+                raise
+
+    # --- rejected endings (domain.ledger.RejectionKey): one item per rejected command or body ------------
+
+    @staticmethod
+    def rejection_item_key(key: RejectionKey) -> str:
+        return f"{REJECTION_KEY_PREFIX}#{key.key}"
+
+    def claim_rejection(
+        self, key: RejectionKey, message_id: str, failure: Mapping[str, Any], *, now: float
+    ) -> RejectionClaim:
+        item = {
+            "id": {"S": self.rejection_item_key(key)},
+            "fingerprint": {"S": key.fingerprint},
+            "messageId": {"S": message_id},
+            "failure": {"S": json.dumps(failure, default=str)},
+            "published": {"BOOL": False},
+            "expiration": {"N": str(int(now) + self._ttl)},
+        }
+        try:
+            # Another body under the same commandId (a fixed replay, a reuse) is an ending of its own.
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id) OR fingerprint <> :fingerprint",
+                ExpressionAttributeValues={":fingerprint": {"S": key.fingerprint}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                with aws_failures_are_retryable(f"rejection record in {self._table}"):
+                    raise
+            found: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
+            if not found:  # an endpoint that does not return the item: read it
+                found = self._read(self.rejection_item_key(key))
+            recorded = json.loads(_s(found, "failure") or "null")
+            return RejectionClaim(
+                mine=_s(found, "messageId") == message_id,
+                published=bool(found.get("published", {}).get("BOOL", False)),
+                failure=recorded if isinstance(recorded, dict) else None,
+            )
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"rejection record in {self._table}"):
+                raise
+        return RejectionClaim(mine=True)
+
+    def rejection_published(self, key: RejectionKey, message_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.rejection_item_key(key)}},
+                UpdateExpression="SET published = :true",
+                ConditionExpression="messageId = :message",
+                ExpressionAttributeValues={":true": {"BOOL": True}, ":message": {"S": message_id}},
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return  # another body's ending took the record over: its owner marks it
+            with aws_failures_are_retryable(f"rejection record in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"rejection record in {self._table}"):
                 raise
 
 

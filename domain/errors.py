@@ -82,6 +82,13 @@ class CommandIdReused(PermanentError):
     code = "CommandIdReused"
 
 
+class AlreadyRejected(PermanentError):
+    """SP-API refused this command (same account, commandId and payload) before: the refusal stands, and
+    SP-API is not asked again."""
+
+    code = "AlreadyRejected"
+
+
 class SandboxOnly(PermanentError):
     """The operation exists only in the SP-API sandbox, and the account is a production one."""
 

@@ -4,13 +4,16 @@ Every write passes through these states, each transition a conditional write on 
 worker that holds the command:
 
     (none) ──claim──▶ ATTEMPTED ──▶ SUCCEEDED      SP-API accepted it (the saved result answers repeats)
-                         │     ──▶ REJECTED        not applied: SP-API refused it (4xx)
-                         │     ──▶ NOT_APPLIED     not applied: the request never reached SP-API, or a 429
+                         │     ──▶ REJECTED        not applied: SP-API refused it (4xx), for good
+                         │     ──▶ NOT_APPLIED     not applied: the request never reached SP-API, a 429,
+                         │                         or its credentials were refused (fixed, it may go again)
                          │     ──▶ UNKNOWN         may have applied: a 5xx, a read timeout, a reset
                          └─ lease runs out ──▶     (a kill, a Lambda timeout, a failed save): as UNKNOWN
 
 A claim is one conditional write that is at once the lease and the "attempted" mark: it takes a record
 that is new, not applied, unknown, or attempted under an expired lease, and gives back what it found.
+SUCCEEDED and REJECTED are final: a repeat of the command (same payload) gets the saved success, or
+``AlreadyRejected`` without SP-API being asked again; another payload under the id is a reuse.
 A claim that finds ATTEMPTED or UNKNOWN runs the command type's state probe before sending anything.
 Nothing here ever deletes a record: "may have applied" is remembered until a probe settles it.
 """
@@ -38,8 +41,9 @@ class LedgerState(StrEnum):
         return self in (LedgerState.ATTEMPTED, LedgerState.UNKNOWN)
 
 
-# States a new claim may take over at once (ATTEMPTED only once its lease has run out).
-CLAIMABLE_STATES = (LedgerState.REJECTED, LedgerState.NOT_APPLIED, LedgerState.UNKNOWN)
+# States a new claim may take over at once (ATTEMPTED only once its lease has run out). REJECTED is not
+# one: SP-API's refusal stands, so a duplicate neither calls it again nor publishes a second rejection.
+CLAIMABLE_STATES = (LedgerState.NOT_APPLIED, LedgerState.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +92,48 @@ class FollowUpRecord:
     status_command_id: str  # the commandId of the status checks this chain sends
     started: float
     event_published: bool = False  # the transaction's final event is out
+
+
+# --- rejected endings: one rejected event per command ------------------------------------------------------
+#
+# A command can be rejected before it reaches the ledger's claim (invalid, an account it may not act for, a
+# sandbox-only type) or after it (SP-API refused it: REJECTED). Either way a producer duplicate or a
+# redelivery would be rejected again; the first rejection records its ending, conditionally, and only the
+# message that recorded it publishes the rejected event. Every copy still goes to the DLQ, so nothing an
+# operator may want to replay vanishes.
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionKey:
+    """Which command a rejection ends: ``key`` is account and commandId when the body names both, else
+    the body's own fingerprint; ``fingerprint`` tells another body under the same commandId (a fixed
+    replay, a reuse), whose rejection is an ending of its own."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionClaim:
+    """What recording a rejected ending found. ``mine``: this SQS message owns the command's rejected
+    event (it recorded it now, or on an earlier delivery of the same message); ``published``: that event
+    is out; ``failure``: the failure the owner recorded (``Failure`` as a dict), which a redelivery
+    publishes rather than its own (a write's redelivery only learns "already rejected")."""
+
+    mine: bool
+    published: bool = False
+    failure: dict[str, Any] | None = None
+
+
+def rejection_key(
+    body: str, command: Command | None, account: str | None, command_id: str | None
+) -> RejectionKey:
+    """The ending key of a rejected message: a parsed command by its ledger fingerprint (the same one a
+    reuse is told by), a body that names its account and commandId by those and the body's hash, and
+    any other body by its hash alone (so the same body redelivered is the same ending)."""
+    body_print = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    if command is not None:
+        return RejectionKey(f"{command.account}#{command.command_id}", fingerprint(command))
+    if account is not None and command_id is not None:
+        return RejectionKey(f"{account}#{command_id}", body_print)
+    return RejectionKey(f"body#{body_print}", body_print)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.commands import Command
-from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
+from domain.ledger import Claim, FollowUpRecord, LedgerState, RejectionClaim, RejectionKey, Settled
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
 from domain.relay_context import ContextValue, is_relay_attribute
@@ -128,6 +128,17 @@ class WriteLedger(Protocol):
 
     def follow_up_event_published(self, account: str, transaction_id: str) -> None:
         """The transaction's final event is out: later checks of the chain publish nothing."""
+        ...
+
+    def claim_rejection(
+        self, key: RejectionKey, message_id: str, failure: Mapping[str, Any], *, now: float
+    ) -> RejectionClaim:
+        """Record that ``message_id`` ends the command ``key`` names as rejected, unless an ending with the
+        same fingerprint is recorded already (one conditional write); what it found."""
+        ...
+
+    def rejection_published(self, key: RejectionKey, message_id: str) -> None:
+        """The rejected event of ``key``, owned by ``message_id``, is out: a redelivery publishes nothing."""
         ...
 
 

@@ -26,13 +26,14 @@ from domain.errors import (
     RelayError,
     RetryableError,
     SandboxOnly,
+    SpApiRejected,
     SpApiUnavailable,
     Throttled,
     UnexpectedFailure,
 )
 from domain.events import transaction_event
 from domain.gateway import SpApiGateway
-from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled
+from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled, rejection_key
 from domain.order_status import with_order_status
 from domain.outcomes import MAX_DETAIL_CHARS, Failure, Outcome, OutcomeStatus
 from domain.paged_reads import PagedRead
@@ -417,7 +418,9 @@ class Relay:
         under its lease, and the next delivery after it probes: slower, never wrong."""
         if isinstance(error, OutcomeUnknown | CommandInProgress) or attempt.may_have_applied:
             state = LedgerState.UNKNOWN
-        elif isinstance(error, PermanentError):
+        elif isinstance(error, SpApiRejected | ExistingOrderDiffers):
+            # Final: SP-API judged the command itself. Refused credentials or an unknown account judged
+            # nothing, so once fixed the command may go again (NOT_APPLIED).
             state = LedgerState.REJECTED
         else:
             state = LedgerState.NOT_APPLIED
@@ -569,12 +572,40 @@ class Relay:
         }
         try:
             sealed = self._ports.seal.seal(message.body, carried) if carried else None
-            self._ports.outcomes.publish(Outcome(status, *_ids(command, message), failure=failure))
+            if status is OutcomeStatus.REJECTED:
+                failure = self._publish_rejection(message, command, failure)
+            else:
+                self._ports.outcomes.publish(Outcome(status, *_ids(command, message), failure=failure))
             self._ports.queue.dead_letter(message, failure, sealed)
         except RetryableError:
             self._back_off(message)
             return Disposition.RETRY
         return Disposition.DONE
+
+    def _publish_rejection(
+        self, message: InboundMessage, command: Command | None, failure: Failure
+    ) -> Failure:
+        """The command's one rejected event (domain.ledger.RejectionKey): published by the message that
+        records the ending first, once; a duplicate publishes nothing. Returns the failure the DLQ gets."""
+        ids = _ids(command, message)
+        key = rejection_key(message.body, command, ids[2], ids[1])
+        ledger = self._ports.ledger
+        claim = ledger.claim_rejection(
+            key, message.message_id, _failure_record(failure), now=self._ports.clock.now()
+        )
+        if not claim.mine:
+            note = "a duplicate: the rejected event of this command goes with the message that ended it first"
+            return replace(failure, detail=f"{note}; {failure.detail}"[:MAX_DETAIL_CHARS])
+        # A redelivery publishes what its first delivery recorded (a write's redelivery learns no more
+        # than "already rejected" from the ledger).
+        recorded = _failure_from_record(claim.failure) or failure
+        if not claim.published:
+            self._ports.outcomes.publish(Outcome(OutcomeStatus.REJECTED, *ids, failure=recorded))
+            # Publish, then remember: if this write fails, only a redelivery of this message (the DLQ send
+            # failing too) publishes again.
+            with contextlib.suppress(RetryableError):
+                ledger.rejection_published(key, message.message_id)
+        return recorded
 
     def _dead_letter_unexpected(self, message: InboundMessage, error: Exception) -> Disposition:
         identity = readable_identity(message.body)
@@ -690,6 +721,32 @@ def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, 
         identity = readable_identity(message.body)
         return identity.command_type, identity.command_id, identity.account, message.message_id
     return command.type.name, command.command_id, command.account, message.message_id
+
+
+def _failure_record(failure: Failure) -> dict[str, Any]:
+    return {
+        "status": failure.status.value,
+        "code": failure.code,
+        "detail": failure.detail,
+        "attempts": failure.attempts,
+        "error": failure.error,
+    }
+
+
+def _failure_from_record(record: Mapping[str, Any] | None) -> Failure | None:
+    """The failure a first delivery recorded, or None when the record does not hold one."""
+    if record is None:
+        return None
+    try:
+        return Failure(
+            OutcomeStatus(record["status"]),
+            str(record["code"]),
+            str(record["detail"]),
+            int(record["attempts"]),
+            dict(record["error"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _number(value: ContextValue | None, default: float) -> float:

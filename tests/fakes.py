@@ -8,8 +8,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain.commands import Command
-from domain.errors import CommandIdReused, CommandInProgress, LeaseLost, RetryableError
-from domain.ledger import Claim, FollowUpRecord, LedgerState, Settled, fingerprint
+from domain.errors import AlreadyRejected, CommandIdReused, CommandInProgress, LeaseLost, RetryableError
+from domain.ledger import (
+    Claim,
+    FollowUpRecord,
+    LedgerState,
+    RejectionClaim,
+    RejectionKey,
+    Settled,
+    fingerprint,
+)
 from domain.outcomes import Failure, Outcome
 from domain.ports import Admission, InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
@@ -111,6 +119,8 @@ class FakeLedger:
     creates: dict[tuple[str, str], str] = field(default_factory=dict)
     reads: list[str] = field(default_factory=list)
     follow_ups: dict[tuple[str, str], FollowUpRecord] = field(default_factory=dict)
+    # rejected endings: key -> (fingerprint, owning message id, published, failure)
+    rejections: dict[str, tuple[str, str, bool, dict[str, Any]]] = field(default_factory=dict)
 
     def _fail(self, what: str) -> None:
         self.writes.append(what)
@@ -134,6 +144,8 @@ class FakeLedger:
         if record.state is LedgerState.SUCCEEDED:
             assert record.result is not None
             return Settled(record.result, record.effects_pending, record.fence)
+        if record.state is LedgerState.REJECTED:
+            raise AlreadyRejected(f"commandId {command.command_id!r} was refused before ({record.note})")
         if record.state is LedgerState.ATTEMPTED and record.lease_until >= now:
             raise CommandInProgress("in progress", retry_after_seconds=record.lease_until - now)
         claim = Claim(
@@ -195,6 +207,23 @@ class FakeLedger:
         command_id = self.creates.get((account, order_id))
         return None if command_id is None else self.state_of(command_id, account)
 
+    def claim_rejection(
+        self, key: RejectionKey, message_id: str, failure: Mapping[str, Any], *, now: float
+    ) -> RejectionClaim:
+        self._fail("claim rejection")
+        found = self.rejections.get(key.key)
+        if found is None or found[0] != key.fingerprint:
+            self.rejections[key.key] = (key.fingerprint, message_id, False, dict(failure))
+            return RejectionClaim(mine=True)
+        _, owner, published, recorded = found
+        return RejectionClaim(mine=owner == message_id, published=published, failure=recorded)
+
+    def rejection_published(self, key: RejectionKey, message_id: str) -> None:
+        self._fail("rejection published")
+        found = self.rejections[key.key]
+        if found[1] == message_id:
+            self.rejections[key.key] = (found[0], found[1], True, found[3])
+
     def state_of(self, command_id: str, account: str = "acme") -> LedgerState | None:
         record = self.records.get((account, command_id))
         return record.state if record is not None else None
@@ -228,6 +257,7 @@ class FakeQueue:
     dead_letter_contexts: list[str | None] = field(default_factory=list)
     deferred_contexts: list[str] = field(default_factory=list)
     failures_to_raise: list[RetryableError] = field(default_factory=list)  # the next schedules fail
+    dead_letter_failures: list[RetryableError] = field(default_factory=list)  # the next DLQ sends fail
 
     def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
         if self.failures_to_raise:
@@ -235,6 +265,8 @@ class FakeQueue:
         self.scheduled.append((body, delay_seconds, relay_context))
 
     def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
+        if self.dead_letter_failures:
+            raise self.dead_letter_failures.pop(0)
         self.dead_letters.append((message, failure))
         self.dead_letter_contexts.append(relay_context)
 

@@ -16,6 +16,7 @@ from adapters.rate_limiter import DynamoDbGcraLimiter
 from adapters.spapi import LwaTokenCache, SpApiHttpClient, spapi_base_url
 from domain.commands import Command, parse_command
 from domain.errors import (
+    AlreadyRejected,
     CommandIdReused,
     CommandInProgress,
     CredentialsRejected,
@@ -23,7 +24,7 @@ from domain.errors import (
     SpApiUnavailable,
     UnknownAccount,
 )
-from domain.ledger import Claim, LedgerState, Settled
+from domain.ledger import Claim, LedgerState, RejectionClaim, RejectionKey, Settled
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import build_request
 from emulator.state import Fault
@@ -233,6 +234,40 @@ def test_not_applied_is_claimed_fresh_and_unknown_is_claimed_to_probe(local_stac
     # The settle window counts from the attempt that may have applied, not from this claim.
     assert (third.previous_attempt_at, third.previous_note) == (1001.0, "SP-API answered 500")
     assert ledger_item["state"]["S"] == "ATTEMPTED"
+
+
+def test_a_rejected_record_is_final_and_a_reuse_is_still_told_apart(local_stack: LocalStack) -> None:
+    ledger = _ledger(local_stack)
+    original = unique(sample_command("cancel-fulfillment"))
+    command = parse_command(json.dumps(original))
+    claim = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(claim, Claim)
+    ledger.settle(command, claim.fence, LedgerState.REJECTED, "SP-API cancelFulfillmentOrder answered 400")
+    changed = json.loads(json.dumps(original))
+    changed["payload"]["sellerFulfillmentOrderId"] = "SOMETHING-ELSE"
+
+    with pytest.raises(AlreadyRejected, match="answered 400"):
+        ledger.claim(command, now=1001.0, lease_until=1061.0)
+    with pytest.raises(CommandIdReused):
+        ledger.claim(parse_command(json.dumps(changed)), now=1002.0, lease_until=1062.0)
+
+
+def test_a_rejected_ending_is_recorded_once_per_command_and_body(local_stack: LocalStack) -> None:
+    ledger = _ledger(local_stack)
+    key = RejectionKey(f"acme#{uuid.uuid4().hex}", "print-1")
+    failure = {"status": "rejected", "code": "InvalidCommand", "detail": "d", "attempts": 1, "error": {}}
+
+    assert ledger.claim_rejection(key, "m-1", failure, now=1000.0) == RejectionClaim(mine=True)
+    assert ledger.claim_rejection(key, "m-1", {}, now=1001.0) == RejectionClaim(True, False, failure)
+    ledger.rejection_published(key, "m-2")  # not the owner: nothing changes
+    assert ledger.claim_rejection(key, "m-1", {}, now=1002.0) == RejectionClaim(True, False, failure)
+    ledger.rejection_published(key, "m-1")
+
+    assert ledger.claim_rejection(key, "m-1", {}, now=1003.0) == RejectionClaim(True, True, failure)
+    assert ledger.claim_rejection(key, "m-2", {}, now=1004.0) == RejectionClaim(False, True, failure)
+    # Another body under the same commandId ends on its own.
+    other = RejectionKey(key.key, "print-2")
+    assert ledger.claim_rejection(other, "m-3", failure, now=1005.0) == RejectionClaim(mine=True)
 
 
 # --- credentials ---------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from botocore.compat import HTTPHeaders
 from adapters.clock import SystemClock
 from adapters.ledger import DynamoDbWriteLedger
 from adapters.settings import Settings
+from domain.attributes import DETAIL_ATTRIBUTE, REASON_ATTRIBUTE
 from domain.commands import parse_command
 from emulator.operations.easy_ship import handover_slots
 from emulator.state import Fault
@@ -121,13 +122,16 @@ class Rig:
         assert self.stack.emulator is not None
         return self.stack.emulator.state
 
-    def deliver(self, command: dict[str, Any]) -> dict[str, Any]:
+    def deliver(
+        self, command: dict[str, Any] | str, message_id: str | None = None, receive_count: int = 1
+    ) -> dict[str, Any]:
+        """One delivery of ``command`` (a raw body as it is); ``message_id`` repeats an SQS message."""
         assert self.stack.resources is not None
         record = {
-            "messageId": str(uuid.uuid4()),
+            "messageId": message_id or str(uuid.uuid4()),
             "receiptHandle": "not-on-the-queue",
-            "body": json.dumps(command),
-            "attributes": {"ApproximateReceiveCount": "1"},
+            "body": command if isinstance(command, str) else json.dumps(command),
+            "attributes": {"ApproximateReceiveCount": str(receive_count)},
             "messageAttributes": {},
             "md5OfBody": "",
             "eventSource": "aws:sqs",
@@ -347,3 +351,59 @@ def test_an_unknown_outcome_is_probed_and_the_write_applied_exactly_once(
     # once) and when the first worker outlived its lease (it saves on its fencing token before it
     # publishes, and the worker that took over speaks for it).
     assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
+
+
+# --- one rejected event per command ------------------------------------------------------------------------
+
+
+def _invalid_create() -> dict[str, Any]:
+    command = unique(sample_command("create-fulfillment"))
+    command["payload"]["displayableOrderId"] = 12
+    return command
+
+
+@pytest.mark.parametrize(
+    "body",
+    [lambda: json.dumps(_invalid_create()), lambda: f"not a command {uuid.uuid4().hex}"],
+    ids=["invalid-payload", "not-json"],
+)
+def test_a_refused_command_sent_twice_and_redelivered_publishes_one_rejected_event(
+    stack: LocalStack, rig: Rig, body: Callable[[], str]
+) -> None:
+    text = body()
+    first, duplicate = str(uuid.uuid4()), str(uuid.uuid4())
+
+    rig.deliver(text, message_id=first)
+    rig.deliver(text, message_id=duplicate)  # the producer sent it twice
+    rig.deliver(text, message_id=first, receive_count=2)  # SQS delivered the first again
+
+    ids = {first, duplicate}
+    outcomes = [o for o in stack.outcomes() if o.get("messageId") in ids]
+    dead = [m for m in stack.dead_letters() if m["body"] == text]
+    assert [(o["status"], o["messageId"]) for o in outcomes] == [("rejected", first)]
+    # Nothing an operator may replay vanishes: every copy is on the DLQ, the duplicate says so.
+    assert len(dead) == 3
+    details = sorted(str(m["attributes"][DETAIL_ATTRIBUTE]) for m in dead)
+    assert [d.startswith("a duplicate: ") for d in details] == [True, False, False]
+
+
+def test_a_write_sp_api_refused_is_final_a_duplicate_neither_calls_it_nor_publishes(
+    stack: LocalStack, rig: Rig
+) -> None:
+    command = unique(sample_command("create-fulfillment"))
+    rig.state.add_fault(
+        Fault(operation="createFulfillmentOrder", status=400, count=1, code="InvalidInput", message="bad")
+    )
+
+    rig.deliver(command)
+    rig.clock.offset += CLOCK_STEP_SECONDS
+    rig.deliver(command)  # the producer's duplicate: SP-API would accept it now
+
+    outcomes = [o for o in stack.outcomes() if o.get("commandId") == command["commandId"]]
+    dead = [m for m in stack.dead_letters() if json.loads(m["body"]).get("commandId") == command["commandId"]]
+    assert len(rig.state.calls("createFulfillmentOrder")) == 1
+    assert rig.applied("create-fulfillment") == {}
+    assert rig.ledger_state(command) == "REJECTED"
+    assert [(o["status"], o["reason"]["code"]) for o in outcomes] == [("rejected", "SpApiRejected")]
+    reasons = [m["attributes"][REASON_ATTRIBUTE] for m in dead]
+    assert sorted(reasons) == ["AlreadyRejected", "SpApiRejected"]

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 
+from domain.authorization import AccountAuthorization
 from domain.commands import readable_identity
+from domain.errors import CredentialsRejected, DependencyUnavailable
+from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
 from domain.relay import Disposition
-from tests.unit.relay_world import World, message, sample
+from domain.requests import SpApiResponse
+from tests.unit.relay_world import World, make_world, message, sample
 
 pytestmark = pytest.mark.unit
 
@@ -121,3 +125,128 @@ def _all_buckets(world: World) -> list[str]:
     from domain.rate_limits import bucket_for  # noqa: PLC0415
 
     return [bucket_for("acme", "eu", entry.operation).key for entry in CATALOG.values()]
+
+
+# --- one rejected event per command -------------------------------------------------------------------------
+
+INVALID = _broken("displayableOrderId", 12)
+REFUSED = SpApiResponse(400, {"errors": [{"code": "InvalidInput", "message": "bad sku"}]}, "req-400")
+
+
+def _rejected(world: World) -> list[str | None]:
+    return [o.command_id for o in world.outcomes.published if o.status is OutcomeStatus.REJECTED]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(INVALID),
+        "{not json at all",
+        json.dumps({"type": "cancel-fulfillment", "payload": {}}),  # no commandId, no account
+    ],
+    ids=["invalid-payload", "not-json", "no-identity"],
+)
+def test_a_command_refused_before_the_ledger_and_sent_twice_is_rejected_once(world: World, body: str) -> None:
+    assert world.process(message(body, message_id="m-1")) is Disposition.DONE
+    assert world.process(message(body, message_id="m-2")) is Disposition.DONE
+
+    assert len(_rejected(world)) == 1
+    # Both copies stay on the DLQ, the duplicate saying whose event speaks for it.
+    [(first, _), (second, duplicate)] = world.queue.dead_letters
+    assert (first.message_id, second.message_id) == ("m-1", "m-2")
+    assert duplicate.detail.startswith("a duplicate: ")
+
+
+def test_a_producer_the_relay_does_not_act_for_is_rejected_once_per_command() -> None:
+    world = make_world(authorization=AccountAuthorization(allowed_accounts=frozenset({"other"})))
+    command = sample("cancel-fulfillment")
+
+    world.process(message(command, message_id="m-1"))
+    world.process(message(command, message_id="m-2"))
+
+    assert _rejected(world) == [command["commandId"]]
+    assert [f.code for _, f in world.queue.dead_letters] == ["AccountNotAllowed", "AccountNotAllowed"]
+
+
+def test_a_redelivery_whose_event_failed_publishes_it_and_one_whose_dlq_send_failed_does_not(
+    world: World,
+) -> None:
+    body = json.dumps(INVALID)
+    world.outcomes.failures_to_raise.append(DependencyUnavailable("publishing an event failed: test"))
+    assert world.process(message(body, message_id="m-1")) is Disposition.RETRY
+    world.queue.dead_letter_failures.append(DependencyUnavailable("sending to the DLQ failed: test"))
+    assert world.process(message(body, receive_count=2, message_id="m-1")) is Disposition.RETRY
+    assert world.process(message(body, receive_count=3, message_id="m-1")) is Disposition.DONE
+
+    assert len(_rejected(world)) == 1
+    [(copy, failure)] = world.queue.dead_letters
+    assert copy.message_id == "m-1" and not failure.detail.startswith("a duplicate")
+
+
+def test_another_body_under_the_same_command_id_is_an_ending_of_its_own(world: World) -> None:
+    fixed_but_still_wrong = _broken("displayableOrderId", 13)
+
+    world.process(message(INVALID, message_id="m-1"))
+    world.process(message(INVALID, message_id="m-2"))  # a duplicate: nothing
+    world.process(message(fixed_but_still_wrong, message_id="m-3"))  # a fix-up replay, refused again
+
+    assert _rejected(world) == [INVALID["commandId"], INVALID["commandId"]]
+
+
+def test_a_write_sp_api_refused_stays_refused_and_a_duplicate_neither_calls_nor_publishes(
+    world: World,
+) -> None:
+    command = sample("create-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", REFUSED)
+
+    world.process(message(command, message_id="m-1"))
+    world.process(message(command, message_id="m-2"))
+
+    assert world.spapi.operations().count("createFulfillmentOrder") == 1
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.REJECTED
+    [outcome] = world.outcomes.published
+    assert outcome.status is OutcomeStatus.REJECTED and outcome.failure is not None
+    assert outcome.failure.code == "SpApiRejected"
+    assert [f.code for _, f in world.queue.dead_letters] == ["SpApiRejected", "AlreadyRejected"]
+
+
+def test_a_redelivered_refused_write_publishes_the_refusal_its_first_delivery_recorded(world: World) -> None:
+    command = sample("create-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", REFUSED)
+    world.outcomes.failures_to_raise.append(DependencyUnavailable("publishing an event failed: test"))
+
+    assert world.process(message(command, message_id="m-1")) is Disposition.RETRY
+    assert world.process(message(command, receive_count=2, message_id="m-1")) is Disposition.DONE
+
+    assert world.spapi.operations().count("createFulfillmentOrder") == 1
+    [outcome] = world.outcomes.published
+    assert outcome.failure is not None and outcome.failure.code == "SpApiRejected"
+    assert "bad sku" in outcome.failure.detail
+
+
+def test_a_refused_write_id_with_another_payload_is_still_refused_as_a_reuse(world: World) -> None:
+    command = sample("create-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", REFUSED)
+    world.process(message(command, message_id="m-1"))
+    world.process(message(command, message_id="m-2"))  # a duplicate: refused without a call
+    other = {**command, "payload": {**command["payload"], "displayableOrderComment": "another"}}
+
+    world.process(message(other, message_id="m-3"))
+
+    assert world.spapi.operations().count("createFulfillmentOrder") == 1
+    assert [o.failure.code for o in world.outcomes.published if o.failure] == [
+        "SpApiRejected",
+        "CommandIdReused",
+    ]
+
+
+def test_refused_credentials_judged_nothing_so_the_fixed_command_may_go_again(world: World) -> None:
+    command = sample("create-fulfillment")
+    world.spapi.answer("createFulfillmentOrder", CredentialsRejected("LWA refused the refresh token"))
+
+    world.process(message(command, message_id="m-1"))
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.NOT_APPLIED
+    world.process(message(command, message_id="m-2"))  # the secret fixed, the DLQ replayed
+
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.REJECTED, OutcomeStatus.SUCCEEDED]
+    assert world.spapi.operations().count("createFulfillmentOrder") == 2
