@@ -87,6 +87,7 @@ class Settings:
     poller_state_table_name: str | None = None
     df_poll_accounts: tuple[tuple[str, str | None], ...] = ()
     mcf_poll_accounts: tuple[tuple[str, str | None], ...] = ()
+    retail_poll_accounts: tuple[tuple[str, str | None], ...] = ()
     # Raised usage plans: ("<api>.<operationId>", rate per second, burst).
     usage_plan_overrides: tuple[tuple[str, float, int], ...] = ()
     # Operations limited in another operation's bucket: ("<api>.<operationId>", "<api>.<operationId>").
@@ -161,6 +162,9 @@ class Settings:
             poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,
             df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
             mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
+            retail_poll_accounts=parse_poll_accounts(
+                "RETAIL_POLL_ACCOUNTS", env.get("RETAIL_POLL_ACCOUNTS", "")
+            ),
             usage_plan_overrides=parse_usage_plan_overrides(env.get("USAGE_PLAN_OVERRIDES", "")),
             shared_rate_buckets=parse_shared_rate_buckets(env.get("SHARED_RATE_BUCKETS", "")),
             relay_context_key_secret_id=env.get("RELAY_CONTEXT_KEY_SECRET_ID", "").strip() or None,

@@ -20,6 +20,7 @@ TRANSACTION_EVENT: Final = "sp-relay transaction"
 # The pollers' findings.
 PURCHASE_ORDER_RECEIVED: Final = "sp-relay purchase-order-received"
 FULFILLMENT_ORDER_CHANGED: Final = "sp-relay fulfillment-order-changed"
+RETAIL_PURCHASE_ORDER_RECEIVED: Final = "sp-relay retail-purchase-order-received"
 
 
 def command_event(status: str) -> str:

@@ -2,6 +2,8 @@
 
 - ``PurchaseOrderPoller`` publishes each new vendor Direct Fulfillment purchase order once
   (``sp-relay purchase-order-received``), so upstream knows what to acknowledge.
+- ``RetailPurchaseOrderPoller`` publishes each new vendor Retail Procurement purchase order once
+  (``sp-relay retail-purchase-order-received``): retail purchase orders have no notification.
 - ``FulfillmentOrderPoller`` follows MCF orders with listAllFulfillmentOrders since the last
   watermark and publishes status and tracking changes (``sp-relay fulfillment-order-changed``).
 
@@ -22,7 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from domain.catalog import CATALOG, FULFILLMENT_OUTBOUND, CommandType
-from domain.events import FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED
+from domain.events import (
+    FULFILLMENT_ORDER_CHANGED,
+    PURCHASE_ORDER_RECEIVED,
+    RETAIL_PURCHASE_ORDER_RECEIVED,
+)
 from domain.gateway import SpApiGateway
 from domain.paging import dig
 from domain.ports import Accounts, Clock, OutcomePublisher
@@ -203,6 +209,53 @@ class PurchaseOrderPoller(Poller):
         return seen[-1]
 
 
+class RetailPurchaseOrderPoller(Poller):
+    name = "retail-purchase-orders"
+    command = CATALOG["list-retail-purchase-orders"]
+    # getPurchaseOrders' description: "The date range must not exceed 7 days and is available to pull
+    # data from the past 6 months." A longer window (the first run's lookback plus the overlap, or a poller
+    # that was off for a while) is read as consecutive slices of at most 7 days, oldest first.
+    max_window = timedelta(days=7)
+    history = timedelta(days=180)
+
+    def _poll_window(
+        self, report: PollReport, since: datetime, until: datetime, remaining: Callable[[], float]
+    ) -> datetime | None:
+        start = max(since, until - self.history)
+        while True:
+            end = min(start + self.max_window, until)
+            payload = {
+                "createdAfter": _iso(start),
+                "createdBefore": _iso(end),
+                "limit": 100,
+                "includeDetails": "true",
+                # Oldest first (by creation, the model says), so a cut listing has seen all up to its last.
+                "sortOrder": "ASC",
+            }
+            seen: list[datetime | None] = []
+            for order in self._listing(report, payload, remaining, _purchase_order_date, seen):
+                number = order.get("purchaseOrderNumber")
+                if not isinstance(number, str):
+                    continue
+                report.seen += 1
+                detail = {
+                    "account": report.account,
+                    "region": report.region,
+                    "purchaseOrderNumber": number,
+                    "purchaseOrderState": order.get("purchaseOrderState"),
+                    "order": redact(order),
+                }
+                key = f"seen#{self.name}#{report.account}#{number}"
+                if self._publish_then_remember(key, "received", RETAIL_PURCHASE_ORDER_RECEIVED, detail):
+                    report.published += 1
+            if report.truncated:
+                # The slices before this one were read whole: at worst the watermark goes to its start.
+                return seen[-1] or start
+            if end >= until:
+                return None
+            start = end
+
+
 class FulfillmentOrderPoller(Poller):
     name = "mcf-orders"
     command = CATALOG["list-fulfillment-orders"]
@@ -247,6 +300,10 @@ def _order_date(order: Mapping[str, Any]) -> Any:
     return dig(order, ("orderDetails", "orderDate"))
 
 
+def _purchase_order_date(order: Mapping[str, Any]) -> Any:
+    return dig(order, ("orderDetails", "purchaseOrderDate"))
+
+
 def _status_updated(order: Mapping[str, Any]) -> Any:
     return order.get("statusUpdatedDate")
 
@@ -271,5 +328,6 @@ def _shipments(answer: Any) -> list[dict[str, Any]]:
 
 POLLERS: Mapping[str, type[Poller]] = {
     PurchaseOrderPoller.name: PurchaseOrderPoller,
+    RetailPurchaseOrderPoller.name: RetailPurchaseOrderPoller,
     FulfillmentOrderPoller.name: FulfillmentOrderPoller,
 }

@@ -180,6 +180,9 @@ SAFE_FIELDS = frozenset(
         "scheduledDeliveryDate",
         "scheduledShipDate",
         "shipDate",
+        # retail purchase orders' windows: two dates ("start--end")
+        "shipWindow",
+        "deliveryWindow",
         "shippingDate",
         "startDate",
         "startTime",

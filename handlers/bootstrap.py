@@ -39,7 +39,14 @@ from domain.authorization import AccountAuthorization
 from domain.catalog import GRANTLESS_SCOPES, RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
 from domain.notifications import NotificationIntake, NotificationPorts, compile_schemas
-from domain.pollers import POLLERS, FulfillmentOrderPoller, Poller, PollerPorts, PurchaseOrderPoller
+from domain.pollers import (
+    POLLERS,
+    FulfillmentOrderPoller,
+    Poller,
+    PollerPorts,
+    PurchaseOrderPoller,
+    RetailPurchaseOrderPoller,
+)
 from domain.ports import Clock, OutcomePublisher, RateLimiter, SpApi
 from domain.rate_limits import UsagePlan, UsagePlanBook
 from domain.relay import Relay, RelayPorts, RetryPolicy
@@ -268,6 +275,7 @@ def build_pollers(
     accounts = {
         PurchaseOrderPoller.name: settings.df_poll_accounts,
         FulfillmentOrderPoller.name: settings.mcf_poll_accounts,
+        RetailPurchaseOrderPoller.name: settings.retail_poll_accounts,
     }
     return Pollers({name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()}, side.metrics)
 

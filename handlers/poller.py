@@ -1,7 +1,8 @@
 """Lambda entry point of the scheduled pollers. Wiring only.
 
-The schedule passes ``{"poller": "df-purchase-orders"}`` (accounts in ``DF_POLL_ACCOUNTS``) or
-``{"poller": "mcf-orders"}`` (``MCF_POLL_ACCOUNTS``); each account is polled in turn, and one account's
+The schedule passes ``{"poller": "df-purchase-orders"}`` (accounts in ``DF_POLL_ACCOUNTS``),
+``{"poller": "retail-purchase-orders"}`` (``RETAIL_POLL_ACCOUNTS``) or ``{"poller": "mcf-orders"}``
+(``MCF_POLL_ACCOUNTS``); each account is polled in turn, and one account's
 failure does not stop the others.
 """
 

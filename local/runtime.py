@@ -84,6 +84,7 @@ class LocalStackOptions:
     df_poll_accounts: str = "demo-vendor"
     usage_plan_overrides: str = ""  # USAGE_PLAN_OVERRIDES (JSON), e.g. to match a scaled-up emulator
     mcf_poll_accounts: str = "demo-seller"
+    retail_poll_accounts: str = "demo-vendor"
     accounts: tuple[DemoAccount, ...] = DEMO_ACCOUNTS
     start_worker: bool = True
     template_path: Path = field(default_factory=lambda: repository_path("template.yaml"))
@@ -240,6 +241,7 @@ class LocalStack:
             "POLLER_STATE_TABLE_NAME": resources.poller_state_table_name,
             "DF_POLL_ACCOUNTS": self.options.df_poll_accounts,
             "MCF_POLL_ACCOUNTS": self.options.mcf_poll_accounts,
+            "RETAIL_POLL_ACCOUNTS": self.options.retail_poll_accounts,
             "USAGE_PLAN_OVERRIDES": self.options.usage_plan_overrides,
             "FOLLOW_UP_INTERVAL_SECONDS": str(self.options.follow_up_interval_seconds),
             "FOLLOW_UP_MAX_MINUTES": str(self.options.follow_up_max_minutes),

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from domain.events import PURCHASE_ORDER_RECEIVED
+from domain.events import PURCHASE_ORDER_RECEIVED, RETAIL_PURCHASE_ORDER_RECEIVED
 from emulator.state import Fault
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from local.stack import load_template
@@ -250,8 +250,13 @@ def test_the_built_poller_runs_each_schedule_of_the_template(
     assert stack.emulator is not None
     seller, vendor = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
     numbers = stack.emulator.state.seed_df_orders(vendor.seller_id, 3)
+    retail_numbers = stack.emulator.state.seed_retail_orders(vendor.seller_id, 2)
     schedules = _schedule_inputs("PollerFunction")
-    assert sorted(event["poller"] for event in schedules.values()) == ["df-purchase-orders", "mcf-orders"]
+    assert sorted(event["poller"] for event in schedules.values()) == [
+        "df-purchase-orders",
+        "mcf-orders",
+        "retail-purchase-orders",
+    ]
     handler = IsolatedHandler(
         python=lambda_python,
         package=built_poller_package,
@@ -261,6 +266,7 @@ def test_the_built_poller_runs_each_schedule_of_the_template(
             # One account the relay has no secret for: its failure must not stop the others.
             DF_POLL_ACCOUNTS=f"nobody-we-know, {vendor.name}",
             MCF_POLL_ACCOUNTS=seller.name,
+            RETAIL_POLL_ACCOUNTS=vendor.name,
         ),
         handler=_template_handler("PollerFunction"),
     )
@@ -281,6 +287,13 @@ def test_the_built_poller_runs_each_schedule_of_the_template(
         3,
         [],
     )
+    [retail] = answers["RetailPurchaseOrders"]["reports"]
+    assert (retail["poller"], retail["account"], retail["errors"]) == (
+        "retail-purchase-orders",
+        vendor.name,
+        [],
+    )
+    assert (retail["seen"], retail["published"]) == (2, 2)
     [mcf] = answers["FulfillmentOrders"]["reports"]
     assert (mcf["poller"], mcf["account"], mcf["errors"]) == ("mcf-orders", seller.name, [])
     # A failed account's report has no counts, only its errors; the vendor's orders were all seen before.
@@ -288,10 +301,11 @@ def test_the_built_poller_runs_each_schedule_of_the_template(
         ("nobody-we-know", None, 1),
         (vendor.name, 0, 0),
     ]
-    events = [
-        d for k, d in stack.events() if k == PURCHASE_ORDER_RECEIVED and d["purchaseOrderNumber"] in numbers
-    ]
+    tapped = stack.events()
+    events = [d for k, d in tapped if k == PURCHASE_ORDER_RECEIVED and d["purchaseOrderNumber"] in numbers]
     assert sorted(d["purchaseOrderNumber"] for d in events) == sorted(numbers)  # each once
+    retail_events = [d["purchaseOrderNumber"] for k, d in tapped if k == RETAIL_PURCHASE_ORDER_RECEIVED]
+    assert sorted(retail_events) == sorted(retail_numbers)
     assert '"addressLine1"' not in json.dumps(events)
     first = handler.invocations[0]
     documents = [json.loads(line) for line in first.logs.splitlines() if line.startswith("{")]

@@ -308,6 +308,8 @@ def test_localized_template_keeps_everything_but_the_function(template: dict[str
         "PollerFunctionPurchaseOrdersPermission",
         "PollerFunctionFulfillmentOrders",
         "PollerFunctionFulfillmentOrdersPermission",
+        "PollerFunctionRetailPurchaseOrders",
+        "PollerFunctionRetailPurchaseOrdersPermission",
         "PollerFunctionEventInvokeConfig",
         "PollerErrorsAlarm",
         "NotificationFunction",

@@ -58,10 +58,12 @@ def test_the_pollers_need_none_of_the_workers_resources() -> None:
         "POLLER_STATE_TABLE_NAME": "poller-state",
         "AWS_REGION": "us-east-1",
         "DF_POLL_ACCOUNTS": "shop-a",
+        "RETAIL_POLL_ACCOUNTS": "vendor-b:eu",
     }
     pollers = build_pollers(Settings.from_env(poller_only))  # nothing is called while building
-    assert set(pollers.pollers) == {"df-purchase-orders", "mcf-orders"}
+    assert set(pollers.pollers) == {"df-purchase-orders", "retail-purchase-orders", "mcf-orders"}
     assert pollers.pollers["df-purchase-orders"][1] == (("shop-a", None),)
+    assert pollers.pollers["retail-purchase-orders"][1] == (("vendor-b", "eu"),)
 
 
 def test_a_number_that_is_not_one_is_named() -> None:
