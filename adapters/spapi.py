@@ -15,7 +15,7 @@ from httpx import USE_CLIENT_DEFAULT
 from httpx._client import UseClientDefault
 
 from domain.commands import REGIONS
-from domain.errors import CredentialsRejected, SpApiUnavailable
+from domain.errors import CredentialsRejected, DeadlineReached, SpApiUnavailable
 from domain.ports import Admission
 from domain.requests import SpApiRequest, SpApiResponse
 
@@ -29,6 +29,30 @@ NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, 
 # Refresh an access token this long before LWA says it expires: a request in flight must not carry a dead one.
 REFRESH_MARGIN_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 5.0
+# A request with less time than this left of its call's ``timeout_seconds`` is not sent: it could only
+# time out (and a write that times out leaves its outcome unknown).
+MIN_REQUEST_SECONDS = 0.5
+
+# httpx's per-request timeouts (connect, read, write, pool), or the client's own.
+RequestTimeout = httpx.Timeout | UseClientDefault
+
+
+def request_seconds(timeout: httpx.Timeout) -> float:
+    """The worst case of one request under ``timeout``: its connect plus its read timeout. Writing a
+    request body of a few KiB and taking a connection from a pool larger than the worker's threads take
+    milliseconds, and are not counted."""
+    return float(timeout.connect or 0.0) + float(timeout.read or 0.0)
+
+
+def timeout_within(default: httpx.Timeout, seconds: float) -> httpx.Timeout:
+    """``default``, or, when its connect plus read timeout would not end within ``seconds``, both cut in
+    the same proportion so that they do."""
+    full = request_seconds(default)
+    if full <= seconds:
+        return default
+    share = seconds / full
+    connect, read = float(default.connect or 0.0) * share, float(default.read or 0.0) * share
+    return httpx.Timeout(read, connect=connect, write=read, pool=connect)
 
 
 class CredentialsSource(Protocol):
@@ -71,20 +95,22 @@ class LwaTokenCache:
         self._locks_guard = threading.Lock()
         self.exchanges = 0  # how many token requests this container made (benchmarks read it)
 
-    def access_token(self, account: str) -> str:
+    def access_token(self, account: str, timeout: RequestTimeout = USE_CLIENT_DEFAULT) -> str:
+        """``timeout``: of the exchange, when one is needed (the caller's time may be short)."""
         token = self._tokens.get(account)
         if token is not None and token.expires_at > self._clock():
             return token.value
         with self._lock_for(account):
             token = self._tokens.get(account)
             if token is None or token.expires_at <= self._clock():
-                token = self._tokens[account] = self._exchange(account)
+                token = self._tokens[account] = self._exchange(account, timeout)
             return token.value
 
-    def grantless_token(self, account: str, scope: str) -> str:
+    def grantless_token(self, account: str, scope: str, timeout: RequestTimeout = USE_CLIENT_DEFAULT) -> str:
         """A grantless access token (client_credentials) for ``scope``, e.g. ``sellingpartnerapi::migration``.
 
-        Cached per (application, scope): every account of the same application shares it.
+        Cached per (application, scope): every account of the same application shares it. ``timeout``:
+        of the exchange, when one is needed.
         """
         credentials = self._credentials.credentials(account)
         key = _grantless_key(credentials.client_id, scope)
@@ -100,7 +126,7 @@ class LwaTokenCache:
                     "client_id": credentials.client_id,
                     "client_secret": credentials.client_secret,
                 }
-                token = self._tokens[key] = self._request_token(account, form)
+                token = self._tokens[key] = self._request_token(account, form, timeout)
             return token.value
 
     def invalidate(self, account: str, rejected_token: str, *, scope: str | None = None) -> None:
@@ -120,7 +146,7 @@ class LwaTokenCache:
         with self._locks_guard:
             return self._locks.setdefault(account, threading.Lock())
 
-    def _exchange(self, account: str) -> _CachedToken:
+    def _exchange(self, account: str, timeout: RequestTimeout = USE_CLIENT_DEFAULT) -> _CachedToken:
         credentials = self._credentials.credentials(account)
         form = {
             "grant_type": "refresh_token",
@@ -128,12 +154,16 @@ class LwaTokenCache:
             "client_id": credentials.client_id,
             "client_secret": credentials.client_secret,
         }
-        return self._request_token(account, form)
+        return self._request_token(account, form, timeout)
 
-    def _request_token(self, account: str, form: dict[str, str]) -> _CachedToken:
+    def _request_token(
+        self, account: str, form: dict[str, str], timeout: RequestTimeout = USE_CLIENT_DEFAULT
+    ) -> _CachedToken:
         self.exchanges += 1
         try:
-            response = self._http.post(self._token_url, data=form, headers={"accept": "application/json"})
+            response = self._http.post(
+                self._token_url, data=form, headers={"accept": "application/json"}, timeout=timeout
+            )
         except httpx.TransportError as error:
             raise SpApiUnavailable(
                 f"LWA token request failed: {type(error).__name__}", may_have_applied=False
@@ -194,20 +224,13 @@ class SpApiHttpClient:
             spapi_base_url(region, sandbox=sandbox, endpoint_override=self._endpoint_override) + request.path
         )
         content = None if request.body is None else json.dumps(request.body, ensure_ascii=False).encode()
-        timeout: httpx.Timeout | UseClientDefault = (
-            USE_CLIENT_DEFAULT
-            if timeout_seconds is None
-            else httpx.Timeout(timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds))
-        )
+        # Every request of this call (an access token's, a resend's) ends within timeout_seconds.
+        ends_by = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         # A Restricted Data Token is sent as is; the caller renews it if SP-API refuses it.
         attempts = (1,) if request.access_token else (1, 2)
         for attempt in attempts:
             # Everything the request needs is ready before its rate-limit token is taken (admit).
-            token = request.access_token or (
-                self._tokens.grantless_token(account, request.grantless_scope)
-                if request.grantless_scope is not None
-                else self._tokens.access_token(account)
-            )
+            token = request.access_token or self._login_token(account, request.grantless_scope, ends_by)
             sent = _SendTime(self._clock)
             outgoing = self._http.build_request(
                 request.method,
@@ -215,10 +238,13 @@ class SpApiHttpClient:
                 params=list(request.query),
                 content=content,
                 headers={**dict(request.headers), **self._headers(token, has_body=content is not None)},
-                timeout=timeout,
                 extensions={"trace": sent.trace},
             )
             decided_at = admit() if admit is not None else None
+            # Cut after the token wait, which spent some of the time.
+            timeout = self._timeout_until(ends_by, request.operation_id)
+            if isinstance(timeout, httpx.Timeout):
+                outgoing.extensions["timeout"] = timeout.as_dict()
             started = time.perf_counter()
             try:
                 response = self._http.send(outgoing)
@@ -261,6 +287,23 @@ class SpApiHttpClient:
         raise CredentialsRejected(
             f"SP-API rejected the access token of account {account!r} again after a refresh ({answer.status})"
         )
+
+    def _login_token(self, account: str, grantless_scope: str | None, ends_by: float | None) -> str:
+        """The account's access token, or the application's grantless one of ``grantless_scope``."""
+        timeout = self._timeout_until(ends_by, "LWA token request")
+        if grantless_scope is not None:
+            return self._tokens.grantless_token(account, grantless_scope, timeout)
+        return self._tokens.access_token(account, timeout)
+
+    def _timeout_until(self, ends_by: float | None, what: str) -> RequestTimeout:
+        """The client's timeouts, cut to end by ``ends_by`` (monotonic); DeadlineReached when too little
+        is left for a request to be worth sending."""
+        if ends_by is None:
+            return USE_CLIENT_DEFAULT
+        left = ends_by - time.monotonic()
+        if left < MIN_REQUEST_SECONDS:
+            raise DeadlineReached(f"{what}: {max(left, 0.0):.2f}s left of the call's time, not sent")
+        return timeout_within(self._http.timeout, left)
 
     @staticmethod
     def _headers(token: str, *, has_body: bool) -> dict[str, str]:

@@ -536,7 +536,7 @@ class WorkerProcess:
     """``sp-relay worker --stack-file`` as a child process, killable with SIGKILL."""
 
     def __init__(
-        self, stack_file: Path, log: IO[bytes], *, concurrency: int = 2, function_timeout: float = 4.0
+        self, stack_file: Path, log: IO[bytes], *, concurrency: int = 2, function_timeout: float = 8.0
     ) -> None:
         self._args = [
             sys.executable,

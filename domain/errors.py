@@ -207,6 +207,18 @@ class Throttled(RetryableError):
         self.answered_by_spapi = answered_by_spapi
 
 
+class DeadlineReached(RetryableError):
+    """The invocation has too little time left for this message's worst case (or for the next request
+    of it): nothing was sent for it, and it goes back at once with a short delay, no receive counted.
+    A Lambda timeout would instead redeliver the whole batch, the message in flight included."""
+
+    code = "DeadlineReached"
+
+    def __init__(self, message: str, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class CommandInProgress(RetryableError):
     """Another worker holds the write ledger's lease of this (account, commandId): come back after it."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from domain.errors import RetryableError, SpApiUnavailable, Throttled
+from domain.errors import DeadlineReached, RetryableError, SpApiUnavailable, Throttled
 from domain.paging import MAX_PAGES, Paging, dig
 from domain.ports import Clock, RateLimiter, SpApi
 from domain.rate_limits import UsagePlanBook
@@ -23,6 +23,12 @@ CREATE_RDT = find_operation("tokens_2021_03_01", "createRestrictedDataToken")
 RDT_REFRESH_MARGIN_SECONDS = 60.0
 
 RemainingSeconds = Callable[[], float]
+# The invocation's last moments are never planned on: what follows a request (the answer handled, the
+# message ended) needs them. A request is sent only with at least this plus its own time ahead of it.
+DEADLINE_MARGIN_SECONDS = 0.5
+# The shortest timeout a request is sent with when timeouts shrink with the time left (a read's);
+# less could only time out.
+MIN_REQUEST_SECONDS = 0.5
 
 
 class SendGaps:
@@ -62,8 +68,12 @@ class SpApiGateway:
         grantless_scopes: Mapping[str, str] | None = None,
         plans: UsagePlanBook | None = None,
         max_pages: int = MAX_PAGES,
+        request_seconds: float = 0.0,
     ) -> None:
+        """``request_seconds``: the worst case of one HTTP request, its connect plus read timeout (the
+        adapter's defaults). A write's request is sent only with that much time left (see ``send``)."""
         self._spapi = spapi
+        self.request_seconds = request_seconds
         # A paged read (the relay's, a poller's) reads at most this many pages and says it was cut.
         self.max_pages = max_pages
         self._limiter = limiter
@@ -83,9 +93,16 @@ class SpApiGateway:
         operation: OperationSpec,
         payload: Mapping[str, Any],
         remaining: RemainingSeconds,
+        *,
+        full_timeout: bool = False,
     ) -> SpApiResponse:
         """One request (one token). Restricted operations get a Restricted Data Token first; grantless
-        ones go with the application's client_credentials token of their scope."""
+        ones go with the application's client_credentials token of their scope.
+
+        ``remaining``: the time this call may use (the invocation's, less what the caller needs after
+        the answer). Every request leaves with its timeouts cut to it; ``full_timeout`` (a write) sends
+        the operation only with its whole ``request_seconds`` ahead, since a write cut short leaves its
+        outcome unknown. Raises DeadlineReached, before anything is sent, when the time is not there."""
         request = build_request(operation, payload)
         if operation.grantless:
             scope = self._grantless.get(operation.key)
@@ -94,17 +111,50 @@ class SpApiGateway:
                 raise ValueError(f"{operation.key} is grantless and the gateway has no scope for it")
             request = replace(request, grantless_scope=scope)
         if operation.key not in self._restricted:
-            return self._call(account, region, operation, request, remaining)
+            return self._call(account, region, operation, request, remaining, full_timeout=full_timeout)
+        # The Restricted Data Token is worth fetching only if the operation can still go after it.
+        self._check_deadline(operation, remaining, self._needed(full_timeout) + self.request_seconds)
         response = self._call(
-            account, region, operation, self._with_rdt(account, region, request, remaining), remaining
+            account,
+            region,
+            operation,
+            self._with_rdt(account, region, request, remaining),
+            remaining,
+            full_timeout=full_timeout,
         )
         if response.status in (401, 403):
             # The RDT may have been revoked or expired early: one fresh token, then the answer stands.
             self._forget_rdt(account, region, request)
             response = self._call(
-                account, region, operation, self._with_rdt(account, region, request, remaining), remaining
+                account,
+                region,
+                operation,
+                self._with_rdt(account, region, request, remaining),
+                remaining,
+                full_timeout=full_timeout,
             )
         return response
+
+    def worst_case_seconds(self, operation: OperationSpec) -> float:
+        """How long one ``send`` of ``operation`` may take at full timeouts: its request, a Restricted
+        Data Token's before it, and the margin kept before the deadline. A token wait is not counted:
+        it only ever spends the time beyond this (``_call``)."""
+        requests = 2 if operation.key in self._restricted else 1
+        return requests * self.request_seconds + DEADLINE_MARGIN_SECONDS
+
+    def _needed(self, full_timeout: bool) -> float:
+        return max(self.request_seconds if full_timeout else 0.0, MIN_REQUEST_SECONDS)
+
+    @staticmethod
+    def _check_deadline(operation: OperationSpec, remaining: RemainingSeconds, needed: float) -> float:
+        """The seconds beyond ``needed`` (and the margin) this call still has; DeadlineReached if none."""
+        left = remaining() - DEADLINE_MARGIN_SECONDS
+        if left < needed:
+            raise DeadlineReached(
+                f"{max(left, 0.0):.2f}s left before the invocation's deadline, {operation.operation_id} "
+                f"needs {needed:.2f}s: not sent"
+            )
+        return left - needed
 
     def _with_rdt(
         self, account: str, region: str, request: SpApiRequest, remaining: RemainingSeconds
@@ -130,14 +180,16 @@ class SpApiGateway:
         paging: Paging,
         remaining: RemainingSeconds,
         next_token: str | None = None,
+        full_timeout: bool = False,
     ) -> Generator[SpApiResponse]:
         """The pages of a paged read, one request each, as they arrive (from ``next_token``'s page when
-        given). A failed page raises; the caller, having counted what it got, knows where to go on."""
+        given). A failed page raises; the caller, having counted what it got, knows where to go on.
+        ``full_timeout``: a page is sent only with its whole timeout ahead (DeadlineReached between pages)."""
         current = dict(payload)
         while True:
             if next_token is not None:
                 current[paging.token_parameter] = next_token
-            response = self.send(account, region, operation, current, remaining)
+            response = self.send(account, region, operation, current, remaining, full_timeout=full_timeout)
             raise_for_status(operation.operation_id, response)
             yield response
             next_token = paging.token_of(response.body)
@@ -161,26 +213,40 @@ class SpApiGateway:
         operation: OperationSpec,
         request: SpApiRequest,
         remaining: RemainingSeconds,
+        *,
+        full_timeout: bool = False,
     ) -> SpApiResponse:
         bucket = self.plans.bucket_for(account, region, operation)
         decided: list[float] = []
+        needed = self._needed(full_timeout)
+        self._check_deadline(operation, remaining, needed)
 
         def admit() -> float:
-            # Called by the adapter once the request is ready to leave: the token is the last thing taken.
+            # Called by the adapter once the request is ready to leave: the token is the last thing taken,
+            # and only while the request still has its time ahead (an access token may have taken some).
             waited = 0.0
             while True:
+                spare = self._check_deadline(operation, remaining, needed)
                 decided_at = self._clock.now()
                 wait = self._limiter.try_acquire(bucket, self.plans.plan_for(bucket, operation))
                 if wait <= 0:
                     decided.append(decided_at)
                     return decided_at
-                budget = min(self._max_inline_wait - waited, remaining() / 4)
+                # A token wait spends only the time beyond the request's own worst case.
+                budget = min(self._max_inline_wait - waited, spare)
                 if wait > budget:
                     raise Throttled(bucket.key, wait)
                 self._clock.sleep(wait)
                 waited += wait
 
-        response = self._spapi.call(account, region, request, admit=admit)
+        # Every HTTP request of the call (an access token's too) is cut to the time left before the margin.
+        response = self._spapi.call(
+            account,
+            region,
+            request,
+            admit=admit,
+            timeout_seconds=max(remaining() - DEADLINE_MARGIN_SECONDS, MIN_REQUEST_SECONDS),
+        )
         if decided and response.sent_at is not None:
             self.send_gaps.record(response.sent_at - decided[-1])
         self.plans.record_granted_rate(bucket, response.granted_rate)

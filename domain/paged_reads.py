@@ -76,6 +76,7 @@ class PagedRead:
             paging=self._paging,
             remaining=remaining,
             next_token=next_token,
+            full_timeout=True,
         )
         try:
             for response in pages:

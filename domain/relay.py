@@ -17,6 +17,7 @@ from domain.commands import Command, parse_command, readable_identity
 from domain.errors import (
     AwaitingCreate,
     CommandInProgress,
+    DeadlineReached,
     DependencyUnavailable,
     ExistingOrderDiffers,
     LeaseLost,
@@ -102,6 +103,10 @@ class RetryPolicy:
     # treated as accepted" after this long, as the vendor documentation describes.
     follow_up_interval_seconds: int = 60
     follow_up_max_seconds: float = 30 * 60
+    # Kept after an SP-API answer for what must follow it: the ledger writes, the outcome event, a
+    # deferral. A message starts only when the invocation has its worst case (the gateway's) plus this
+    # left; otherwise it is deferred at once (DeadlineReached), and the calls it makes leave this free.
+    after_call_seconds: float = 0.0
     # A write's ledger lease: the invocation's remaining time, at least this, plus a margin for clocks.
     min_lease_seconds: float = 0.0
     lease_margin_seconds: float = 5.0
@@ -190,12 +195,32 @@ class Relay:
                 f"and account {command.account!r} is not one"
             )
 
-    def _prepare(self, command: Command) -> str:
-        """The command's region, once its account, sandbox rule and known-empty bucket are checked."""
+    def _prepare(self, command: Command, remaining: Callable[[], float]) -> str:
+        """The command's region, once its account, sandbox rule, known-empty bucket and the invocation's
+        deadline are checked."""
         self._check_sandbox(command)
         region = command.region or self._ports.accounts.default_region(command.account)
         self.gateway.check_bucket(command.account, region, command.type.operation)
+        self._check_deadline(command, remaining)
         return region
+
+    def _check_deadline(self, command: Command, remaining: Callable[[], float]) -> None:
+        """DeadlineReached unless the invocation has time for the command's worst case: its request at
+        full timeouts (a Restricted Data Token's too) and what follows the answer. A Lambda timeout in
+        the middle of a call would redeliver the whole batch, the call in flight included."""
+        needed = self.gateway.worst_case_seconds(command.type.operation) + self._policy.after_call_seconds
+        left = remaining()
+        if left < needed:
+            raise DeadlineReached(
+                f"{max(left, 0.0):.2f}s left of the invocation, {command.type.name} needs {needed:.2f}s "
+                "at worst: deferred before anything was sent",
+                retry_after_seconds=self._policy.min_defer_seconds,
+            )
+
+    def _call_time(self, remaining: Callable[[], float]) -> Callable[[], float]:
+        """The time SP-API calls may use: the invocation's, less what must follow an answer."""
+        after = self._policy.after_call_seconds
+        return lambda: remaining() - after
 
     # --- reads: repeated freely, no ledger -----------------------------------------------------------------
 
@@ -203,10 +228,10 @@ class Relay:
         if command.type.paging is not None:
             return self._read_pages(message, command, remaining)
         try:
-            region = self._prepare(command)
-            result = self._execute_read(command, region, remaining)
-        except Throttled as throttled:
-            return self._defer(message, command, throttled)
+            region = self._prepare(command, remaining)
+            result = self._execute_read(command, region, self._call_time(remaining))
+        except (Throttled, DeadlineReached) as waiting:
+            return self._defer(message, command, waiting)
         except PermanentError as error:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         except RetryableError as error:
@@ -238,13 +263,14 @@ class Relay:
             PageCursor.from_context(message.relay_context),
         )
         try:
-            read.run(self._prepare(command), remaining)
+            # Every page is sent at full timeouts or not at all: the deadline ends the read between pages.
+            read.run(self._prepare(command, remaining), self._call_time(remaining))
         except PermanentError as error:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         except RetryableError as error:
             # From here on the message is the one that carries the cursor where this delivery stopped.
             message = replace(message, relay_context={**message.relay_context, **read.cursor.to_context()})
-            if isinstance(error, Throttled):
+            if isinstance(error, Throttled | DeadlineReached):
                 return self._defer(message, command, error)
             if read.advanced:
                 # The queue's own retry would bring back the message without the pages published since:
@@ -269,7 +295,7 @@ class Relay:
     ) -> Disposition:
         ledger = self._ports.ledger
         try:
-            region = self._prepare(command)
+            region = self._prepare(command, remaining)
             now = self._ports.clock.now()
             lease_until = now + self._lease_seconds(remaining)
             claim = ledger.claim(
@@ -278,7 +304,7 @@ class Relay:
                 lease_until=lease_until,
                 creates_order=_order_created_by(command),
             )
-        except (Throttled, CommandInProgress) as waiting:
+        except (Throttled, CommandInProgress, DeadlineReached) as waiting:
             return self._defer(message, command, waiting)
         except PermanentError as error:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
@@ -290,8 +316,8 @@ class Relay:
             return self._publish_success(message, command, claim.result, claim.fence, saved=True)
         attempt = _Attempt(claim)
         try:
-            result = self._attempt(command, region, attempt, remaining)
-        except (Throttled, CommandInProgress, AwaitingCreate) as waiting:
+            result = self._attempt(command, region, attempt, self._call_time(remaining))
+        except (Throttled, CommandInProgress, AwaitingCreate, DeadlineReached) as waiting:
             self._settle_quietly(command, attempt, waiting)
             return self._defer(message, command, waiting)
         except OutcomeUnknown as unknown:
@@ -370,7 +396,10 @@ class Relay:
         remaining: Callable[[], float],
     ) -> dict[str, Any]:
         operation = command.type.operation
-        response = self.gateway.send(command.account, region, operation, payload, remaining)
+        # A write's timeout is never cut: cut short, its outcome would be unknown (DeadlineReached instead).
+        response = self.gateway.send(
+            command.account, region, operation, payload, remaining, full_timeout=True
+        )
         if response.ok:
             return _success(command, response)
         try:
@@ -666,9 +695,10 @@ class Relay:
         self,
         message: InboundMessage,
         command: Command,
-        waiting: Throttled | CommandInProgress | AwaitingCreate,
+        waiting: Throttled | CommandInProgress | AwaitingCreate | DeadlineReached,
     ) -> Disposition:
-        """Waiting (for a token, for another worker's lease) is no failure: a delayed copy, no receive."""
+        """Waiting (for a token, for another worker's lease, for an invocation with time for the message)
+        is no failure: a delayed copy, no receive counted."""
         deferrals = int(_number(message.relay_context.get(DEFERRALS), 0))
         if deferrals >= self._policy.max_deferrals:
             return self._retry(message, command, waiting)

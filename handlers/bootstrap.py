@@ -33,7 +33,7 @@ from adapters.outcomes import EventBridgeOutcomes
 from adapters.poller_state import DynamoDbPollerState
 from adapters.rate_limiter import DynamoDbGcraLimiter
 from adapters.settings import Settings, SettingsError
-from adapters.spapi import LwaTokenCache, SpApiHttpClient
+from adapters.spapi import CONNECT_TIMEOUT_SECONDS, LwaTokenCache, SpApiHttpClient, request_seconds
 from adapters.sqs import SqsMessageQueue
 from domain.authorization import AccountAuthorization
 from domain.catalog import GRANTLESS_SCOPES, RESTRICTED_OPERATIONS
@@ -64,6 +64,10 @@ class Worker:
     # EMF on Lambda (POWERTOOLS_METRICS_NAMESPACE set), in-memory totals locally; flushed per invocation.
     metrics: Metrics = field(default_factory=InMemoryMetrics)
 
+
+# Kept after an SP-API answer for the ledger writes and the outcome event that follow it (tens of ms each
+# on AWS; this leaves room for a slow one): the deadline guard's share of a message after its call.
+AFTER_CALL_SECONDS = 1.0
 
 # These libraries log request and response bodies and headers at DEBUG: secrets, tokens, addresses.
 # They stay at WARNING whatever level the root logger or the Lambda log configuration asks for.
@@ -102,7 +106,9 @@ def build_spapi_side(
     """Accounts, tokens, the shared limiter, the gateway and the outcome bus, with one clock for all."""
     silence_library_debug_logs()
     http = http or httpx.Client(
-        timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
+        timeout=httpx.Timeout(
+            settings.http_timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, settings.http_timeout_seconds)
+        ),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )
     clock = clock or SystemClock()
@@ -133,6 +139,7 @@ def build_spapi_side(
         grantless_scopes=GRANTLESS_SCOPES,
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
         plans=usage_plans(settings),
+        request_seconds=request_seconds(http.timeout),
     )
     outcomes = metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics)
     return SpApiSide(accounts, tokens, limiter, spapi_port, limiter_port, gateway, outcomes, metrics, clock)
@@ -195,6 +202,7 @@ def build_worker(
         follow_up_max_seconds=settings.follow_up_max_minutes * 60,
         # The worst case of one write: an access token, a Restricted Data Token, the call itself.
         min_lease_seconds=3 * settings.http_timeout_seconds + settings.max_inline_wait_seconds,
+        after_call_seconds=AFTER_CALL_SECONDS,
         acknowledgement_window_seconds=settings.acknowledgement_window_seconds,
     )
     return Worker(

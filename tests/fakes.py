@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +31,8 @@ class FakeSpApi:
     script: dict[str, list[SpApiResponse | Exception]] = field(default_factory=lambda: defaultdict(list))
     calls: list[tuple[str, str, SpApiRequest]] = field(default_factory=list)
     timeouts: list[float | None] = field(default_factory=list)
+    # Called as each request is answered (a test's clock moving by the call's duration).
+    during_call: Callable[[SpApiRequest], None] | None = None
 
     def answer(self, operation_id: str, *answers: SpApiResponse | Exception) -> None:
         self.script[operation_id].extend(answers)
@@ -48,6 +50,8 @@ class FakeSpApi:
             admit()
         self.calls.append((account, region, request))
         self.timeouts.append(timeout_seconds)
+        if self.during_call is not None:
+            self.during_call(request)
         queue = self.script.get(request.operation_id)
         if queue:
             answer = queue.pop(0)

@@ -48,7 +48,8 @@ def _mapping(stack: LocalStack, handler: Any, concurrency: int = 1) -> LocalEven
         stack.resources.command_queue_url,
         handler,
         region=stack.resources.region,
-        function_timeout_seconds=4.0,
+        # Room for writes under the deadline guard (a request at 1.5 + 1.5 s, 1.5 s after it).
+        function_timeout_seconds=8.0,
         concurrency=concurrency,
     )
 

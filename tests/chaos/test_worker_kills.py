@@ -35,8 +35,10 @@ from tests.chaos.conftest import QUEUE_VISIBILITY_SECONDS
 
 pytestmark = pytest.mark.chaos
 
-KILL_VISIBILITY_SECONDS = 6
-KILL_FUNCTION_TIMEOUT = 4.0
+KILL_VISIBILITY_SECONDS = 12  # longer than the function timeout, as the template keeps it
+# The deadline guard needs a request at full timeouts (2 x 1.5 s) plus what follows it (1.5 s) ahead of
+# a write: the chaos stack's function timeout leaves room for a few writes per invocation.
+KILL_FUNCTION_TIMEOUT = 8.0
 FIRST_CALL_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 90.0
 

@@ -93,6 +93,7 @@ def make_world(
     policy: RetryPolicy | None = None,
     authorization: AccountAuthorization | None = None,
     seal: RelayContextSeal | None = None,
+    request_seconds: float = 0.0,
 ) -> World:
     spapi, limiter, ledger = FakeSpApi(), FakeLimiter(), FakeLedger()
     outcomes, clock, plans = FakeOutcomes(), FakeClock(), UsagePlanBook()
@@ -108,6 +109,7 @@ def make_world(
         restricted_operations=RESTRICTED_OPERATIONS,
         max_inline_wait_seconds=policy.max_inline_wait_seconds,
         plans=plans,
+        request_seconds=request_seconds,
     )
     relay = Relay(ports, gateway, policy, authorization)
     return World(spapi, limiter, ledger, outcomes, queue, clock, plans, relay)
