@@ -219,6 +219,20 @@ class DeadlineReached(RetryableError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class SpApiFailing(Throttled):
+    """SP-API failed for this (account, operation) moments ago (5xx, a timeout, a connection error, a
+    429): the message is deferred without calling, as for a bucket known to be empty."""
+
+    code = "SpApiFailing"
+
+    def __init__(self, bucket: str, retry_after_seconds: float) -> None:
+        super().__init__(bucket, retry_after_seconds)
+        self.message = (
+            f"SP-API failed for {bucket} moments ago: not called, deferred for {retry_after_seconds:.2f}s"
+        )
+        self.args = (self.message,)
+
+
 class CommandInProgress(RetryableError):
     """Another worker holds the write ledger's lease of this (account, commandId): come back after it."""
 

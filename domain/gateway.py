@@ -10,10 +10,10 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from domain.errors import DeadlineReached, RetryableError, SpApiUnavailable, Throttled
+from domain.errors import DeadlineReached, RetryableError, SpApiFailing, SpApiUnavailable, Throttled
 from domain.paging import MAX_PAGES, Paging, dig
-from domain.ports import Clock, RateLimiter, SpApi
-from domain.rate_limits import UsagePlanBook
+from domain.ports import Clock, FailingBuckets, RateLimiter, SpApi
+from domain.rate_limits import FailureHolds, UsagePlanBook, bucket_for
 from domain.requests import SpApiRequest, SpApiResponse, build_request, raise_for_status
 from domain.spapi import find_operation
 from domain.spapi.spec import OperationSpec
@@ -69,9 +69,12 @@ class SpApiGateway:
         plans: UsagePlanBook | None = None,
         max_pages: int = MAX_PAGES,
         request_seconds: float = 0.0,
+        failing: FailingBuckets | None = None,
     ) -> None:
         """``request_seconds``: the worst case of one HTTP request, its connect plus read timeout (the
-        adapter's defaults). A write's request is sent only with that much time left (see ``send``)."""
+        adapter's defaults). A write's request is sent only with that much time left (see ``send``).
+        ``failing``: where SP-API's failures per (account, operation) are kept (none: never held)."""
+        self.failing = failing or FailureHolds(clock.now)
         self._spapi = spapi
         self.request_seconds = request_seconds
         # A paged read (the relay's, a poller's) reads at most this many pages and says it was cut.
@@ -199,8 +202,13 @@ class SpApiGateway:
     # --- tokens of the usage plan --------------------------------------------------------------------------
 
     def check_bucket(self, account: str, region: str, operation: OperationSpec) -> None:
-        """Raise Throttled, without any I/O, when this worker already knows the bucket is empty for
-        longer than it would wait: the message is deferred before anything else is spent on it."""
+        """Raise Throttled, without any I/O, when this worker already knows it would not get through:
+        SP-API failed for the (account, operation) moments ago (SpApiFailing), or the bucket is empty
+        for longer than it would wait. The message is deferred before anything else is spent on it, so
+        one failing call defers the rest of its batch for that (account, operation) without calling."""
+        held = self.failing.held_for(bucket_for(account, region, operation))
+        if held > 0:
+            raise SpApiFailing(bucket_for(account, region, operation).key, held)
         bucket = self.plans.bucket_for(account, region, operation)
         wait = self._limiter.known_wait(bucket, self.plans.plan_for(bucket, operation))
         if wait > self._max_inline_wait:
@@ -240,13 +248,22 @@ class SpApiGateway:
                 waited += wait
 
         # Every HTTP request of the call (an access token's too) is cut to the time left before the margin.
-        response = self._spapi.call(
-            account,
-            region,
-            request,
-            admit=admit,
-            timeout_seconds=max(remaining() - DEADLINE_MARGIN_SECONDS, MIN_REQUEST_SECONDS),
-        )
+        failing = bucket_for(account, region, operation)
+        try:
+            response = self._spapi.call(
+                account,
+                region,
+                request,
+                admit=admit,
+                timeout_seconds=max(remaining() - DEADLINE_MARGIN_SECONDS, MIN_REQUEST_SECONDS),
+            )
+        except SpApiUnavailable:
+            self.failing.failed(failing)  # a timeout, a connection error, LWA failing
+            raise
+        if response.status == 429 or response.status >= 500:
+            self.failing.failed(failing)
+        else:
+            self.failing.answered(failing)
         if decided and response.sent_at is not None:
             self.send_gaps.record(response.sent_at - decided[-1])
         self.plans.record_granted_rate(bucket, response.granted_rate)

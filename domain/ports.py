@@ -80,6 +80,23 @@ class RateLimiter(Protocol):
         ...
 
 
+class FailingBuckets(Protocol):
+    """What this worker knows of SP-API failing for an (account, region, operation): 5xx, timeouts,
+    connection errors, 429 (``domain.rate_limits.FailureHolds``). No I/O."""
+
+    def failed(self, bucket: Bucket) -> None:
+        """SP-API failed for the bucket: hold it (longer for each failure in a row)."""
+        ...
+
+    def answered(self, bucket: Bucket) -> None:
+        """SP-API answered for the bucket (any answer that is no failure): release it."""
+        ...
+
+    def held_for(self, bucket: Bucket) -> float:
+        """Seconds the bucket is still held (0.0: not held). Asked once per message before its call."""
+        ...
+
+
 class WriteLedger(Protocol):
     """The write ledger (``domain.ledger``): every method is one conditional write or none.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from domain.spapi import ALL_OPERATIONS
@@ -31,6 +31,42 @@ class Bucket:
     @property
     def key(self) -> str:
         return f"{self.account}#{self.region}#{self.operation}"
+
+
+class FailureHolds:
+    """Implements the ``FailingBuckets`` port in memory: what this worker knows of SP-API failing.
+
+    A failure holds the (account, region, operation) for ``base_seconds``, twice as long for each further
+    failure in a row (at most ``cap_seconds``); any answer that is no failure releases it. While held, the
+    relay defers the bucket's messages without calling, as it does for a bucket it knows is empty: one
+    call per hold tells whether SP-API is back. ``base_seconds`` 0: nothing is ever held.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float], base_seconds: float = 0.0, cap_seconds: float = 30.0
+    ) -> None:
+        self._clock = clock
+        self._base = base_seconds
+        self._cap = cap_seconds
+        self._holds: dict[str, tuple[float, int]] = {}  # bucket key -> (held until, failures in a row)
+        self._lock = threading.Lock()
+
+    def failed(self, bucket: Bucket) -> None:
+        if self._base <= 0:
+            return
+        with self._lock:
+            until, streak = self._holds.get(bucket.key, (0.0, 0))
+            hold = min(self._cap, self._base * 2**streak)
+            self._holds[bucket.key] = (max(until, self._clock() + hold), streak + 1)
+
+    def answered(self, bucket: Bucket) -> None:
+        with self._lock:
+            self._holds.pop(bucket.key, None)
+
+    def held_for(self, bucket: Bucket) -> float:
+        with self._lock:
+            until, _ = self._holds.get(bucket.key, (0.0, 0))
+        return max(0.0, until - self._clock())
 
 
 def bucket_for(account: str, region: str, operation: OperationSpec) -> Bucket:

@@ -22,6 +22,7 @@ from adapters.ledger import DynamoDbWriteLedger
 from adapters.metrics import (
     InMemoryMetrics,
     Metrics,
+    metered_failing_buckets,
     metered_limiter,
     metered_outcomes,
     metered_queue,
@@ -48,7 +49,7 @@ from domain.pollers import (
     RetailPurchaseOrderPoller,
 )
 from domain.ports import Clock, OutcomePublisher, RateLimiter, SpApi
-from domain.rate_limits import UsagePlan, UsagePlanBook
+from domain.rate_limits import FailureHolds, UsagePlan, UsagePlanBook
 from domain.relay import Relay, RelayPorts, RetryPolicy
 from domain.relay_context import RelayContextSeal
 
@@ -68,6 +69,9 @@ class Worker:
 # Kept after an SP-API answer for the ledger writes and the outcome event that follow it (tens of ms each
 # on AWS; this leaves room for a slow one): the deadline guard's share of a message after its call.
 AFTER_CALL_SECONDS = 1.0
+
+# While SP-API keeps failing for an (account, operation), a container still tries it this often at least.
+FAILURE_HOLD_CAP_SECONDS = 30.0
 
 # These libraries log request and response bodies and headers at DEBUG: secrets, tokens, addresses.
 # They stay at WARNING whatever level the root logger or the Lambda log configuration asks for.
@@ -140,6 +144,12 @@ def build_spapi_side(
         max_inline_wait_seconds=settings.max_inline_wait_seconds,
         plans=usage_plans(settings),
         request_seconds=request_seconds(http.timeout),
+        # SP-API failing for an (account, operation) holds it until the failed message's first retry
+        # may come back (backoff: half to all of the base), doubling while it keeps failing.
+        failing=metered_failing_buckets(
+            FailureHolds(clock.now, settings.retry_backoff_base_seconds / 2, FAILURE_HOLD_CAP_SECONDS),
+            metrics,
+        ),
     )
     outcomes = metered_outcomes(EventBridgeOutcomes(client("events"), settings.outcome_bus_name), metrics)
     return SpApiSide(accounts, tokens, limiter, spapi_port, limiter_port, gateway, outcomes, metrics, clock)

@@ -12,7 +12,7 @@ from domain.authorization import AccountAuthorization
 from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
 from domain.ports import InboundMessage
-from domain.rate_limits import UsagePlanBook, bucket_for
+from domain.rate_limits import FailureHolds, UsagePlanBook, bucket_for
 from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
 from domain.relay_context import RelayContextSeal
 from tests.fakes import (
@@ -94,6 +94,7 @@ def make_world(
     authorization: AccountAuthorization | None = None,
     seal: RelayContextSeal | None = None,
     request_seconds: float = 0.0,
+    failure_hold_seconds: float = 0.0,
 ) -> World:
     spapi, limiter, ledger = FakeSpApi(), FakeLimiter(), FakeLedger()
     outcomes, clock, plans = FakeOutcomes(), FakeClock(), UsagePlanBook()
@@ -110,6 +111,7 @@ def make_world(
         max_inline_wait_seconds=policy.max_inline_wait_seconds,
         plans=plans,
         request_seconds=request_seconds,
+        failing=FailureHolds(clock.now, failure_hold_seconds),
     )
     relay = Relay(ports, gateway, policy, authorization)
     return World(spapi, limiter, ledger, outcomes, queue, clock, plans, relay)
