@@ -300,9 +300,17 @@ class FaultProgramme:
         self.add("5xx-503", Fault(kind="status", status=503, probability=0.06))
 
     def start_429_bursts(self, every_seconds: float = 6.0, burst: int = 8) -> None:
+        """A burst of ``burst`` 429s every ``every_seconds``, at most one pending: a burst still unused
+        when the next is due is not added to. (Added up, they piled up as traffic thinned out, until
+        every call a retry made was answered 429: SP-API throttling without end, not a burst.)"""
+
         def run() -> None:
+            pending: Fault | None = None
             while not self._stop.wait(every_seconds):
-                self.add("429-burst", Fault(kind="status", status=429, count=burst, code="QuotaExceeded"))
+                if pending is not None and pending.count is not None and pending.count > 0:
+                    continue
+                pending = Fault(kind="status", status=429, count=burst, code="QuotaExceeded")
+                self.add("429-burst", pending)
 
         self._burst_thread = threading.Thread(target=run, name="chaos-429-bursts", daemon=True)
         self._burst_thread.start()
