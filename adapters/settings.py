@@ -52,6 +52,11 @@ def checked_endpoint(variable: str, url: str, amazon_hosts: frozenset[str], *, a
     )
 
 
+# Several hours: SP-API incidents last minutes to hours; well within the command queue's retention
+# (4 days), and each retry is a fresh copy with a retention of its own.
+DEFAULT_RETRY_BUDGET_HOURS = 6.0
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     rate_limit_table_name: str
@@ -70,7 +75,7 @@ class Settings:
     retry_backoff_base_seconds: float = 2.0
     # How long a command is retried while SP-API or a dependency fails (delayed copies, no receive
     # counted), from its first attempt; 0: retries count receives up to max_receive_count.
-    retry_budget_hours: float = 0.0
+    retry_budget_hours: float = DEFAULT_RETRY_BUDGET_HOURS
     follow_up_interval_seconds: int = 60
     follow_up_max_minutes: float = 30.0
     http_timeout_seconds: float = 10.0
@@ -148,7 +153,7 @@ class Settings:
             max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
             max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
             retry_backoff_base_seconds=number("RETRY_BACKOFF_BASE_SECONDS", 2.0),
-            retry_budget_hours=number("RETRY_BUDGET_HOURS", 0.0),
+            retry_budget_hours=number("RETRY_BUDGET_HOURS", DEFAULT_RETRY_BUDGET_HOURS),
             follow_up_interval_seconds=int(number("FOLLOW_UP_INTERVAL_SECONDS", 60)),
             follow_up_max_minutes=number("FOLLOW_UP_MAX_MINUTES", 30.0),
             http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),

@@ -21,6 +21,7 @@ from typing import Any, Self, cast
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from adapters.settings import DEFAULT_RETRY_BUDGET_HOURS
 from domain.events import COMMAND_EVENT
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
@@ -72,8 +73,9 @@ class LocalStackOptions:
     emulator_rate_scale: float = 1.0
     http_timeout_seconds: float = 10.0
     retry_backoff_base_seconds: float = 2.0
-    # The worker's RETRY_BUDGET_HOURS (adapters/settings.py); 0: retries count receives.
-    retry_budget_hours: float = 0.0
+    # The worker's RETRY_BUDGET_HOURS, the deployed default unless a test says otherwise; 0: retries
+    # count receives.
+    retry_budget_hours: float = DEFAULT_RETRY_BUDGET_HOURS
     # Transactions are checked every few seconds here (every minute on AWS), so the loop is watchable.
     follow_up_interval_seconds: int = 2
     follow_up_max_minutes: float = 2.0

@@ -3,7 +3,7 @@
 SP-API answers 503 to every call for 120 s (600 s in ``make chaos``) while 60 creates go through the
 real worker path (local stack: moto over HTTP, the emulator over HTTP, the real Lambda handler). The
 stack runs with the deployed function's settings (template.yaml: 60 s timeout, the queue's 390 s
-visibility, 10 s HTTP timeout, 2 s backoff base, MaxReceiveCount 5, RETRY_BUDGET_HOURS 6, the real
+visibility, 10 s HTTP timeout, 2 s backoff base, MaxReceiveCount 5, the default retry budget, the real
 usage plan), not the shortened ones of the rest of the suite.
 """
 
@@ -35,7 +35,6 @@ def deployed_stack() -> Iterator[LocalStack]:
         max_receive_count=5,
         http_timeout_seconds=10.0,
         retry_backoff_base_seconds=2.0,
-        retry_budget_hours=6.0,
         emulator_rate_scale=1.0,
         poll_interval_seconds=24 * 3600.0,
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.settings import DEFAULT_RETRY_BUDGET_HOURS
 from local.stack import load_template, localize_template, sam_translate
 from tools.find_python import lambda_runtime_version
 
@@ -471,3 +472,14 @@ def test_the_notification_queue_admits_sp_api_as_its_guide_requires(resources: d
     ]
     for alarm in ("NotificationDeadLetterQueueAlarm", "NotificationQueueAgeAlarm", "NotificationErrorsAlarm"):
         assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
+
+
+def test_the_retry_budget_is_on_by_default_and_within_the_command_queues_retention(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # An outage of minutes must not dead-letter what it touches out of the box (tests/chaos/test_outage.py
+    # rides one out at these defaults); the template and the worker's own default say the same.
+    default = template["Parameters"]["RetryBudgetHours"]["Default"]
+    retention = resources["CommandQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert default == DEFAULT_RETRY_BUDGET_HOURS
+    assert default >= 1 and default * 3600 < retention
