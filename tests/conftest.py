@@ -100,3 +100,13 @@ def captured_logs() -> Iterator[RecordingHandler]:
     for logger, level in zip(loggers, levels, strict=True):
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+# These modules deploy stacks of their own into moto's in-process backends, which every moto server of
+# this process shares: redeploying the same names and tearing them down takes the session stack's
+# queues with it. They run after every test that uses the session stack.
+STACK_REDEPLOYING_MODULES = frozenset({"test_local_stack.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name in STACK_REDEPLOYING_MODULES)
