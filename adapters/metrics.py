@@ -16,7 +16,7 @@ metric                       counted when                                       
 ``Deferrals``                a message was re-sent with a delay to wait for a token     Count
 ``BucketPushBacks``          a 429 from SP-API pushed the shared bucket back            Count
 ``SpApiFailureDeferrals``    a message was deferred without calling SP-API, which had   Count
-                             just failed (5xx, timeout, connection error, 429) for its
+                             just failed (5xx, timeout, connection error) for its
                              (account, operation)
 ============================ ========================================================== ============
 

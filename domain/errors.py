@@ -220,8 +220,8 @@ class DeadlineReached(RetryableError):
 
 
 class SpApiFailing(Throttled):
-    """SP-API failed for this (account, operation) moments ago (5xx, a timeout, a connection error, a
-    429): the message is deferred without calling, as for a bucket known to be empty."""
+    """SP-API failed for this (account, operation) moments ago (5xx, a timeout, a connection error):
+    the message is deferred without calling, as for a bucket known to be empty."""
 
     code = "SpApiFailing"
 

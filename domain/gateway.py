@@ -260,7 +260,10 @@ class SpApiGateway:
         except SpApiUnavailable:
             self.failing.failed(failing)  # a timeout, a connection error, LWA failing
             raise
-        if response.status == 429 or response.status >= 500:
+        # A 429 is SP-API answering: its pacing is the shared bucket's to keep (pushed back below, for every
+        # worker). Held too, a run of 429s would double the hold to its cap: messages held for 30 s at a
+        # time behind a bucket that is empty for one interval.
+        if response.status >= 500:
             self.failing.failed(failing)
         else:
             self.failing.answered(failing)
