@@ -55,6 +55,10 @@ EFFECT_OPERATION = {
     "create-scheduled-package": "createScheduledPackage",
     "update-scheduled-packages": "updateScheduledPackages",
     "create-scheduled-package-bulk": "createScheduledPackageBulk",
+    "create-destination": "createDestination",
+    "delete-destination": "deleteDestination",
+    "create-subscription": "createSubscription",
+    "delete-subscription-by-id": "deleteSubscriptionById",
 }
 FAULTS = ("500-after-apply", "timeout-after-apply", "failed-save", "kill-before-save", "lease-expires")
 FUNCTION_TIMEOUT_SECONDS = 20.0
@@ -211,7 +215,55 @@ def _scheduled_package_command(order_id: str, slot_id: str) -> dict[str, Any]:
     return command
 
 
+def _destination_command() -> dict[str, Any]:
+    command = unique(sample_command("create-destination"))
+    arn = f"arn:aws:sqs:us-east-1:123456789012:exactly-once-{_token(8)}"
+    command["payload"]["resourceSpecification"] = {"sqs": {"arn": arn}}
+    return command
+
+
+def _created_destination(rig: Rig) -> str:
+    create = _destination_command()
+    rig.deliver(create)
+    assert rig.ledger_state(create) == "SUCCEEDED"
+    arn = create["payload"]["resourceSpecification"]["sqs"]["arn"]
+    with rig.state.lock:
+        [found] = [
+            d["destinationId"]
+            for d in rig.state.notifications.destinations.values()
+            if d["resource"].get("sqs", {}).get("arn") == arn
+        ]
+    return str(found)
+
+
+def _subscription_command(rig: Rig) -> dict[str, Any]:
+    command = unique(sample_command("create-subscription"))
+    command["payload"]["destinationId"] = _created_destination(rig)
+    return command
+
+
+def _created_subscription(rig: Rig) -> str:
+    create = _subscription_command(rig)
+    rig.deliver(create)
+    assert rig.ledger_state(create) == "SUCCEEDED"
+    with rig.state.lock:
+        [found] = list(rig.state.notifications.subscriptions)
+    return str(found)
+
+
 def write_command(rig: Rig, command_type: str) -> dict[str, Any]:
+    if command_type == "create-destination":
+        return _destination_command()
+    if command_type == "delete-destination":
+        command = unique(sample_command(command_type))
+        command["payload"]["destinationId"] = _created_destination(rig)
+        return command
+    if command_type == "create-subscription":
+        return _subscription_command(rig)
+    if command_type == "delete-subscription-by-id":
+        command = unique(sample_command(command_type))
+        command["payload"]["subscriptionId"] = _created_subscription(rig)
+        return command
     if command_type == "create-fulfillment":
         return unique(sample_command(command_type))
     if command_type in ("update-fulfillment", "cancel-fulfillment"):
