@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar, cast
 
+from domain import env_vars
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.ports import (
     Admission,
@@ -44,7 +45,6 @@ from domain.ports import (
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
 
-NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
 DEFAULT_SERVICE = "sp-relay"
 
 COMMANDS_SUCCEEDED = "CommandsSucceeded"
@@ -117,7 +117,7 @@ class PowertoolsMetrics:
 
         self._client = PowertoolsMetricsClient(
             namespace=namespace,
-            service=service or os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE,
+            service=service or os.environ.get(env_vars.POWERTOOLS_SERVICE_NAME) or DEFAULT_SERVICE,
         )
         self._count_unit = MetricUnit.Count
         self._milliseconds_unit = MetricUnit.Milliseconds
@@ -145,9 +145,9 @@ class PowertoolsMetrics:
 def metrics_from_env(environ: Mapping[str, str] | None = None) -> Metrics:
     """EMF when a metrics namespace is configured (template.yaml sets it), else in-memory totals."""
     env = os.environ if environ is None else environ
-    namespace = env.get(NAMESPACE_VARIABLE, "").strip()
+    namespace = env.get(env_vars.POWERTOOLS_METRICS_NAMESPACE, "").strip()
     if namespace:
-        return PowertoolsMetrics(namespace=namespace, service=env.get("POWERTOOLS_SERVICE_NAME"))
+        return PowertoolsMetrics(namespace=namespace, service=env.get(env_vars.POWERTOOLS_SERVICE_NAME))
     return InMemoryMetrics()
 
 

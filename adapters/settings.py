@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from adapters.rate_limiter import DEFAULT_ARRIVAL_MARGIN_SECONDS
+from domain import env_vars
 from domain.commands import REGIONS
 from domain.errors import PermanentError
 from domain.spapi import ALL_OPERATIONS
@@ -48,7 +49,7 @@ def checked_endpoint(variable: str, url: str, amazon_hosts: frozenset[str], *, a
     allowed = ", ".join(sorted(amazon_hosts))
     raise SettingsError(
         f"{variable}: {url[:200]!r} is not an Amazon endpoint; credentials are sent only to https://"
-        f"{{{allowed}}} (set ALLOW_LOOPBACK_ENDPOINTS=true to use an emulator on this machine)"
+        f"{{{allowed}}} (set {env_vars.ALLOW_LOOPBACK_ENDPOINTS}=true to use an emulator on this machine)"
     )
 
 
@@ -130,53 +131,61 @@ class Settings:
             except ValueError:
                 raise SettingsError(f"environment variable {name} must be a number, got {raw!r}") from None
 
-        loopback = flag("ALLOW_LOOPBACK_ENDPOINTS")
+        loopback = flag(env_vars.ALLOW_LOOPBACK_ENDPOINTS)
         return cls(
-            command_queue_url=env.get("COMMAND_QUEUE_URL", "").strip(),
-            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", "").strip(),
-            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "").strip(),
-            rate_limit_table_name=required("RATE_LIMIT_TABLE_NAME"),
-            outcome_bus_name=required("OUTCOME_BUS_NAME"),
-            account_secret_prefix=env.get("ACCOUNT_SECRET_PREFIX") or DEFAULT_SECRET_PREFIX,
+            command_queue_url=env.get(env_vars.COMMAND_QUEUE_URL, "").strip(),
+            dead_letter_queue_url=env.get(env_vars.DEAD_LETTER_QUEUE_URL, "").strip(),
+            idempotency_table_name=env.get(env_vars.IDEMPOTENCY_TABLE_NAME, "").strip(),
+            rate_limit_table_name=required(env_vars.RATE_LIMIT_TABLE_NAME),
+            outcome_bus_name=required(env_vars.OUTCOME_BUS_NAME),
+            account_secret_prefix=env.get(env_vars.ACCOUNT_SECRET_PREFIX) or DEFAULT_SECRET_PREFIX,
             spapi_endpoint_url=(
-                checked_endpoint("SPAPI_ENDPOINT_URL", spapi_url, SPAPI_HOSTS, allow_loopback=loopback)
-                if (spapi_url := env.get("SPAPI_ENDPOINT_URL", "").strip())
+                checked_endpoint(env_vars.SPAPI_ENDPOINT_URL, spapi_url, SPAPI_HOSTS, allow_loopback=loopback)
+                if (spapi_url := env.get(env_vars.SPAPI_ENDPOINT_URL, "").strip())
                 else None
             ),
             lwa_token_url=checked_endpoint(
-                "LWA_TOKEN_URL",
-                env.get("LWA_TOKEN_URL", "").strip() or DEFAULT_LWA_TOKEN_URL,
+                env_vars.LWA_TOKEN_URL,
+                env.get(env_vars.LWA_TOKEN_URL, "").strip() or DEFAULT_LWA_TOKEN_URL,
                 LWA_HOSTS,
                 allow_loopback=loopback,
             ),
-            spapi_sandbox=flag("SPAPI_SANDBOX"),
-            max_receive_count=int(number("MAX_RECEIVE_COUNT", 5)),
-            max_inline_wait_seconds=number("MAX_INLINE_WAIT_SECONDS", 2.0),
-            retry_backoff_base_seconds=number("RETRY_BACKOFF_BASE_SECONDS", 2.0),
-            retry_budget_hours=number("RETRY_BUDGET_HOURS", DEFAULT_RETRY_BUDGET_HOURS),
-            follow_up_interval_seconds=int(number("FOLLOW_UP_INTERVAL_SECONDS", 60)),
-            follow_up_max_minutes=number("FOLLOW_UP_MAX_MINUTES", 30.0),
-            http_timeout_seconds=number("HTTP_TIMEOUT_SECONDS", 10.0),
-            acknowledgement_window_seconds=number("ACKNOWLEDGEMENT_WINDOW_SECONDS", 15 * 60.0),
-            secret_max_age_seconds=number("SECRET_MAX_AGE_SECONDS", 300.0),
+            spapi_sandbox=flag(env_vars.SPAPI_SANDBOX),
+            max_receive_count=int(number(env_vars.MAX_RECEIVE_COUNT, 5)),
+            max_inline_wait_seconds=number(env_vars.MAX_INLINE_WAIT_SECONDS, 2.0),
+            retry_backoff_base_seconds=number(env_vars.RETRY_BACKOFF_BASE_SECONDS, 2.0),
+            retry_budget_hours=number(env_vars.RETRY_BUDGET_HOURS, DEFAULT_RETRY_BUDGET_HOURS),
+            follow_up_interval_seconds=int(number(env_vars.FOLLOW_UP_INTERVAL_SECONDS, 60)),
+            follow_up_max_minutes=number(env_vars.FOLLOW_UP_MAX_MINUTES, 30.0),
+            http_timeout_seconds=number(env_vars.HTTP_TIMEOUT_SECONDS, 10.0),
+            acknowledgement_window_seconds=number(env_vars.ACKNOWLEDGEMENT_WINDOW_SECONDS, 15 * 60.0),
+            secret_max_age_seconds=number(env_vars.SECRET_MAX_AGE_SECONDS, 300.0),
             rate_limit_arrival_margin_seconds=number(
-                "RATE_LIMIT_ARRIVAL_MARGIN_SECONDS", DEFAULT_ARRIVAL_MARGIN_SECONDS
+                env_vars.RATE_LIMIT_ARRIVAL_MARGIN_SECONDS, DEFAULT_ARRIVAL_MARGIN_SECONDS
             ),
-            aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            poller_state_table_name=env.get("POLLER_STATE_TABLE_NAME") or None,
-            df_poll_accounts=parse_poll_accounts("DF_POLL_ACCOUNTS", env.get("DF_POLL_ACCOUNTS", "")),
-            mcf_poll_accounts=parse_poll_accounts("MCF_POLL_ACCOUNTS", env.get("MCF_POLL_ACCOUNTS", "")),
+            aws_endpoint_url=env.get(env_vars.AWS_ENDPOINT_URL) or None,
+            aws_region=env.get(env_vars.AWS_REGION) or env.get(env_vars.AWS_DEFAULT_REGION) or None,
+            poller_state_table_name=env.get(env_vars.POLLER_STATE_TABLE_NAME) or None,
+            df_poll_accounts=parse_poll_accounts(
+                env_vars.DF_POLL_ACCOUNTS, env.get(env_vars.DF_POLL_ACCOUNTS, "")
+            ),
+            mcf_poll_accounts=parse_poll_accounts(
+                env_vars.MCF_POLL_ACCOUNTS, env.get(env_vars.MCF_POLL_ACCOUNTS, "")
+            ),
             retail_poll_accounts=parse_poll_accounts(
-                "RETAIL_POLL_ACCOUNTS", env.get("RETAIL_POLL_ACCOUNTS", "")
+                env_vars.RETAIL_POLL_ACCOUNTS, env.get(env_vars.RETAIL_POLL_ACCOUNTS, "")
             ),
-            usage_plan_overrides=parse_usage_plan_overrides(env.get("USAGE_PLAN_OVERRIDES", "")),
-            shared_rate_buckets=parse_shared_rate_buckets(env.get("SHARED_RATE_BUCKETS", "")),
-            relay_context_key_secret_id=env.get("RELAY_CONTEXT_KEY_SECRET_ID", "").strip() or None,
-            allowed_accounts=parse_allowed_accounts(env.get("ALLOWED_ACCOUNTS", "")),
-            sender_accounts=parse_sender_accounts(env.get("SENDER_ACCOUNTS", "")),
-            notification_dead_letter_queue_url=env.get("NOTIFICATION_DEAD_LETTER_QUEUE_URL", "").strip(),
-            notification_seller_accounts=parse_seller_accounts(env.get("NOTIFICATION_SELLER_ACCOUNTS", "")),
+            usage_plan_overrides=parse_usage_plan_overrides(env.get(env_vars.USAGE_PLAN_OVERRIDES, "")),
+            shared_rate_buckets=parse_shared_rate_buckets(env.get(env_vars.SHARED_RATE_BUCKETS, "")),
+            relay_context_key_secret_id=env.get(env_vars.RELAY_CONTEXT_KEY_SECRET_ID, "").strip() or None,
+            allowed_accounts=parse_allowed_accounts(env.get(env_vars.ALLOWED_ACCOUNTS, "")),
+            sender_accounts=parse_sender_accounts(env.get(env_vars.SENDER_ACCOUNTS, "")),
+            notification_dead_letter_queue_url=env.get(
+                env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL, ""
+            ).strip(),
+            notification_seller_accounts=parse_seller_accounts(
+                env.get(env_vars.NOTIFICATION_SELLER_ACCOUNTS, "")
+            ),
         )
 
 
@@ -202,7 +211,7 @@ def parse_seller_accounts(text: str) -> tuple[tuple[str, str], ...]:
         seller, _, account = (part.strip() for part in item.partition("="))
         if not seller or not _ACCOUNT_NAME.match(account):
             raise SettingsError(
-                f"NOTIFICATION_SELLER_ACCOUNTS: {item.strip()[:80]!r} is not <sellerId>=<account>"
+                f"{env_vars.NOTIFICATION_SELLER_ACCOUNTS}: {item.strip()[:80]!r} is not <sellerId>=<account>"
             )
         pairs.append((seller, account))
     return tuple(pairs)
@@ -215,17 +224,19 @@ def parse_usage_plan_overrides(text: str) -> tuple[tuple[str, float, int], ...]:
     try:
         document = json.loads(text)
     except ValueError:
-        raise SettingsError("USAGE_PLAN_OVERRIDES must be a JSON object") from None
+        raise SettingsError(f"{env_vars.USAGE_PLAN_OVERRIDES} must be a JSON object") from None
     if not isinstance(document, dict):
-        raise SettingsError("USAGE_PLAN_OVERRIDES must be a JSON object")
+        raise SettingsError(f"{env_vars.USAGE_PLAN_OVERRIDES} must be a JSON object")
     overrides = []
     for key, plan in sorted(document.items()):
         if key not in ALL_OPERATIONS:
-            raise SettingsError(f"USAGE_PLAN_OVERRIDES: unknown operation {key!r} (use <api>.<operationId>)")
+            raise SettingsError(
+                f"{env_vars.USAGE_PLAN_OVERRIDES}: unknown operation {key!r} (use <api>.<operationId>)"
+            )
         rate, burst = (plan.get("rate"), plan.get("burst")) if isinstance(plan, dict) else (None, None)
         if not isinstance(rate, int | float) or rate <= 0 or not isinstance(burst, int) or burst < 1:
             raise SettingsError(
-                f"USAGE_PLAN_OVERRIDES: {key} needs a positive rate and an integer burst >= 1"
+                f"{env_vars.USAGE_PLAN_OVERRIDES}: {key} needs a positive rate and an integer burst >= 1"
             )
         overrides.append((key, float(rate), burst))
     return tuple(overrides)
@@ -239,17 +250,19 @@ def parse_shared_rate_buckets(text: str) -> tuple[tuple[str, str], ...]:
     try:
         document = json.loads(text)
     except ValueError:
-        raise SettingsError("SHARED_RATE_BUCKETS must be a JSON object") from None
+        raise SettingsError(f"{env_vars.SHARED_RATE_BUCKETS} must be a JSON object") from None
     if not isinstance(document, dict):
-        raise SettingsError("SHARED_RATE_BUCKETS must be a JSON object")
+        raise SettingsError(f"{env_vars.SHARED_RATE_BUCKETS} must be a JSON object")
     for key, target in document.items():
         for name in (key, target):
             if not isinstance(name, str) or name not in ALL_OPERATIONS:
                 raise SettingsError(
-                    f"SHARED_RATE_BUCKETS: unknown operation {name!r} (use <api>.<operationId>)"
+                    f"{env_vars.SHARED_RATE_BUCKETS}: unknown operation {name!r} (use <api>.<operationId>)"
                 )
         if target in document:
-            raise SettingsError(f"SHARED_RATE_BUCKETS: {target} shares a bucket itself; name the last one")
+            raise SettingsError(
+                f"{env_vars.SHARED_RATE_BUCKETS}: {target} shares a bucket itself; name the last one"
+            )
     return tuple(sorted(document.items()))
 
 
@@ -261,7 +274,7 @@ def parse_allowed_accounts(text: str) -> tuple[str, ...] | None:
     names = tuple(sorted({name.strip() for name in text.split(",") if name.strip()}))
     for name in names:
         if not _ACCOUNT_NAME.match(name):
-            raise SettingsError(f"ALLOWED_ACCOUNTS: {name[:80]!r} is not an account name")
+            raise SettingsError(f"{env_vars.ALLOWED_ACCOUNTS}: {name[:80]!r} is not an account name")
     return names or None
 
 
@@ -273,17 +286,21 @@ def parse_sender_accounts(text: str) -> tuple[tuple[str, tuple[str, ...]], ...] 
     try:
         document = json.loads(text)
     except ValueError:
-        raise SettingsError("SENDER_ACCOUNTS must be a JSON object of sender id to account list") from None
+        raise SettingsError(
+            f"{env_vars.SENDER_ACCOUNTS} must be a JSON object of sender id to account list"
+        ) from None
     if not isinstance(document, dict) or not document:
-        raise SettingsError("SENDER_ACCOUNTS must be a non-empty JSON object of sender id to account list")
+        raise SettingsError(
+            f"{env_vars.SENDER_ACCOUNTS} must be a non-empty JSON object of sender id to account list"
+        )
     senders = []
     for sender, accounts in sorted(document.items()):
         if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
-            raise SettingsError(f"SENDER_ACCOUNTS: {sender[:80]!r} needs a list of account names")
+            raise SettingsError(f"{env_vars.SENDER_ACCOUNTS}: {sender[:80]!r} needs a list of account names")
         for account in accounts:
             if account != "*" and not _ACCOUNT_NAME.match(account):
                 raise SettingsError(
-                    f"SENDER_ACCOUNTS: {account[:80]!r} of {sender[:80]!r} is not an account name"
+                    f"{env_vars.SENDER_ACCOUNTS}: {account[:80]!r} of {sender[:80]!r} is not an account name"
                 )
         senders.append((sender, tuple(sorted(set(accounts)))))
     return tuple(senders)

@@ -34,6 +34,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SizeName = Literal["ci", "full"]
 
 
+# The suite's size (ci or full): set by mk/chaos.mk, read here and by tests/chaos/conftest.py.
+CHAOS_SIZE = "CHAOS_SIZE"
+
+
 @dataclass(frozen=True, slots=True)
 class ChaosSize:
     """How big a run is. ``full`` meets the issue's numbers; ``ci`` is the reduced size for CI."""
@@ -49,7 +53,7 @@ class ChaosSize:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ChaosSize:
         env = os.environ if environ is None else environ
-        name = env.get("CHAOS_SIZE", "ci").strip().lower()
+        name = env.get(CHAOS_SIZE, "ci").strip().lower()
         if name == "full":
             return cls("full", 1000, 0.10, 20, 24, 120, 200)
         return cls("ci", 240, 0.10, 6, 16, 60, 60)

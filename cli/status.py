@@ -27,6 +27,7 @@ from cli.targets import (
     read_stack_file,
     resolve_operator_target,
 )
+from domain import env_vars
 from domain.catalog import CATALOG
 from domain.commands import Region
 from domain.spapi import ALL_OPERATIONS
@@ -340,10 +341,10 @@ def status(  # noqa: PLR0917 - typer maps each option to a parameter
 
 def _secret_prefix(stack_file: Path | None) -> str | None:
     if stack_file is not None:
-        prefix = read_stack_file(stack_file).get("environment", {}).get("ACCOUNT_SECRET_PREFIX")
+        prefix = read_stack_file(stack_file).get("environment", {}).get(env_vars.ACCOUNT_SECRET_PREFIX)
         if prefix:
             return str(prefix)
-    return os.environ.get("ACCOUNT_SECRET_PREFIX")
+    return os.environ.get(env_vars.ACCOUNT_SECRET_PREFIX)
 
 
 def print_buckets(console: Console, levels: Iterable[BucketLevel], now: float, account: str | None) -> None:

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cli.errors import ConsoleError, ExitCode
+from domain import env_vars
 
 StackFileOption = Annotated[
     Path | None,
@@ -171,8 +172,10 @@ def resolve_operator_target(
     env = dict(os.environ) if environ is None else environ
     described: dict[str, Any] = read_stack_file(stack_file) if stack_file else {}
     if stack_name:
-        endpoint = described.get("awsEndpointUrl") or env.get("AWS_ENDPOINT_URL")
-        region = described.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        endpoint = described.get("awsEndpointUrl") or env.get(env_vars.AWS_ENDPOINT_URL)
+        region = (
+            described.get("region") or env.get(env_vars.AWS_REGION) or env.get(env_vars.AWS_DEFAULT_REGION)
+        )
         described = {**read_stack_outputs(stack_name, endpoint, region), **described}
 
     def pick(option: str | None, key: str, variable: str) -> str | None:
@@ -180,10 +183,16 @@ def resolve_operator_target(
         return str(value) if value else None
 
     return OperatorTarget(
-        command_queue_url=pick(command_queue_url, "commandQueueUrl", "COMMAND_QUEUE_URL"),
-        dead_letter_queue_url=pick(dead_letter_queue_url, "deadLetterQueueUrl", "DEAD_LETTER_QUEUE_URL"),
-        rate_limit_table_name=pick(rate_limit_table_name, "rateLimitTableName", "RATE_LIMIT_TABLE_NAME"),
-        endpoint_url=pick(None, "awsEndpointUrl", "AWS_ENDPOINT_URL"),
-        region=pick(None, "region", "AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-        outcome_tap_queue_url=pick(outcome_tap_queue_url, "outcomeTapQueueUrl", "OUTCOME_TAP_QUEUE_URL"),
+        command_queue_url=pick(command_queue_url, "commandQueueUrl", env_vars.COMMAND_QUEUE_URL),
+        dead_letter_queue_url=pick(
+            dead_letter_queue_url, "deadLetterQueueUrl", env_vars.DEAD_LETTER_QUEUE_URL
+        ),
+        rate_limit_table_name=pick(
+            rate_limit_table_name, "rateLimitTableName", env_vars.RATE_LIMIT_TABLE_NAME
+        ),
+        endpoint_url=pick(None, "awsEndpointUrl", env_vars.AWS_ENDPOINT_URL),
+        region=pick(None, "region", env_vars.AWS_REGION) or env.get(env_vars.AWS_DEFAULT_REGION) or None,
+        outcome_tap_queue_url=pick(
+            outcome_tap_queue_url, "outcomeTapQueueUrl", env_vars.OUTCOME_TAP_QUEUE_URL
+        ),
     )

@@ -36,6 +36,7 @@ from adapters.rate_limiter import DynamoDbGcraLimiter
 from adapters.settings import Settings, SettingsError
 from adapters.spapi import CONNECT_TIMEOUT_SECONDS, LwaTokenCache, SpApiHttpClient, request_seconds
 from adapters.sqs import SqsMessageQueue
+from domain import env_vars
 from domain.authorization import AccountAuthorization
 from domain.catalog import GRANTLESS_SCOPES, RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
@@ -175,10 +176,10 @@ def build_worker(
     clock: Clock | None = None,
 ) -> Worker:
     for variable, value in (
-        ("COMMAND_QUEUE_URL", settings.command_queue_url),
-        ("DEAD_LETTER_QUEUE_URL", settings.dead_letter_queue_url),
-        ("IDEMPOTENCY_TABLE_NAME", settings.idempotency_table_name),
-        ("RELAY_CONTEXT_KEY_SECRET_ID", settings.relay_context_key_secret_id),
+        (env_vars.COMMAND_QUEUE_URL, settings.command_queue_url),
+        (env_vars.DEAD_LETTER_QUEUE_URL, settings.dead_letter_queue_url),
+        (env_vars.IDEMPOTENCY_TABLE_NAME, settings.idempotency_table_name),
+        (env_vars.RELAY_CONTEXT_KEY_SECRET_ID, settings.relay_context_key_secret_id),
     ):
         if not value:
             raise SettingsError(f"environment variable {variable} is required by the worker")
@@ -318,8 +319,8 @@ def build_notifications(settings: Settings, *, session: boto3.Session | None = N
     """The notifications handler's graph: schemas, the notification log and the write ledger (both in
     the idempotency table), the outcome bus and the notification DLQ; no SP-API, no limiter."""
     for variable, value in (
-        ("NOTIFICATION_DEAD_LETTER_QUEUE_URL", settings.notification_dead_letter_queue_url),
-        ("IDEMPOTENCY_TABLE_NAME", settings.idempotency_table_name),
+        (env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL, settings.notification_dead_letter_queue_url),
+        (env_vars.IDEMPOTENCY_TABLE_NAME, settings.idempotency_table_name),
     ):
         if not value:
             raise SettingsError(f"environment variable {variable} is required by the notifications handler")

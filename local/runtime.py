@@ -22,6 +22,7 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from adapters.settings import DEFAULT_RETRY_BUDGET_HOURS
+from domain import env_vars
 from domain.events import COMMAND_EVENT
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
@@ -219,36 +220,36 @@ class LocalStack:
         assert self.moto is not None and self.resources is not None, "start() first"
         resources = self.resources
         return {
-            "AWS_ENDPOINT_URL": self.moto.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": resources.region,
-            "AWS_REGION": resources.region,
-            "COMMAND_QUEUE_URL": resources.command_queue_url,
-            "DEAD_LETTER_QUEUE_URL": resources.dead_letter_queue_url,
-            "IDEMPOTENCY_TABLE_NAME": resources.idempotency_table_name,
-            "RATE_LIMIT_TABLE_NAME": resources.rate_limit_table_name,
-            "OUTCOME_BUS_NAME": resources.outcome_bus_name,
-            "OUTCOME_TAP_QUEUE_URL": resources.outcome_tap_queue_url,
-            "ACCOUNT_SECRET_PREFIX": resources.account_secret_prefix,
-            "RELAY_CONTEXT_KEY_SECRET_ID": resources.relay_context_key_secret_id,
-            "MAX_RECEIVE_COUNT": str(resources.max_receive_count),
+            env_vars.AWS_ENDPOINT_URL: self.moto.endpoint_url,
+            env_vars.AWS_ACCESS_KEY_ID: "local",
+            env_vars.AWS_SECRET_ACCESS_KEY: "local",
+            env_vars.AWS_DEFAULT_REGION: resources.region,
+            env_vars.AWS_REGION: resources.region,
+            env_vars.COMMAND_QUEUE_URL: resources.command_queue_url,
+            env_vars.DEAD_LETTER_QUEUE_URL: resources.dead_letter_queue_url,
+            env_vars.IDEMPOTENCY_TABLE_NAME: resources.idempotency_table_name,
+            env_vars.RATE_LIMIT_TABLE_NAME: resources.rate_limit_table_name,
+            env_vars.OUTCOME_BUS_NAME: resources.outcome_bus_name,
+            env_vars.OUTCOME_TAP_QUEUE_URL: resources.outcome_tap_queue_url,
+            env_vars.ACCOUNT_SECRET_PREFIX: resources.account_secret_prefix,
+            env_vars.RELAY_CONTEXT_KEY_SECRET_ID: resources.relay_context_key_secret_id,
+            env_vars.MAX_RECEIVE_COUNT: str(resources.max_receive_count),
             # The emulator listens on this machine: the local stack admits loopback endpoints.
-            "ALLOW_LOOPBACK_ENDPOINTS": "true",
-            "SPAPI_ENDPOINT_URL": self.spapi_endpoint,
-            "LWA_TOKEN_URL": self.lwa_token_url,
-            "HTTP_TIMEOUT_SECONDS": str(self.options.http_timeout_seconds),
-            "RETRY_BACKOFF_BASE_SECONDS": str(self.options.retry_backoff_base_seconds),
-            "RETRY_BUDGET_HOURS": str(self.options.retry_budget_hours),
-            "POLLER_STATE_TABLE_NAME": resources.poller_state_table_name,
-            "DF_POLL_ACCOUNTS": self.options.df_poll_accounts,
-            "MCF_POLL_ACCOUNTS": self.options.mcf_poll_accounts,
-            "RETAIL_POLL_ACCOUNTS": self.options.retail_poll_accounts,
-            "USAGE_PLAN_OVERRIDES": self.options.usage_plan_overrides,
-            "FOLLOW_UP_INTERVAL_SECONDS": str(self.options.follow_up_interval_seconds),
-            "FOLLOW_UP_MAX_MINUTES": str(self.options.follow_up_max_minutes),
-            "ACKNOWLEDGEMENT_WINDOW_SECONDS": str(self.options.acknowledgement_window_seconds),
-            "POWERTOOLS_SERVICE_NAME": "sp-relay",
+            env_vars.ALLOW_LOOPBACK_ENDPOINTS: "true",
+            env_vars.SPAPI_ENDPOINT_URL: self.spapi_endpoint,
+            env_vars.LWA_TOKEN_URL: self.lwa_token_url,
+            env_vars.HTTP_TIMEOUT_SECONDS: str(self.options.http_timeout_seconds),
+            env_vars.RETRY_BACKOFF_BASE_SECONDS: str(self.options.retry_backoff_base_seconds),
+            env_vars.RETRY_BUDGET_HOURS: str(self.options.retry_budget_hours),
+            env_vars.POLLER_STATE_TABLE_NAME: resources.poller_state_table_name,
+            env_vars.DF_POLL_ACCOUNTS: self.options.df_poll_accounts,
+            env_vars.MCF_POLL_ACCOUNTS: self.options.mcf_poll_accounts,
+            env_vars.RETAIL_POLL_ACCOUNTS: self.options.retail_poll_accounts,
+            env_vars.USAGE_PLAN_OVERRIDES: self.options.usage_plan_overrides,
+            env_vars.FOLLOW_UP_INTERVAL_SECONDS: str(self.options.follow_up_interval_seconds),
+            env_vars.FOLLOW_UP_MAX_MINUTES: str(self.options.follow_up_max_minutes),
+            env_vars.ACKNOWLEDGEMENT_WINDOW_SECONDS: str(self.options.acknowledgement_window_seconds),
+            env_vars.POWERTOOLS_SERVICE_NAME: "sp-relay",
         }
 
     def describe(self) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaos.harness import ChaosSize, set_queue_visibility
+from chaos.harness import CHAOS_SIZE, ChaosSize, set_queue_visibility
+from domain import env_vars
 from local.runtime import LocalStack, LocalStackOptions
 
 # Local timings: short enough for minutes-long runs, in the template's proportions (visibility > timeout).
@@ -21,7 +22,7 @@ CHAOS_TEST_TIMEOUT_SECONDS = 2400
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    selected = "chaos" in (config.getoption("markexpr", "") or "") or bool(os.environ.get("CHAOS_SIZE"))
+    selected = "chaos" in (config.getoption("markexpr", "") or "") or bool(os.environ.get(CHAOS_SIZE))
     if selected:
         for item in items:
             if item.get_closest_marker("chaos") is not None:
@@ -42,8 +43,8 @@ def chaos_size() -> ChaosSize:
 @pytest.fixture(scope="session")
 def chaos_stack() -> Iterator[LocalStack]:
     # Acknowledgements are followed by transaction-status checks; the emulator settles them in 2 s.
-    saved = os.environ.get("FOLLOW_UP_INTERVAL_SECONDS")
-    os.environ["FOLLOW_UP_INTERVAL_SECONDS"] = "2"
+    saved = os.environ.get(env_vars.FOLLOW_UP_INTERVAL_SECONDS)
+    os.environ[env_vars.FOLLOW_UP_INTERVAL_SECONDS] = "2"
     options = LocalStackOptions(
         workers=4,
         max_receive_count=5,
@@ -59,9 +60,9 @@ def chaos_stack() -> Iterator[LocalStack]:
         set_queue_visibility(stack.client("sqs"), stack.resources.command_queue_url, QUEUE_VISIBILITY_SECONDS)
         yield stack
     if saved is None:
-        os.environ.pop("FOLLOW_UP_INTERVAL_SECONDS", None)
+        os.environ.pop(env_vars.FOLLOW_UP_INTERVAL_SECONDS, None)
     else:
-        os.environ["FOLLOW_UP_INTERVAL_SECONDS"] = saved
+        os.environ[env_vars.FOLLOW_UP_INTERVAL_SECONDS] = saved
 
 
 @pytest.fixture
