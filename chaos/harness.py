@@ -346,6 +346,7 @@ class LedgerReport:
     dlq_reasons: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     without_outcome: list[str] = field(default_factory=list)
+    several_outcomes: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -375,6 +376,7 @@ class LedgerReport:
             ("DLQ messages without a reason", str(len(self.dlq_without_reason))),
             ("outcome events by status", _fmt_counter(self.outcomes)),
             ("commandIds without any outcome event", str(len(self.without_outcome))),
+            ("commandIds with more than one outcome event", str(len(self.several_outcomes))),
         ]
 
 
@@ -418,6 +420,8 @@ def reconcile(
         dead = command_id in in_dlq
         if command_id not in outcome_ids:
             report.without_outcome.append(command_id)
+        elif outcome_ids[command_id] > 1:
+            report.several_outcomes.append(command_id)
         if count == 0:
             (report.dead_lettered if dead else _lost(report, command_id))[kind] += 1
         elif count == 1:

@@ -4,7 +4,9 @@ It polls the command queue the way the event source mapping does — batches of 
 visibility timeout, partial batch responses — and calls the real Lambda handler with a real-shaped SQS
 event and a Lambda context whose remaining time counts down from the function timeout. Messages the
 handler reports as failed stay on the queue and come back after their visibility timeout; SQS moves
-them to the DLQ after maxReceiveCount, as on AWS.
+them to the DLQ after maxReceiveCount, as on AWS. An invocation that runs past the function timeout
+is a Lambda timeout: it is counted, and its whole batch comes back, whatever the handler answered (a
+thread cannot be killed at the deadline, so what it did after it still happened; the count is the check).
 """
 
 from __future__ import annotations
@@ -75,15 +77,19 @@ class PollStats:
     deleted: int = 0
     failed: int = 0
     handler_errors: int = 0
+    timeouts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, received: int, deleted: int, failed: int, handler_error: bool) -> None:
+    def add(
+        self, received: int, deleted: int, failed: int, handler_error: bool, timed_out: bool = False
+    ) -> None:
         with self._lock:
             self.batches += 1
             self.received += received
             self.deleted += deleted
             self.failed += failed
             self.handler_errors += int(handler_error)
+            self.timeouts += int(timed_out)
 
 
 class LocalEventSourceMapping:
@@ -137,6 +143,14 @@ class LocalEventSourceMapping:
                 "handler invocation failed; the whole batch returns after its visibility timeout"
             )
             self.stats.add(len(messages), 0, len(messages), handler_error=True)
+            return len(messages)
+        if context.get_remaining_time_in_millis() <= 0:
+            logger.error(
+                "handler invocation ran past the function timeout; Lambda would have ended it and the "
+                "whole batch returns after its visibility timeout",
+                extra={"function_timeout_seconds": self._timeout, "batch_size": len(messages)},
+            )
+            self.stats.add(len(messages), 0, len(messages), handler_error=False, timed_out=True)
             return len(messages)
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]

@@ -65,7 +65,11 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     accounts = [a.name for a in DEMO_ACCOUNTS]
     creates = [factory.create(account=accounts[i % 2]) for i in range(n_create)]
     acks = [factory.acknowledge(account=accounts[(i + 1) % 2]) for i in range(n_ack)]
-    stats_before = (stack.worker.stats.received, stack.worker.stats.handler_errors)
+    stats_before = (
+        stack.worker.stats.received,
+        stack.worker.stats.handler_errors,
+        stack.worker.stats.timeouts,
+    )
     json_handler, json_lines = powertools_json_capture()
     relay_loggers = [logging.getLogger(), logging.getLogger("sp-relay"), logging.getLogger("sp-relay-local")]
     for logger in relay_loggers:
@@ -97,6 +101,7 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     report = reconcile(commands, state.effects(), dead_letters, outcomes)
     received = stack.worker.stats.received - stats_before[0]
     handler_errors = stack.worker.stats.handler_errors - stats_before[1]
+    timeouts = stack.worker.stats.timeouts - stats_before[2]
     sent = sum(1 for _ in commands) + round(len(commands) * chaos_size.duplicate_share)
     statuses: dict[int, int] = {}
     for call in calls:
@@ -121,6 +126,7 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
         ("phases (creates+acks / updates / cancels)", " / ".join(f"{s:.1f}s" for s in phase_seconds)),
         ("messages received by the worker loop", str(received)),
         ("handler invocations that crashed", str(handler_errors)),
+        ("invocations past the function timeout", str(timeouts)),
         ("SP-API calls by HTTP status", ", ".join(f"{k}={v}" for k, v in sorted(statuses.items()))),
         (
             "injected faults fired",
@@ -140,7 +146,9 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
 
     assert not report.violations, report.violations
     assert not report.without_outcome, report.without_outcome[:10]
+    assert not report.several_outcomes, report.several_outcomes[:10]
     assert handler_errors == 0
+    assert timeouts == 0, "the deadline guard let an invocation run past the function timeout"
     # Every write is probed before any re-apply: not one extra effect, whatever was injected.
     assert sum(report.extra_effects.values()) == 0, report.extra_effects
     assert sum(statuses.values()) > len(commands), "faults must have caused retries"

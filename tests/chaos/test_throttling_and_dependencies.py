@@ -209,13 +209,16 @@ def test_dynamodb_and_secrets_manager_faults_are_retried_and_leave_no_stuck_reco
             f"{mapping.stats.received} / {mapping.stats.deleted} / {mapping.stats.failed}",
         ),
         ("handler invocations that crashed", str(mapping.stats.handler_errors)),
+        ("invocations past the function timeout", str(mapping.stats.timeouts)),
         *report.rows(),
         ("ledger records ATTEMPTED or UNKNOWN (live lease)", f"{len(in_progress)} ({len(live_leases)})"),
     ]
     print(format_table("DynamoDB and Secrets Manager faults", rows))
     assert sum(injector.injected.values()) > 0 and injector.injected["secretsmanager.GetSecretValue"] >= 4
     assert mapping.stats.handler_errors == 0
+    assert mapping.stats.timeouts == 0, "the deadline guard let an invocation run past the function timeout"
     assert not report.violations, report.violations
     assert not report.without_outcome, report.without_outcome[:10]
+    assert not report.several_outcomes, report.several_outcomes[:10]
     # A record left ATTEMPTED or UNKNOWN (a save that failed after SP-API answered) is settled by the
     # state probe of its next delivery; none of them was lost or applied twice (the violations above).

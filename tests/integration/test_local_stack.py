@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,3 +289,26 @@ def test_concurrent_receivers_never_get_the_same_message(sqs: SQSClient) -> None
         thread.join(timeout=60)
 
     assert sorted(received) == sorted(f"m{i}" for i in range(sent))  # each once: none twice, none lost
+
+
+def test_an_invocation_past_the_function_timeout_is_a_lambda_timeout_and_its_batch_comes_back(
+    sqs: SQSClient,
+) -> None:
+    url = sqs.create_queue(QueueName=f"slow-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="slow")
+
+    def handler(_event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Answers "all done" after the deadline: Lambda would have ended it before the answer counted.
+        time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
+        return {"batchItemFailures": []}
+
+    mapping = LocalEventSourceMapping(
+        sqs, url, handler, concurrency=1, wait_seconds=0, function_timeout_seconds=0.2
+    )
+    assert mapping.poll_once() == 1
+    assert (mapping.stats.timeouts, mapping.stats.deleted) == (1, 0)
+    time.sleep(1.2)
+    again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
+    assert [m["Body"] for m in again] == ["slow"]
