@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,6 +31,7 @@ from cli.targets import OperatorTarget, StackFileOption, TargetError, resolve_op
 from domain.catalog import CATALOG
 from domain.commands import command_json_schema, parse_command, unknown_type_reason
 from local.assets import MissingRepositoryFile, repository_path
+from local.sample_dates import SAMPLES_WRITTEN, moved_to
 
 app = typer.Typer(
     name="sp-relay",
@@ -108,16 +110,30 @@ def schema(
 @app.command()
 def example(
     command_type: Annotated[str, typer.Argument(help="A command type, e.g. create-fulfillment.")],
+    as_written: Annotated[
+        bool,
+        typer.Option(
+            "--as-written",
+            help=f"Keep the sample's dates (written {SAMPLES_WRITTEN.isoformat()}), not moved to today.",
+        ),
+    ] = False,
 ) -> None:
-    """Print a valid example command of a type (the sample from events/), ready to edit and send."""
+    """Print a valid example command of a type (the sample from events/), ready to edit and send.
+
+    Its dates are moved to today by whole days: a search window ends today, a delivery date is still ahead.
+    """
     name = _known_type(command_type)
     try:
         path = repository_path("events") / f"{name}.json"
         text = path.read_text(encoding="utf-8")
     except (MissingRepositoryFile, OSError) as error:
         raise ConsoleError(f"No example of {name} in this installation: {error}") from None
+    document = json.loads(text)
+    if not as_written:
+        document = moved_to(document, datetime.now(UTC).date())
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     parse_command(text)  # the samples are the demo's and the tests' inputs: always valid
-    sys.stdout.write(json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(text)
 
 
 def _known_type(command_type: str) -> str:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -514,6 +515,15 @@ def test_schema_of_one_type_and_an_example_of_it_that_validates(tmp_path: Path) 
     typo = cli("schema", "--type", "cancel-fulfilment")
     assert typo.exit_code == ExitCode.USAGE
     assert "did you mean 'cancel-fulfillment'?" in typo.output
+
+
+def test_an_example_search_window_ends_today_unless_asked_for_the_sample_as_written() -> None:
+    before = datetime.now(UTC).date().isoformat()
+    window = json.loads(cli("example", "list-df-purchase-orders").stdout)["payload"]
+    after = datetime.now(UTC).date().isoformat()
+    assert window["createdBefore"][:10] in {before, after}
+    as_written = json.loads(cli("example", "list-df-purchase-orders", "--as-written").stdout)["payload"]
+    assert as_written == json.loads((ROOT / "events" / "list-df-purchase-orders.json").read_text())["payload"]
 
 
 def test_stack_name_reads_the_queue_urls_from_the_cloudformation_outputs(stack: LocalStack) -> None:
