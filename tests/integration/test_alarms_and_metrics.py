@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,11 @@ from adapters.metrics import (
     status_metric,
 )
 from domain.outcomes import Failure, Outcome, OutcomeStatus
-from domain.ports import Admission, InboundMessage
+from domain.ports import InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import SpApiRequest, SpApiResponse
 from local.stack import load_template
+from tests.fakes import FakeLimiter, FakeOutcomes, FakeQueue, FakeSpApi
 
 pytestmark = pytest.mark.integration
 
@@ -148,79 +148,22 @@ def test_metrics_backend_follows_the_environment() -> None:
     assert status_metric("timed-out") == "CommandsTimedOut"
 
 
-class _FakeSpApi:
-    def __init__(self, *statuses: int) -> None:
-        self.statuses = list(statuses)
-
-    def call(
-        self,
-        account: str,
-        region: str,
-        request: SpApiRequest,
-        *,
-        admit: Admission | None = None,
-        timeout_seconds: float | None = None,
-    ) -> SpApiResponse:
-        if admit is not None:
-            admit()
-        return SpApiResponse(status=self.statuses.pop(0), body=None)
-
-
-class _FakeLimiter:
-    def __init__(self, *waits: float) -> None:
-        self.waits = list(waits)
-
-    def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
-        return self.waits.pop(0)
-
-    def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
-        return 0.0
-
-    def push_back(self, bucket: Bucket, plan: UsagePlan) -> None:
-        return None
-
-
-class _FakeOutcomes:
-    def __init__(self) -> None:
-        self.published: list[Outcome] = []
-
-    def publish(self, outcome: Outcome) -> None:
-        self.published.append(outcome)
-
-    def publish_event(self, detail_type: str, detail: Mapping[str, Any]) -> None:
-        raise NotImplementedError
-
-
-class _FakeQueue:
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def dead_letter(self, message: InboundMessage, failure: Failure, relay_context: str | None) -> None:
-        self.calls.append("dead_letter")
-
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
-        self.calls.append("defer")
-
-    def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:
-        self.calls.append("schedule")
-
-    def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
-        self.calls.append("back_off")
-
-
 def test_meters_count_what_passes_through_and_delegate_the_rest() -> None:
     metrics = InMemoryMetrics()
-    spapi = metered_spapi(_FakeSpApi(200, 429), metrics)
+    inner_spapi = FakeSpApi()
+    inner_spapi.answer("op", SpApiResponse(status=200, body=None), SpApiResponse(status=429, body=None))
+    spapi = metered_spapi(inner_spapi, metrics)
     request = SpApiRequest(operation_id="op", method="GET", path="/")
     assert [spapi.call("a", "na", request).status for _ in range(2)] == [200, 429]
-    limiter = metered_limiter(_FakeLimiter(0.0, 1.5), metrics)
+    inner_limiter = FakeLimiter(waits=[0.0, 1.5])
+    limiter = metered_limiter(inner_limiter, metrics)
     plan = UsagePlan(rate=1, burst=1)
     assert [limiter.try_acquire(Bucket("a", "na", "op"), plan) for _ in range(2)] == [0.0, 1.5]
-    inner_outcomes = _FakeOutcomes()
+    inner_outcomes = FakeOutcomes()
     outcomes = metered_outcomes(inner_outcomes, metrics)
     outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, "t", "c", "a", "m"))
     outcomes.publish(Outcome(OutcomeStatus.REJECTED, "t", "c", "a", "m"))  # counted on the DLQ instead
-    inner_queue = _FakeQueue()
+    inner_queue = FakeQueue()
     queue = metered_queue(inner_queue, metrics)
     message = InboundMessage("m", "{}", 1, "r")
     queue.dead_letter(message, Failure(OutcomeStatus.REJECTED, "InvalidCommand", "x", 1, {}), None)
@@ -239,4 +182,8 @@ def test_meters_count_what_passes_through_and_delegate_the_rest() -> None:
     }
     assert len(metrics.timings[SPAPI_LATENCY]) == 2
     assert len(inner_outcomes.published) == 2
-    assert inner_queue.calls == ["dead_letter", "dead_letter", "defer", "back_off"]
+    assert inner_spapi.operations() == ["op", "op"]
+    assert len(inner_limiter.taken) == 2
+    assert [failure.code for _, failure in inner_queue.dead_letters] == ["InvalidCommand", "SpApiUnavailable"]
+    assert (inner_queue.deferred, inner_queue.deferred_contexts) == ([(message, 3)], ["v1.e30.sealed"])
+    assert inner_queue.backed_off == [(message, 3)]
