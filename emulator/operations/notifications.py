@@ -16,13 +16,18 @@ that still has subscriptions cannot be deleted. A missing destination or subscri
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from emulator.errors import ApiError
+from emulator.notification_delivery import FULFILLMENT_ORDER_STATUS, OrderStatusChange
 from emulator.notification_state import NotificationsState, Subscription
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 
 API = "notifications"
+# The mock order of a test notification: a grantless call names no seller, and no real order changed.
+TEST_SELLER_ID: Final = "A0TESTNOTIFICATION"
+TEST_ORDER_STATUS: Final = "Received"
 
 
 def _state(ctx: CallContext) -> NotificationsState:
@@ -222,6 +227,21 @@ def send_test_notification(ctx: CallContext) -> HandlerResult:
         (ctx.client_id, notification_type, str(destination_id), test.get("testScenario"))
     )
     ctx.state.record_effect(ctx.operation.name, f"{notification_type}:{destination_id}")
+    if notification_type == FULFILLMENT_ORDER_STATUS:
+        # "Sends a mock notification of the specified type to your SQS" (the model): through the same
+        # delivery as real status changes (the configured queue, whatever destinationId names), sent once
+        # the state's lock is released. Other types are only recorded: the emulator builds no messages of
+        # them.
+        now = datetime.now(UTC)
+        ctx.state.notification_delivery.enqueue(
+            OrderStatusChange(
+                seller_id=TEST_SELLER_ID,
+                order_id=f"test-notification-{uuid.uuid4().hex[:12]}",
+                status=TEST_ORDER_STATUS,
+                status_updated=now,
+            ),
+            now=now,
+        )
     return 200, {}
 
 

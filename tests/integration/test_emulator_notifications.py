@@ -18,6 +18,7 @@ from jsonschema import Draft7Validator
 
 from emulator import EmulatorServer
 from emulator.notification_delivery import NotificationDestination
+from emulator.operations.notifications import TEST_SELLER_ID
 from local.moto import aws_client_kwargs, start_moto_server
 
 pytestmark = pytest.mark.integration
@@ -29,6 +30,7 @@ SCHEMA = (
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FBA = "/fba/outbound/2020-07-01/fulfillmentOrders"
 MCF_2026 = "/fulfillment/outbound/2026-07-04/orders"
+TEST_NOTIFICATION = "/notifications/v1/subscriptions"
 CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SELLER = "client-n", "secret-n", "Atzr|refresh-n", "A1NOTIFYSELLER"
 ENVELOPE = {
     "NotificationVersion",
@@ -148,6 +150,42 @@ def test_every_status_change_of_both_versions_is_one_valid_notification(
         "missed": 0,
         "failed": 0,
     }
+
+
+def test_send_test_notification_delivers_one_valid_mock_notification_of_that_type(
+    emulator: tuple[EmulatorServer, httpx.Client, dict[str, str]], queue: tuple[Any, str, str]
+) -> None:
+    _, client, _ = emulator
+    received(queue)
+    grant = client.post(
+        "/auth/o2/token",
+        data={
+            "grant_type": "client_credentials",
+            "scope": "sellingpartnerapi::notifications",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert grant.status_code == 200, grant.text
+    grantless = {"x-amz-access-token": grant.json()["access_token"]}
+    body = {"testNotification": {"payloadVersion": "1.0", "testScenario": "Order"}}
+
+    sent = client.post(
+        f"{TEST_NOTIFICATION}/FULFILLMENT_ORDER_STATUS/testNotification", json=body, headers=grantless
+    )
+    assert sent.status_code == 200, sent.text
+    [message] = received(queue)
+    # A type the emulator builds no messages of is answered and recorded, and sends nothing.
+    other = client.post(f"{TEST_NOTIFICATION}/ORDER_CHANGE/testNotification", json=body, headers=grantless)
+    assert other.status_code == 200, other.text
+
+    assert received(queue) == []
+    validator = Draft7Validator(json.loads(SCHEMA.read_text()))
+    assert [e.message for e in validator.iter_errors(message)] == []
+    assert message["NotificationType"] == "FULFILLMENT_ORDER_STATUS"
+    order_id, event_type, status = status_of(message)
+    assert (order_id.startswith("test-notification-"), event_type, status) == (True, "Order", "Received")
+    assert message["Payload"]["FulfillmentOrderStatusNotification"]["SellerId"] == TEST_SELLER_ID
 
 
 def test_the_duplicate_and_miss_controls_are_deterministic(
