@@ -15,7 +15,7 @@ sentence naming ids and states.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -343,76 +343,54 @@ def _probe_cancel_mcf_order(payload: Mapping[str, Any], context: ProbeContext) -
 # --- vendor acknowledgements --------------------------------------------------------------------------------
 
 
-def _acknowledgement_verdict(
-    payload: Mapping[str, Any],
-    *,
-    list_field: str,
-    still_open: Sequence[Mapping[str, Any]],
-    total: int,
-    states: str,
-    context: ProbeContext,
-) -> Verdict:
-    if not still_open:
-        return Verdict("applied", f"every purchase order is past New ({states})")
-    left = context.window_left()
-    if left > 0:
+@dataclass(frozen=True, slots=True)
+class _AcknowledgementProbe:
+    """An acknowledgement applied when each acknowledged purchase order's state is past new: both vendor
+    APIs answer the same way, each with its own list field, order read, state field and "new" word."""
+
+    list_field: str
+    read: OperationSpec
+    state_path: tuple[str, ...]
+    new_state: str
+
+    def __call__(self, payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
+        acknowledgements = [a for a in payload.get(self.list_field, []) if isinstance(a, Mapping)]
+        still_open: list[Mapping[str, Any]] = []
+        seen: list[str] = []
+        for acknowledgement in acknowledgements:
+            number = str(acknowledgement.get("purchaseOrderNumber"))
+            response = context.read(self.read, {"purchaseOrderNumber": number})
+            if _not_found(response):
+                return Verdict("unsettled", f"purchase order {number} is not found")
+            state = dig(_answer(self.read, response), self.state_path)
+            seen.append(f"{number}={state}")
+            if state == self.new_state:
+                still_open.append(acknowledgement)
+        states = ", ".join(seen)
+        if not still_open:
+            return Verdict("applied", f"every purchase order is past New ({states})")
+        total = len(acknowledgements)
+        left = context.window_left()
+        if left > 0:
+            return Verdict(
+                "wait",
+                f"{len(still_open)} of {total} purchase orders still New ({states}); an acknowledgement is "
+                "processed asynchronously",
+                wait_seconds=left,
+            )
         return Verdict(
-            "wait",
-            f"{len(still_open)} of {total} purchase orders still New ({states}); an acknowledgement is "
-            "processed asynchronously",
-            wait_seconds=left,
+            "missing",
+            f"{len(still_open)} of {total} purchase orders still New past the processing window ({states})",
+            {**payload, self.list_field: list(still_open)},
         )
-    return Verdict(
-        "missing",
-        f"{len(still_open)} of {total} purchase orders still New past the processing window ({states})",
-        {**payload, list_field: list(still_open)},
-    )
 
 
-def _probe_df_acknowledgement(payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
-    acknowledgements = [a for a in payload.get("orderAcknowledgements", []) if isinstance(a, Mapping)]
-    still_new: list[Mapping[str, Any]] = []
-    states: list[str] = []
-    for acknowledgement in acknowledgements:
-        number = str(acknowledgement.get("purchaseOrderNumber"))
-        response = context.read(GET_DF_ORDER, {"purchaseOrderNumber": number})
-        if _not_found(response):
-            return Verdict("unsettled", f"purchase order {number} is not found")
-        status = dig(_answer(GET_DF_ORDER, response), ("orderDetails", "orderStatus"))
-        states.append(f"{number}={status}")
-        if status == "NEW":
-            still_new.append(acknowledgement)
-    return _acknowledgement_verdict(
-        payload,
-        list_field="orderAcknowledgements",
-        still_open=still_new,
-        total=len(acknowledgements),
-        states=", ".join(states),
-        context=context,
-    )
-
-
-def _probe_retail_acknowledgement(payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
-    acknowledgements = [a for a in payload.get("acknowledgements", []) if isinstance(a, Mapping)]
-    still_new: list[Mapping[str, Any]] = []
-    states: list[str] = []
-    for acknowledgement in acknowledgements:
-        number = str(acknowledgement.get("purchaseOrderNumber"))
-        response = context.read(GET_RETAIL_PURCHASE_ORDER, {"purchaseOrderNumber": number})
-        if _not_found(response):
-            return Verdict("unsettled", f"purchase order {number} is not found")
-        state = dig(_answer(GET_RETAIL_PURCHASE_ORDER, response), ("payload", "purchaseOrderState"))
-        states.append(f"{number}={state}")
-        if state == "New":
-            still_new.append(acknowledgement)
-    return _acknowledgement_verdict(
-        payload,
-        list_field="acknowledgements",
-        still_open=still_new,
-        total=len(acknowledgements),
-        states=", ".join(states),
-        context=context,
-    )
+_probe_df_acknowledgement = _AcknowledgementProbe(
+    "orderAcknowledgements", GET_DF_ORDER, ("orderDetails", "orderStatus"), "NEW"
+)
+_probe_retail_acknowledgement = _AcknowledgementProbe(
+    "acknowledgements", GET_RETAIL_PURCHASE_ORDER, ("payload", "purchaseOrderState"), "New"
+)
 
 
 # --- Easy Ship ----------------------------------------------------------------------------------------------
