@@ -434,6 +434,26 @@ def test_a_fixed_secret_is_used_at_once_after_lwa_refused_the_cached_one(local_s
     assert client.call(account, "na", request).status == 200
 
 
+def test_a_secret_is_read_again_after_sp_api_refused_its_token_twice(stack: LocalStack) -> None:
+    """SP-API refusing the access token, also after a refresh, is the other way credentials are refused:
+    the cached secret is dropped as after LWA's refusal, so a fixed secret is used on the next call."""
+    assert stack.resources is not None and stack.emulator is not None
+    accounts = SecretsManagerAccounts(stack.client("secretsmanager"), stack.resources.account_secret_prefix)
+    http = httpx.Client(timeout=2.0)
+    tokens = LwaTokenCache(http, stack.lwa_token_url, accounts)
+    client = SpApiHttpClient(http, tokens, accounts, endpoint_override=stack.spapi_endpoint)
+    command = parse_command(__import__("json").dumps(unique(sample_command("create-fulfillment"))))
+    request = build_request(command.type.operation, command.payload)
+    stack.emulator.state.add_fault(Fault(operation="createFulfillmentOrder", status=401, count=2))
+
+    with pytest.raises(CredentialsRejected, match="again after a refresh"):
+        client.call("demo-seller", "na", request)
+    assert accounts.reads == 1
+
+    assert client.call("demo-seller", "na", request).status == 200
+    assert accounts.reads == 2
+
+
 def test_a_secret_is_read_again_after_its_maximum_age(local_stack: LocalStack) -> None:
     assert local_stack.resources is not None
     now = [1_000.0]
