@@ -459,3 +459,61 @@ def test_a_write_sp_api_refused_is_final_a_duplicate_neither_calls_it_nor_publis
     assert [(o["status"], o["reason"]["code"]) for o in outcomes] == [("rejected", "SpApiRejected")]
     reasons = [m["attributes"][REASON_ATTRIBUTE] for m in dead]
     assert sorted(reasons) == ["AlreadyRejected", "SpApiRejected"]
+
+
+# --- a second command of a done Notifications write: SP-API's "already" answer settles it ---------------
+
+
+def _done_write(rig: Rig, command_type: str) -> dict[str, Any]:
+    """A command of ``command_type`` delivered and SUCCEEDED: what a second command repeats."""
+    command = write_command(rig, command_type)
+    rig.deliver(command)
+    assert rig.ledger_state(command) == "SUCCEEDED"
+    return command
+
+
+@pytest.mark.parametrize(
+    ("command_type", "answer"),
+    [
+        ("create-destination", 409),
+        ("create-subscription", 409),
+        ("delete-destination", 404),
+        ("delete-subscription-by-id", 404),
+    ],
+)
+def test_a_second_command_of_a_done_notifications_write_is_done_not_rejected(
+    stack: LocalStack, rig: Rig, command_type: str, answer: int
+) -> None:
+    first = _done_write(rig, command_type)
+    applied = rig.applied(command_type)
+    second = {**json.loads(json.dumps(first)), "commandId": f"{first['commandId']}-again"}
+
+    rig.deliver(second)
+
+    outcomes = [o for o in stack.outcomes() if o.get("commandId") == second["commandId"]]
+    dead = [m for m in stack.dead_letters() if json.loads(m["body"]).get("commandId") == second["commandId"]]
+    calls = rig.state.calls(EFFECT_OPERATION[command_type])
+    assert [c.status for c in calls] == [200, answer]  # the first command's call, then the second's
+    assert rig.applied(command_type) == applied  # the second command applied nothing
+    assert rig.ledger_state(second) == "SUCCEEDED"
+    assert dead == []
+    assert [(o["status"], bool(o["result"].get("alreadyDone"))) for o in outcomes] == [("succeeded", True)]
+
+
+@pytest.mark.parametrize("command_type", ["create-destination", "create-subscription"])
+def test_a_second_create_that_differs_from_what_exists_is_rejected_naming_it(
+    stack: LocalStack, rig: Rig, command_type: str
+) -> None:
+    first = _done_write(rig, command_type)
+    second = {**json.loads(json.dumps(first)), "commandId": f"{first['commandId']}-other"}
+    if command_type == "create-destination":
+        second["payload"]["name"] = "another-name"  # the same queue under another name
+    else:
+        second["payload"]["destinationId"] = _created_destination(rig)  # the same type elsewhere
+
+    rig.deliver(second)
+
+    outcomes = [o for o in stack.outcomes() if o.get("commandId") == second["commandId"]]
+    assert rig.ledger_state(second) == "REJECTED"
+    assert [(o["status"], o["reason"]["code"]) for o in outcomes] == [("rejected", "ExistingOrderDiffers")]
+    assert sum(rig.applied(command_type).values()) == 1
