@@ -20,6 +20,7 @@ from domain.commands import Command
 from domain.errors import AlreadyRejected, CommandIdReused, CommandInProgress, LeaseLost
 from domain.ledger import (
     Claim,
+    FollowUpEventClaim,
     FollowUpRecord,
     LedgerState,
     RejectionClaim,
@@ -194,40 +195,76 @@ class DynamoDbWriteLedger:
                 f"commandId: {command.command_id!r} was already used by account {command.account!r} "
                 "with a different type or payload"
             )
+        lease_until = _n(found, "leaseUntil") or now
         if _state(found) is LedgerState.SUCCEEDED:
+            pending = bool(found.get("effectsPending", {}).get("BOOL", False))
+            if pending and lease_until > now:
+                # The worker that saved it is publishing its outcome now: a duplicate that published the
+                # saved event beside it would put it on the bus twice.
+                raise CommandInProgress(
+                    f"commandId {command.command_id!r} succeeded; its outcome is being published",
+                    retry_after_seconds=lease_until - now,
+                )
             result = json.loads(_s(found, "result") or "{}")
             return Settled(
                 result=result if isinstance(result, dict) else {},
-                effects_pending=bool(found.get("effectsPending", {}).get("BOOL", False)),
+                effects_pending=pending,
                 fence=int(_n(found, "fence") or 0),
+                message_id=_s(found, "outcomeMessageId"),
+                transaction_id=_s(found, "transactionId"),
+                follow_up_scheduled=bool(found.get("followUpScheduled", {}).get("BOOL", False)),
             )
         if _state(found) is LedgerState.REJECTED:
             raise AlreadyRejected(
                 f"commandId {command.command_id!r} of account {command.account!r} was refused by SP-API "
                 f"before ({_s(found, 'note') or 'no note'}): the refusal stands"
             )
-        lease_until = _n(found, "leaseUntil") or now
         raise CommandInProgress(
             f"commandId {command.command_id!r} is being processed by another worker",
             retry_after_seconds=max(0.0, lease_until - now),
         )
 
-    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
+    def succeed(
+        self,
+        command: Command,
+        fence: int,
+        result: dict[str, Any],
+        *,
+        message_id: str,
+        transaction_id: str | None = None,
+    ) -> None:
+        # leaseUntil stays: it guards the publish that follows (effects_published removes it).
+        values = {
+            ":state": {"S": LedgerState.SUCCEEDED.value},
+            ":result": {"S": json.dumps(result, default=str)},
+            ":pending": {"BOOL": True},
+            ":message": {"S": message_id},
+        }
+        transaction = ""
+        if transaction_id is not None:
+            values[":transaction"] = {"S": transaction_id}
+            transaction = ", transactionId = :transaction"
         self._transition(
             command,
             fence,
-            "SET #state = :state, #result = :result, effectsPending = :pending "
-            "REMOVE leaseUntil, mayHaveAppliedSince, note",
-            {
-                ":state": {"S": LedgerState.SUCCEEDED.value},
-                ":result": {"S": json.dumps(result, default=str)},
-                ":pending": {"BOOL": effects_pending},
-            },
+            "SET #state = :state, #result = :result, effectsPending = :pending, "
+            f"outcomeMessageId = :message{transaction} REMOVE mayHaveAppliedSince, note",
+            values,
             names={"#result": "result"},
         )
 
     def effects_published(self, command: Command, fence: int) -> None:
-        self._transition(command, fence, "SET effectsPending = :pending", {":pending": {"BOOL": False}})
+        self._transition(
+            command, fence, "SET effectsPending = :pending REMOVE leaseUntil", {":pending": {"BOOL": False}}
+        )
+
+    def release_publish(self, command: Command, fence: int, *, follow_up_scheduled: bool) -> None:
+        self._transition(
+            command,
+            fence,
+            "SET followUpScheduled = :scheduled REMOVE leaseUntil",
+            {":scheduled": {"BOOL": follow_up_scheduled}},
+        )
 
     def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
         remove = "leaseUntil" if state.may_have_applied else "leaseUntil, mayHaveAppliedSince"
@@ -272,13 +309,65 @@ class DynamoDbWriteLedger:
             )
 
     def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
-        item = self._read(self.follow_up_key(account, transaction_id))
-        of, command_type, status_id = _s(item, "of"), _s(item, "commandType"), _s(item, "statusCommandId")
-        started = _n(item, "started")
-        if of is None or command_type is None or status_id is None or started is None:
-            return None
-        published = bool(item.get("eventPublished", {}).get("BOOL", False))
-        return FollowUpRecord(of, command_type, status_id, started, event_published=published)
+        return _follow_up_record(self._read(self.follow_up_key(account, transaction_id)))
+
+    def restart_follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.follow_up_key(account, transaction_id)}},
+                UpdateExpression="SET restarted = :true",
+                ConditionExpression=(
+                    "attribute_exists(id) AND attribute_not_exists(restarted) "
+                    "AND attribute_not_exists(eventPublished)"
+                ),
+                ExpressionAttributeValues={":true": {"BOOL": True}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            with aws_failures_are_retryable(f"follow-up restart in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"follow-up restart in {self._table}"):
+                raise
+        return _follow_up_record(answer.get("Attributes") or {})
+
+    def claim_follow_up_event(
+        self, account: str, transaction_id: str, *, now: float, lease_until: float
+    ) -> FollowUpEventClaim:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.follow_up_key(account, transaction_id)}},
+                UpdateExpression="SET eventLease = :lease",
+                ConditionExpression=(
+                    "attribute_exists(id) AND attribute_not_exists(eventPublished) "
+                    "AND (attribute_not_exists(eventLease) OR eventLease < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":lease": {"N": _number(lease_until)},
+                    ":now": {"N": _number(now)},
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                with aws_failures_are_retryable(f"follow-up event claim in {self._table}"):
+                    raise
+            found: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
+            if not found:
+                return FollowUpEventClaim(publish=True)  # no chain recorded: nothing to guard it with
+            if found.get("eventPublished", {}).get("BOOL", False):
+                return FollowUpEventClaim(publish=False, published=True)
+            held_until = _n(found, "eventLease") or now
+            return FollowUpEventClaim(publish=False, retry_after_seconds=max(0.0, held_until - now))
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"follow-up event claim in {self._table}"):
+                raise
+        return FollowUpEventClaim(publish=True, chain=_follow_up_record(answer.get("Attributes") or {}))
 
     def follow_up_event_published(self, account: str, transaction_id: str) -> None:
         with aws_failures_are_retryable(f"follow-up update in {self._table}"):
@@ -379,6 +468,15 @@ class DynamoDbWriteLedger:
         except BotoCoreError:
             with aws_failures_are_retryable(f"rejection record in {self._table}"):
                 raise
+
+
+def _follow_up_record(item: dict[str, Any]) -> FollowUpRecord | None:
+    of, command_type, status_id = _s(item, "of"), _s(item, "commandType"), _s(item, "statusCommandId")
+    started = _n(item, "started")
+    if of is None or command_type is None or status_id is None or started is None:
+        return None
+    published = bool(item.get("eventPublished", {}).get("BOOL", False))
+    return FollowUpRecord(of, command_type, status_id, started, event_published=published)
 
 
 def _names(update: str, names: dict[str, str]) -> dict[str, Any]:

@@ -65,11 +65,20 @@ class Claim:
 @dataclass(frozen=True, slots=True)
 class Settled:
     """The command already succeeded: its saved result; ``effects_pending`` when its outcome event and
-    follow-up were not (known to be) published yet."""
+    follow-up were not (known to be) published yet.
+
+    The SUCCEEDED record is the outcome's outbox: it is saved before the event is published, with what
+    the event is made of (the result, and ``message_id``: the delivery that applied the command), so a
+    later delivery that finds it pending publishes that same event, not one of its own making. It keeps
+    the acknowledgement's ``transaction_id`` too, so a follow-up chain lost to a kill can be restarted."""
 
     result: dict[str, Any]
     effects_pending: bool
     fence: int
+    message_id: str | None = None
+    transaction_id: str | None = None
+    # The first status check of the transaction is known to be scheduled (else a kill may have lost it).
+    follow_up_scheduled: bool = False
 
 
 def fingerprint(command: Command) -> str:
@@ -92,6 +101,21 @@ class FollowUpRecord:
     status_command_id: str  # the commandId of the status checks this chain sends
     started: float
     event_published: bool = False  # the transaction's final event is out
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpEventClaim:
+    """What a status check learnt when it asked to publish its transaction's final event.
+
+    ``publish``: this check holds the chain's event (one conditional write: no other copy of a check of
+    this transaction publishes while the hold is live); ``chain`` is None when the relay never recorded a
+    chain (the check publishes unguarded, as before chains were recorded). ``published``: the event is
+    out already. Otherwise another copy holds it until ``retry_after_seconds`` from now."""
+
+    publish: bool
+    chain: FollowUpRecord | None = None
+    published: bool = False
+    retry_after_seconds: float = 0.0
 
 
 # --- rejected endings: one rejected event per command ------------------------------------------------------

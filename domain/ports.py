@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain.commands import Command
-from domain.ledger import Claim, FollowUpRecord, LedgerState, RejectionClaim, RejectionKey, Settled
+from domain.ledger import (
+    Claim,
+    FollowUpEventClaim,
+    FollowUpRecord,
+    LedgerState,
+    RejectionClaim,
+    RejectionKey,
+    Settled,
+)
 from domain.outcomes import Failure, Outcome
 from domain.rate_limits import Bucket, UsagePlan
 from domain.relay_context import ContextValue, is_relay_attribute
@@ -118,12 +126,28 @@ class WriteLedger(Protocol):
         claimed one). Reads only; asked only when SP-API does not know the order."""
         ...
 
-    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
-        """SUCCEEDED with the result; ``effects_pending`` until its outcome event is published."""
+    def succeed(
+        self,
+        command: Command,
+        fence: int,
+        result: dict[str, Any],
+        *,
+        message_id: str,
+        transaction_id: str | None = None,
+    ) -> None:
+        """SUCCEEDED with the result, its outcome event not published yet (the outbox: ``message_id`` is
+        the delivery the event names) and the transaction its follow-up follows. The claim's lease stays:
+        while it is live a duplicate waits instead of publishing the same event beside this worker."""
         ...
 
     def effects_published(self, command: Command, fence: int) -> None:
-        """The outcome event and follow-up of a SUCCEEDED command are out."""
+        """The outcome event and follow-up of a SUCCEEDED command are out (the lease ends)."""
+        ...
+
+    def release_publish(self, command: Command, fence: int, *, follow_up_scheduled: bool) -> None:
+        """A SUCCEEDED command's outcome could not be published: its lease ends, so the retry publishes
+        the saved event at once instead of waiting for the lease; ``follow_up_scheduled``: its chain's
+        first check is out (the retry restarts no chain)."""
         ...
 
     def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
@@ -141,6 +165,19 @@ class WriteLedger(Protocol):
 
     def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
         """The transaction's follow-up chain, if the relay started one (one read)."""
+        ...
+
+    def restart_follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        """The chain, when this caller may schedule its first check again because the one that recorded
+        it may have died before sending it; None when it was restarted already or its event is out
+        (one conditional write: a chain is restarted at most once)."""
+        ...
+
+    def claim_follow_up_event(
+        self, account: str, transaction_id: str, *, now: float, lease_until: float
+    ) -> FollowUpEventClaim:
+        """Hold the chain's final event until ``lease_until`` so that no other copy of a check publishes
+        it meanwhile (one conditional write)."""
         ...
 
     def follow_up_event_published(self, account: str, transaction_id: str) -> None:

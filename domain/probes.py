@@ -15,6 +15,7 @@ sentence naming ids and states.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +58,9 @@ class Verdict:
     saw: str
     payload: Mapping[str, Any] | None = None
     wait_seconds: float = 0.0
+    # The order states the probe read, by order id (acknowledgements: what an outcome settled by the
+    # probe reports in place of the transaction it cannot know).
+    states: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,19 +360,19 @@ class _AcknowledgementProbe:
     def __call__(self, payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
         acknowledgements = [a for a in payload.get(self.list_field, []) if isinstance(a, Mapping)]
         still_open: list[Mapping[str, Any]] = []
-        seen: list[str] = []
+        seen: dict[str, str] = {}
         for acknowledgement in acknowledgements:
             number = str(acknowledgement.get("purchaseOrderNumber"))
             response = context.read(self.read, {"purchaseOrderNumber": number})
             if _not_found(response):
                 return Verdict("unsettled", f"purchase order {number} is not found")
             state = dig(_answer(self.read, response), self.state_path)
-            seen.append(f"{number}={state}")
+            seen[number] = str(state)
             if state == self.new_state:
                 still_open.append(acknowledgement)
-        states = ", ".join(seen)
+        states = ", ".join(f"{number}={state}" for number, state in seen.items())
         if not still_open:
-            return Verdict("applied", f"every purchase order is past New ({states})")
+            return Verdict("applied", f"every purchase order is past New ({states})", states=dict(seen))
         total = len(acknowledgements)
         left = context.window_left()
         if left > 0:

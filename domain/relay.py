@@ -237,7 +237,7 @@ class Relay:
         except RetryableError as error:
             return self._retry(message, command, error)
         if FOLLOW_UP_OF in message.relay_context and command.type.transaction_status is not None:
-            return self._continue_follow_up(message, command, result)
+            return self._continue_follow_up(message, command, result, remaining)
         try:
             self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
         except RetryableError as error:
@@ -313,7 +313,9 @@ class Relay:
         if isinstance(claim, Settled):
             if not claim.effects_pending:
                 return Disposition.DONE  # its outcome event is out already: a repeat publishes nothing
-            return self._publish_success(message, command, claim.result, claim.fence, saved=True)
+            # Saved but maybe not published (the worker that saved it died or could not mark it): the
+            # saved event goes out, and the follow-up chain is restarted if it may never have run.
+            return self._publish_saved(message, command, claim, restart_follow_up=True)
         attempt = _Attempt(claim)
         try:
             result = self._attempt(command, region, attempt, self._call_time(remaining))
@@ -329,19 +331,7 @@ class Relay:
         except RetryableError as error:
             self._settle_quietly(command, attempt, error)
             return self._retry(message, command, error)
-        if self._ports.clock.now() >= lease_until - self._policy.lease_margin_seconds:
-            # The lease may have run out while SP-API answered: another worker may hold the command
-            # now and have published its outcome. Save first, on the fencing token; only a worker that
-            # still holds the command publishes (LeaseLost: the holder after it speaks for it).
-            try:
-                ledger.succeed(command, claim.fence, result, effects_pending=True)
-            except LeaseLost:
-                return Disposition.DONE
-            except RetryableError as error:
-                # Nothing is published; the record stays ATTEMPTED: the retry probes and publishes once.
-                return self._retry(message, command, error)
-            return self._publish_success(message, command, result, claim.fence, saved=True)
-        return self._publish_success(message, command, result, claim.fence, saved=False)
+        return self._save_success(message, command, result, claim.fence)
 
     def _lease_seconds(self, remaining: Callable[[], float]) -> float:
         # A Lambda invocation cannot outlive its remaining time, so neither can its call in flight.
@@ -456,29 +446,68 @@ class Relay:
         with contextlib.suppress(RetryableError):
             self._ports.ledger.settle(command, attempt.claim.fence, state, error.message[:300])
 
-    def _publish_success(
-        self, message: InboundMessage, command: Command, result: dict[str, Any], fence: int, *, saved: bool
+    def _save_success(
+        self, message: InboundMessage, command: Command, result: dict[str, Any], fence: int
     ) -> Disposition:
-        """The follow-up and the outcome event, then the ledger's SUCCEEDED (or "effects published")."""
+        """SUCCEEDED with the outcome not yet published (the outbox), on the fencing token, before
+        anything is published: a kill or a refused write after the event then leaves a record that says
+        "succeeded, publish this", never one that makes the next delivery probe and speak again."""
         ledger = self._ports.ledger
-        try:
-            self._start_follow_up(command, result)
-            self._ports.outcomes.publish(Outcome(OutcomeStatus.SUCCEEDED, *_ids(command, message), result))
-        except RetryableError as error:
-            if not saved:
-                # The effect is saved with its side effects pending: the retry publishes, sends nothing.
-                with contextlib.suppress(RetryableError):
-                    ledger.succeed(command, fence, result, effects_pending=True)
-            return self._retry(message, command, error)
-        # The outcome is out: the message is done whatever happens next. The save is tried again at once
-        # when it fails, because a record left ATTEMPTED (or pending) makes a later duplicate or replay
-        # probe, find the effect and publish a second outcome.
+        transaction_id = _transaction_id(command, result)
+        failure: RetryableError | None = None
         for _ in range(SAVE_TRIES):
             try:
-                if saved:
-                    ledger.effects_published(command, fence)
-                else:
-                    ledger.succeed(command, fence, result, effects_pending=False)
+                ledger.succeed(
+                    command, fence, result, message_id=message.message_id, transaction_id=transaction_id
+                )
+            except LeaseLost:
+                return Disposition.DONE  # the lease ran out during the call: the worker after it speaks
+            except RetryableError as error:
+                failure = error
+                continue
+            failure = None
+            break
+        if failure is not None:
+            # Nothing is published. UNKNOWN (if that write gets through) lets the retry probe at once
+            # rather than after the lease; either way it probes, finds the effect and publishes once.
+            with contextlib.suppress(RetryableError):
+                ledger.settle(command, fence, LedgerState.UNKNOWN, failure.message[:300])
+            return self._retry(message, command, failure)
+        settled = Settled(result, True, fence, message_id=message.message_id, transaction_id=transaction_id)
+        return self._publish_saved(message, command, settled, restart_follow_up=False)
+
+    def _publish_saved(
+        self, message: InboundMessage, command: Command, settled: Settled, *, restart_follow_up: bool
+    ) -> Disposition:
+        """The saved outcome's side effects: the follow-up chain and the outcome event, then "published".
+
+        The event is the saved one (the applying delivery's messageId and result), so a delivery that
+        publishes it again after a kill or a refused mark repeats the same event, never another."""
+        ledger = self._ports.ledger
+        message_id = settled.message_id or message.message_id
+        outcome = Outcome(
+            OutcomeStatus.SUCCEEDED,
+            command.type.name,
+            command.command_id,
+            command.account,
+            message_id,
+            settled.result,
+        )
+        scheduled = settled.follow_up_scheduled
+        try:
+            restart = restart_follow_up and not scheduled
+            scheduled = self._start_follow_up(command, settled, restart=restart) or scheduled
+            self._ports.outcomes.publish(outcome)
+        except RetryableError as error:
+            # The record still says "publish": the retry does, once this worker's lease is given up.
+            with contextlib.suppress(RelayError):
+                ledger.release_publish(command, settled.fence, follow_up_scheduled=scheduled)
+            return self._retry(message, command, error)
+        # The outcome is out: the message is done whatever happens next. The mark is tried again at once
+        # when it fails: a record left pending makes a later duplicate or replay publish the event again.
+        for _ in range(SAVE_TRIES):
+            try:
+                ledger.effects_published(command, settled.fence)
             except LeaseLost:
                 break
             except RetryableError:
@@ -488,53 +517,68 @@ class Relay:
 
     # --- transactions followed after a write -------------------------------------------------------------
 
-    def _start_follow_up(self, command: Command, result: dict[str, Any]) -> None:
+    def _start_follow_up(self, command: Command, settled: Settled, *, restart: bool) -> bool:
+        """One chain per transaction: the first check is scheduled once the chain is recorded. A retry
+        after a failed outcome publish, a redelivery or a duplicate finds the chain recorded and schedules
+        nothing; only one that finds the outcome unpublished and the first check not known to be sent
+        (the worker may have died between recording the chain and sending it) restarts it, at most once
+        (a conditional write). True when this delivery scheduled a check."""
         follow_up = command.type.follow_up
-        if follow_up is None:
-            return
-        transaction_id = dig(result.get("answer"), follow_up.transaction_id)
-        if not isinstance(transaction_id, str):
-            return
+        transaction_id = settled.transaction_id or _transaction_id(command, settled.result)
+        if follow_up is None or transaction_id is None:
+            return False
         status_command_id = f"{command.command_id[:120]}.status"
+        ledger = self._ports.ledger
+        record = FollowUpRecord(
+            command.command_id, command.type.name, status_command_id, round(self._ports.clock.now(), 3)
+        )
+        if not ledger.start_follow_up(command.account, transaction_id, record):
+            restarted = ledger.restart_follow_up(command.account, transaction_id) if restart else None
+            if restarted is None:
+                return False
+            record = restarted  # its start time stands: the chain's time limit counts from the first
         status_command = {
             "type": follow_up.status_command,
-            "commandId": status_command_id,
+            "commandId": record.status_command_id,
             "account": command.account,
             "payload": {"transactionId": transaction_id},
         }
         if command.region is not None:
             status_command["region"] = command.region
         body = json.dumps(status_command)
-        started = round(self._ports.clock.now(), 3)
         context: dict[str, ContextValue] = {
-            FOLLOW_UP_OF: command.command_id,
-            FOLLOW_UP_TYPE: command.type.name,
-            FOLLOW_UP_STARTED: started,
+            FOLLOW_UP_OF: record.of,
+            FOLLOW_UP_TYPE: record.command_type,
+            FOLLOW_UP_STARTED: record.started,
             FOLLOW_UP_CHECKS: 0,
         }
-        # One chain per transaction: a retry after a failed outcome publish, a redelivery or a duplicate
-        # of this write finds the chain recorded and schedules nothing.
-        ledger = self._ports.ledger
-        record = FollowUpRecord(command.command_id, command.type.name, status_command_id, started)
-        if not ledger.start_follow_up(command.account, transaction_id, record):
-            return
         try:
             self._ports.queue.schedule(body, self._follow_up_delay(), self._ports.seal.seal(body, context))
         except RetryableError:
+            # Forget the chain so that the retry starts it afresh (after a restart too: a chain run twice
+            # is guarded at its final event, a chain never run would be lost).
             with contextlib.suppress(RetryableError):
                 ledger.abandon_follow_up(command.account, transaction_id)
             raise
+        return True
 
     def _continue_follow_up(
-        self, message: InboundMessage, command: Command, result: dict[str, Any]
+        self,
+        message: InboundMessage,
+        command: Command,
+        result: dict[str, Any],
+        remaining: Callable[[], float],
     ) -> Disposition:
         reading = command.type.transaction_status
         assert reading is not None
         status = dig(result.get("answer"), reading.status)
         context = message.relay_context
-        started = _number(context.get(FOLLOW_UP_STARTED), self._ports.clock.now())
+        now = self._ports.clock.now()
+        started = _number(context.get(FOLLOW_UP_STARTED), now)
         checks = int(_number(context.get(FOLLOW_UP_CHECKS), 0)) + 1
-        elapsed = self._ports.clock.now() - started
+        elapsed = now - started
+        ledger = self._ports.ledger
+        transaction_id = str(command.payload.get("transactionId"))
         try:
             if status not in ("Success", "Failure"):
                 if elapsed + self._follow_up_delay() <= self._policy.follow_up_max_seconds:
@@ -542,10 +586,20 @@ class Relay:
                     self._ports.queue.schedule(message.body, self._follow_up_delay(), later)
                     return Disposition.DONE
                 status = "TreatedAsAccepted"
-            transaction_id = str(command.payload.get("transactionId"))
-            chain = self._ports.ledger.follow_up(command.account, transaction_id)
-            if chain is not None and chain.event_published:
-                return Disposition.DONE  # a copy of a check (a replay) whose chain's event is out already
+            # Two copies of a check (a restarted chain, a replay, an SQS duplicate) may reach this point
+            # together: one conditional write per transaction lets one of them publish.
+            hold = ledger.claim_follow_up_event(
+                command.account, transaction_id, now=now, lease_until=now + self._lease_seconds(remaining)
+            )
+            if hold.published:
+                return Disposition.DONE  # a copy of a check whose chain's event is out already
+            if not hold.publish:
+                # Another copy holds the event: look again once its hold ends, in case it died before
+                # publishing (it usually publishes within a second, and then this copy publishes nothing).
+                raise CommandInProgress(
+                    f"the final event of transaction {transaction_id} is being published by another check",
+                    retry_after_seconds=hold.retry_after_seconds,
+                )
             errors = dig(result.get("answer"), reading.errors)
             self._ports.outcomes.publish_event(
                 transaction_event(status),
@@ -566,12 +620,15 @@ class Relay:
                     ),
                 },
             )
+        except CommandInProgress as waiting:
+            return self._defer(message, command, waiting)
         except RetryableError as error:
             return self._retry(message, command, error)
-        if chain is not None:
+        if hold.chain is not None:
             with contextlib.suppress(RetryableError):
-                # Publish, then remember: if this write fails, a later copy of the check may publish again.
-                self._ports.ledger.follow_up_event_published(command.account, transaction_id)
+                # Publish, then remember: if this write fails, a copy of the check after the hold ends may
+                # publish again.
+                ledger.follow_up_event_published(command.account, transaction_id)
         return Disposition.DONE
 
     def _follow_up_delay(self) -> int:
@@ -736,14 +793,39 @@ def _order_created_by(command: Command) -> str | None:
     return sequence.order_of(command.payload) if sequence is not None and sequence.creates else None
 
 
+# In a succeeded acknowledgement's result when a probe settled it: no transactionId is known (SP-API's
+# answer was lost), so no transaction event follows; what the probe saw is said instead.
+TRANSACTION_FOLLOW_UP = "transactionFollowUp"
+SETTLED_BY_PROBE = "settledByProbe"
+
+
 def _probed_result(command: Command, verdict: Verdict) -> dict[str, Any]:
-    return {
+    result: dict[str, Any] = {
         "operationId": command.type.operation.operation_id,
         "httpStatus": None,
         "requestId": None,
         "answer": None,
         "alreadyDone": verdict.saw,
     }
+    if command.type.follow_up is not None:
+        result[TRANSACTION_FOLLOW_UP] = {
+            "status": SETTLED_BY_PROBE,
+            "orderStates": dict(verdict.states),
+            "note": (
+                "an earlier attempt's answer was lost and the probe found the acknowledgement applied: "
+                "its transactionId is unknown, so no sp-relay transaction event follows"
+            ),
+        }
+    return result
+
+
+def _transaction_id(command: Command, result: Mapping[str, Any]) -> str | None:
+    """The transaction SP-API's answer names, for types whose transactions the relay follows."""
+    follow_up = command.type.follow_up
+    if follow_up is None:
+        return None
+    transaction_id = dig(result.get("answer"), follow_up.transaction_id)
+    return transaction_id if isinstance(transaction_id, str) else None
 
 
 def _ids(command: Command | None, message: InboundMessage) -> tuple[str | None, str | None, str | None, str]:

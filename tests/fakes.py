@@ -11,6 +11,7 @@ from domain.commands import Command
 from domain.errors import AlreadyRejected, CommandIdReused, CommandInProgress, LeaseLost, RetryableError
 from domain.ledger import (
     Claim,
+    FollowUpEventClaim,
     FollowUpRecord,
     LedgerState,
     RejectionClaim,
@@ -110,6 +111,9 @@ class LedgerRecord:
     result: dict[str, Any] | None = None
     effects_pending: bool = False
     note: str | None = None
+    message_id: str | None = None
+    transaction_id: str | None = None
+    follow_up_scheduled: bool = False
 
 
 @dataclass
@@ -125,6 +129,8 @@ class FakeLedger:
     follow_ups: dict[tuple[str, str], FollowUpRecord] = field(default_factory=dict)
     # rejected endings: key -> (fingerprint, owning message id, published, failure)
     rejections: dict[str, tuple[str, str, bool, dict[str, Any]]] = field(default_factory=dict)
+    restarted: set[tuple[str, str]] = field(default_factory=set)
+    event_holds: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def _fail(self, what: str) -> None:
         self.writes.append(what)
@@ -147,7 +153,16 @@ class FakeLedger:
             raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
         if record.state is LedgerState.SUCCEEDED:
             assert record.result is not None
-            return Settled(record.result, record.effects_pending, record.fence)
+            if record.effects_pending and record.lease_until > now:
+                raise CommandInProgress("publishing", retry_after_seconds=record.lease_until - now)
+            return Settled(
+                record.result,
+                record.effects_pending,
+                record.fence,
+                message_id=record.message_id,
+                transaction_id=record.transaction_id,
+                follow_up_scheduled=record.follow_up_scheduled,
+            )
         if record.state is LedgerState.REJECTED:
             raise AlreadyRejected(f"commandId {command.command_id!r} was refused before ({record.note})")
         if record.state is LedgerState.ATTEMPTED and record.lease_until >= now:
@@ -169,15 +184,30 @@ class FakeLedger:
             raise LeaseLost("taken over")
         return record
 
-    def succeed(self, command: Command, fence: int, result: dict[str, Any], *, effects_pending: bool) -> None:
+    def succeed(
+        self,
+        command: Command,
+        fence: int,
+        result: dict[str, Any],
+        *,
+        message_id: str,
+        transaction_id: str | None = None,
+    ) -> None:
         self._fail("succeed")
         record = self._held(command, fence)
-        record.state, record.result, record.effects_pending = LedgerState.SUCCEEDED, result, effects_pending
+        record.state, record.result, record.effects_pending = LedgerState.SUCCEEDED, result, True
+        record.message_id, record.transaction_id = message_id, transaction_id
         record.may_have_applied_since = None
 
     def effects_published(self, command: Command, fence: int) -> None:
         self._fail("effects_published")
-        self._held(command, fence).effects_pending = False
+        record = self._held(command, fence)
+        record.effects_pending, record.lease_until = False, 0.0
+
+    def release_publish(self, command: Command, fence: int, *, follow_up_scheduled: bool) -> None:
+        self._fail("release publish")
+        record = self._held(command, fence)
+        record.lease_until, record.follow_up_scheduled = 0.0, follow_up_scheduled
 
     def settle(self, command: Command, fence: int, state: LedgerState, note: str) -> None:
         self._fail(f"settle {state.value}")
@@ -200,6 +230,31 @@ class FakeLedger:
     def follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
         self.reads.append(f"follow-up {transaction_id}")
         return self.follow_ups.get((account, transaction_id))
+
+    def restart_follow_up(self, account: str, transaction_id: str) -> FollowUpRecord | None:
+        self._fail("restart follow-up")
+        key = (account, transaction_id)
+        record = self.follow_ups.get(key)
+        if record is None or record.event_published or key in self.restarted:
+            return None
+        self.restarted.add(key)
+        return record
+
+    def claim_follow_up_event(
+        self, account: str, transaction_id: str, *, now: float, lease_until: float
+    ) -> FollowUpEventClaim:
+        self._fail("claim follow-up event")
+        key = (account, transaction_id)
+        record = self.follow_ups.get(key)
+        if record is None:
+            return FollowUpEventClaim(publish=True)
+        if record.event_published:
+            return FollowUpEventClaim(publish=False, published=True)
+        held = self.event_holds.get(key, 0.0)
+        if held >= now:
+            return FollowUpEventClaim(publish=False, retry_after_seconds=held - now)
+        self.event_holds[key] = lease_until
+        return FollowUpEventClaim(publish=True, chain=record)
 
     def follow_up_event_published(self, account: str, transaction_id: str) -> None:
         self._fail("follow-up published")

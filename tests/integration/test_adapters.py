@@ -24,7 +24,15 @@ from domain.errors import (
     SpApiUnavailable,
     UnknownAccount,
 )
-from domain.ledger import Claim, LedgerState, RejectionClaim, RejectionKey, Settled
+from domain.ledger import (
+    Claim,
+    FollowUpEventClaim,
+    FollowUpRecord,
+    LedgerState,
+    RejectionClaim,
+    RejectionKey,
+    Settled,
+)
 from domain.rate_limits import Bucket, UsagePlan
 from domain.requests import build_request
 from emulator.state import Fault
@@ -176,12 +184,57 @@ def test_the_ledger_settles_a_success_once_and_answers_repeats_with_it(local_sta
 
     claim = ledger.claim(command, now=1000.0, lease_until=1060.0)
     assert isinstance(claim, Claim) and claim.fence == 1 and not claim.must_probe
-    ledger.succeed(command, claim.fence, {"answer": 1}, effects_pending=True)
-    repeat = ledger.claim(command, now=1001.0, lease_until=1061.0)
-    assert repeat == Settled({"answer": 1}, effects_pending=True, fence=1)
+    ledger.succeed(command, claim.fence, {"answer": 1}, message_id="m-1", transaction_id="tx-1")
+    # Saved, not yet published (the outbox): a duplicate waits while the saving worker's lease is live,
+    # then finds the event to publish, as it was saved.
+    with pytest.raises(CommandInProgress) as publishing:
+        ledger.claim(command, now=1001.0, lease_until=1061.0)
+    assert publishing.value.retry_after_seconds == pytest.approx(59.0)
+    repeat = ledger.claim(command, now=1061.0, lease_until=1121.0)
+    assert repeat == Settled({"answer": 1}, True, 1, message_id="m-1", transaction_id="tx-1")
     ledger.effects_published(command, claim.fence)
 
-    assert ledger.claim(command, now=1002.0, lease_until=1062.0) == Settled({"answer": 1}, False, 1)
+    assert ledger.claim(command, now=1062.0, lease_until=1122.0) == Settled(
+        {"answer": 1}, False, 1, message_id="m-1", transaction_id="tx-1"
+    )
+
+
+def test_a_failed_publish_gives_up_the_lease_and_says_whether_the_follow_up_was_sent(
+    local_stack: LocalStack,
+) -> None:
+    ledger, command = _ledger(local_stack), _command()
+    claim = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(claim, Claim)
+    ledger.succeed(command, claim.fence, {"answer": 1}, message_id="m-1")
+    ledger.release_publish(command, claim.fence, follow_up_scheduled=True)
+
+    assert ledger.claim(command, now=1001.0, lease_until=1061.0) == Settled(
+        {"answer": 1}, True, 1, message_id="m-1", follow_up_scheduled=True
+    )
+
+
+def test_a_chain_is_restarted_once_and_its_final_event_held_by_one_check(local_stack: LocalStack) -> None:
+    ledger = _ledger(local_stack)
+    transaction_id = f"tx-{uuid.uuid4()}"
+    record = FollowUpRecord("ack-1", "acknowledge-po", "ack-1.status", 1000.0)
+    assert ledger.start_follow_up("acme", transaction_id, record)
+
+    assert ledger.restart_follow_up("acme", transaction_id) == record
+    assert ledger.restart_follow_up("acme", transaction_id) is None  # at most once
+    first = ledger.claim_follow_up_event("acme", transaction_id, now=2000.0, lease_until=2060.0)
+    second = ledger.claim_follow_up_event("acme", transaction_id, now=2001.0, lease_until=2061.0)
+    assert first == FollowUpEventClaim(publish=True, chain=record)
+    assert (second.publish, second.published) == (False, False)
+    assert second.retry_after_seconds == pytest.approx(59.0)
+    # A hold whose check died runs out: the next copy takes it; once published, nothing more.
+    late = ledger.claim_follow_up_event("acme", transaction_id, now=2061.0, lease_until=2121.0)
+    assert late.publish
+    ledger.follow_up_event_published("acme", transaction_id)
+    after = ledger.claim_follow_up_event("acme", transaction_id, now=3000.0, lease_until=3060.0)
+    assert after == FollowUpEventClaim(publish=False, published=True)
+    assert ledger.restart_follow_up("acme", transaction_id) is None
+    unknown = ledger.claim_follow_up_event("acme", "tx-never-recorded", now=1.0, lease_until=2.0)
+    assert unknown == FollowUpEventClaim(publish=True)
 
 
 def test_the_ledger_refuses_a_command_id_reused_with_another_payload(local_stack: LocalStack) -> None:
@@ -211,7 +264,7 @@ def test_a_live_lease_says_when_it_ends_and_an_expired_one_is_taken_over_to_prob
     assert (second.fence, second.previous, second.previous_attempt_at) == (2, LedgerState.ATTEMPTED, 1000.0)
     assert second.must_probe
     with pytest.raises(LeaseLost):
-        ledger.succeed(command, first.fence, {"late": True}, effects_pending=False)
+        ledger.succeed(command, first.fence, {"late": True}, message_id="late")
 
 
 def test_not_applied_is_claimed_fresh_and_unknown_is_claimed_to_probe(local_stack: LocalStack) -> None:

@@ -60,7 +60,19 @@ EFFECT_OPERATION = {
     "create-subscription": "createSubscription",
     "delete-subscription-by-id": "deleteSubscriptionById",
 }
-FAULTS = ("500-after-apply", "timeout-after-apply", "failed-save", "kill-before-save", "lease-expires")
+FAULTS = (
+    "500-after-apply",
+    "timeout-after-apply",
+    "failed-save",
+    "kill-before-save",
+    "lease-expires",
+    "kill-after-event",
+    "save-refused-after-event",
+)
+# After these the ledger cannot know whether its outcome event went out: a later delivery publishes the
+# saved event again, the same event (identical detail), never one of its own making.
+EVENT_MAY_REPEAT = ("kill-after-event", "save-refused-after-event")
+SAVE_TRIES_AFTER_EVENT = 3
 FUNCTION_TIMEOUT_SECONDS = 20.0
 # Far past any lease (function timeout + margin) and the local acknowledgement window.
 CLOCK_STEP_SECONDS = 600.0
@@ -82,12 +94,20 @@ class MovableClock(SystemClock):
 
 @dataclass
 class AwsTrap:
-    """A botocore hook: fails the ledger's SUCCEEDED write once, or kills the invocation at its first AWS
-    request after SP-API answered the write."""
+    """A botocore hook: fails the ledger's SUCCEEDED write once, kills the invocation at its first AWS
+    request after SP-API answered the write, or, once the command's outcome event went out, kills it at
+    its next AWS request or refuses its next ledger writes."""
 
     mode: str | None = None
     sprung: bool = False
     applied: Callable[[], bool] = field(default=lambda: False)
+    command_id: str = ""
+    event_out: bool = False
+    refused: int = 0
+
+    def arm(self, mode: str, command_id: str, applied: Callable[[], bool]) -> None:
+        self.mode, self.sprung, self.applied, self.command_id = mode, False, applied, command_id
+        self.event_out, self.refused = False, 0
 
     def before_send(self, request: Any, **_: Any) -> AWSResponse | None:
         if self.sprung or self.mode is None:
@@ -95,15 +115,40 @@ class AwsTrap:
         body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
         if self.mode == "failed-save" and '"#result"' in body:
             self.sprung = True
-            headers = HTTPHeaders()
-            headers["x-amzn-ErrorType"] = "AccessDeniedException"
-            headers["content-type"] = "application/x-amz-json-1.0"
-            error = json.dumps({"__type": "AccessDeniedException", "message": "injected"}).encode()
-            return AWSResponse(request.url, 400, headers, _Body(error))
+            return _refusal(request)
         if self.mode == "kill-before-save" and self.applied():
             self.sprung = True
             raise Killed
+        if self.mode in EVENT_MAY_REPEAT and not self.event_out:
+            target = _target(request)
+            self.event_out = target.endswith("PutEvents") and self.command_id in body and "succeeded" in body
+            return None
+        if self.mode == "kill-after-event" and self.event_out:
+            self.sprung = True
+            raise Killed
+        if (
+            self.mode == "save-refused-after-event"
+            and self.event_out
+            and "UpdateItem" in str(request.headers.get("X-Amz-Target", b"").decode())
+        ):
+            self.refused += 1
+            self.sprung = self.refused == SAVE_TRIES_AFTER_EVENT
+            return _refusal(request)
         return None
+
+
+def _target(request: Any) -> str:
+    """The AWS JSON protocol's operation, e.g. ``AWSEvents.PutEvents``, ``DynamoDB_20120810.UpdateItem``."""
+    target = request.headers.get("X-Amz-Target", "")
+    return target.decode() if isinstance(target, bytes) else str(target)
+
+
+def _refusal(request: Any) -> AWSResponse:
+    headers = HTTPHeaders()
+    headers["x-amzn-ErrorType"] = "AccessDeniedException"
+    headers["content-type"] = "application/x-amz-json-1.0"
+    error = json.dumps({"__type": "AccessDeniedException", "message": "injected"}).encode()
+    return AWSResponse(request.url, 400, headers, _Body(error))
 
 
 class _Body:
@@ -344,16 +389,16 @@ def _first_delivery(rig: Rig, command: dict[str, Any], fault: str) -> None:
                 apply_before_fault=True,
             )
         )
-    elif fault in ("failed-save", "kill-before-save"):
-        rig.trap.mode, rig.trap.sprung = fault, False
-        rig.trap.applied = lambda: bool(rig.applied(command_type))
-    if fault == "kill-before-save":
+    elif fault in ("failed-save", "kill-before-save", *EVENT_MAY_REPEAT):
+        rig.trap.arm(fault, str(command["commandId"]), lambda: bool(rig.applied(command_type)))
+    if fault in ("kill-before-save", "kill-after-event"):
         with pytest.raises(Killed):
             rig.deliver(command)
         assert rig.trap.sprung
         return
     if fault != "lease-expires":
         rig.deliver(command)
+        assert rig.trap.sprung or fault not in ("failed-save", *EVENT_MAY_REPEAT)
         return
     # The first worker's call is applied at once but answered late; meanwhile its lease runs out and a
     # second delivery takes the command over. The late worker's own save is then refused.
@@ -399,10 +444,14 @@ def test_an_unknown_outcome_is_probed_and_the_write_applied_exactly_once(
     assert applied_twice == 0, effects
     assert rig.ledger_state(command) == "SUCCEEDED"
     assert dead == []
-    # One outcome event, also when the save failed once after the event went out (it is tried again at
-    # once) and when the first worker outlived its lease (it saves on its fencing token before it
-    # publishes, and the worker that took over speaks for it).
-    assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
+    # One outcome event: the result is saved with its event before the event is published (an outbox,
+    # on the fencing token), so a failed save, a kill before it and a worker that outlived its lease
+    # publish once. After a kill or 3 refused marks *after* the event, the record cannot tell whether
+    # the event went out: the replay publishes the saved event again, identical (same messageId and
+    # result), never a second outcome of its own.
+    copies = 2 if fault in EVENT_MAY_REPEAT else 1
+    assert [o["status"] for o in outcomes] == ["succeeded"] * copies, outcomes
+    assert len({json.dumps(o, sort_keys=True) for o in outcomes}) == 1, outcomes
 
 
 # --- one rejected event per command ------------------------------------------------------------------------

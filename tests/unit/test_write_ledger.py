@@ -14,6 +14,7 @@ from domain.outcomes import OutcomeStatus
 from domain.relay import DEFERRALS, Disposition
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiResponse
+from tests.fakes import ProcessKilled
 from tests.unit.relay_world import TEST_KEY, World, existing_order, message, sample
 
 pytestmark = pytest.mark.unit
@@ -25,10 +26,11 @@ def _order_id(command: dict[str, Any]) -> str:
     return str(command["payload"]["sellerFulfillmentOrderId"])
 
 
-def test_the_happy_path_is_one_claim_one_token_one_result_and_one_call(world: World) -> None:
+def test_the_happy_path_is_one_claim_one_token_the_outbox_one_mark_and_one_call(world: World) -> None:
     assert world.process(message(sample("create-fulfillment"))) is Disposition.DONE
 
-    assert world.ledger.writes == ["claim", "succeed"]
+    # The result is saved with its outcome event before the event is published, then marked published.
+    assert world.ledger.writes == ["claim", "succeed", "effects_published"]
     assert len(world.limiter.taken) == 1
     assert world.spapi.operations() == ["createFulfillmentOrder"]
 
@@ -109,7 +111,9 @@ def test_a_live_lease_defers_the_duplicate_until_it_runs_out(world: World) -> No
     assert world.spapi.calls == [] and world.outcomes.published == []
 
 
-def test_a_failed_save_after_sp_api_accepted_ends_done_and_a_late_replay_sends_nothing(world: World) -> None:
+def test_a_save_refused_after_sp_api_accepted_publishes_nothing_and_the_retry_probes_and_speaks_once(
+    world: World,
+) -> None:
     command = sample("create-fulfillment")
     original_succeed = world.ledger.succeed
     calls: list[int] = []
@@ -121,15 +125,18 @@ def test_a_failed_save_after_sp_api_accepted_ends_done_and_a_late_replay_sends_n
         original_succeed(*args, **kwargs)
 
     world.ledger.succeed = failing_succeed  # type: ignore[method-assign]
-    assert world.process(message(command)) is Disposition.DONE  # the outcome is out; not dead-lettered
-    assert world.ledger.state_of(command["commandId"]) is LedgerState.ATTEMPTED
-    world.clock.current += LONG_AFTER
+    assert world.process(message(command)) is Disposition.RETRY  # nothing is out yet: not dead-lettered
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.UNKNOWN
+    assert world.outcomes.published == []
     world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, existing_order(command["payload"])))
 
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+    world.clock.current += LONG_AFTER
     assert world.process(message(command, message_id="replay")) is Disposition.DONE
 
     assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder"]
     assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
     assert world.queue.dead_letters == []
 
 
@@ -292,7 +299,7 @@ def test_a_write_that_overtook_its_create_waits_for_it_then_applies(world: World
     assert world.ledger.reads == [f"create of {_order_id(create)}"]
 
     # The create's worker gets its answer and saves it; then the deferred copy comes back.
-    world.ledger.succeed(parse_command(json.dumps(create)), 1, {"answer": None}, effects_pending=False)
+    world.ledger.succeed(parse_command(json.dumps(create)), 1, {"answer": None}, message_id="create")
     assert world.process(message(later, message_id="deferred copy")) is Disposition.DONE
 
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
@@ -390,20 +397,20 @@ def test_a_worker_that_outlived_its_lease_publishes_nothing_after_the_worker_tha
     assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
 
 
-def test_a_save_that_fails_after_the_outcome_went_out_is_tried_again_and_a_replay_publishes_nothing(
+def test_a_mark_that_fails_after_the_outcome_went_out_is_tried_again_and_a_replay_publishes_nothing(
     world: World,
 ) -> None:
     command = sample("update-fulfillment")
-    original_succeed = world.ledger.succeed
+    original = world.ledger.effects_published
     failed: list[int] = []
 
-    def succeed_failing_twice(*args: Any, **kwargs: Any) -> None:
+    def mark_failing_twice(*args: Any, **kwargs: Any) -> None:
         if len(failed) < 2:
             failed.append(1)
             raise DependencyUnavailable("write ledger update failed: ProvisionedThroughputExceeded")
-        original_succeed(*args, **kwargs)
+        original(*args, **kwargs)
 
-    world.ledger.succeed = succeed_failing_twice  # type: ignore[method-assign]
+    world.ledger.effects_published = mark_failing_twice  # type: ignore[method-assign]
     assert world.process(message(command)) is Disposition.DONE
     assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
 
@@ -413,3 +420,145 @@ def test_a_save_that_fails_after_the_outcome_went_out_is_tried_again_and_a_repla
 
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
     assert world.spapi.operations() == ["updateFulfillmentOrder"]  # no probe either
+
+
+# --- the outbox: a kill or a refused mark after the outcome event -------------------------------------------
+
+
+def _fail_marks(world: World, how: BaseException, times: int) -> None:
+    original = world.ledger.effects_published
+    left = [times]
+
+    def mark(*args: Any, **kwargs: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise how
+        original(*args, **kwargs)
+
+    world.ledger.effects_published = mark  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("fault", ["kill-after-event", "mark-refused-3-times"])
+def test_after_the_outcome_event_a_replay_repeats_that_same_event_never_a_probed_one(
+    world: World, fault: str
+) -> None:
+    """Before the outbox, the record stayed ATTEMPTED: the replay probed, found the effect and published
+    a second, different outcome (its own messageId, the probe's result)."""
+    command = sample("update-fulfillment")
+    if fault == "kill-after-event":
+        _fail_marks(world, ProcessKilled(), 1)
+        with pytest.raises(ProcessKilled):
+            world.process(message(command))
+    else:
+        _fail_marks(world, DependencyUnavailable("write ledger update failed: AccessDenied"), 3)
+        assert world.process(message(command)) is Disposition.DONE
+    [first] = world.outcomes.published
+
+    # While the applying worker's lease is live a duplicate waits: it would publish beside that worker.
+    assert world.process(message(command, message_id="duplicate")) is Disposition.DONE
+    assert len(world.queue.deferred) == 1 and len(world.outcomes.published) == 1
+    world.clock.current += LONG_AFTER
+    for replay in ("replay-1", "replay-2"):
+        assert world.process(message(command, message_id=replay)) is Disposition.DONE
+
+    # The saved event once more (the record cannot tell whether it went out), identical, then nothing.
+    assert world.outcomes.published == [first, first]
+    assert first.message_id == "m-1" and first.result is not None and first.result["httpStatus"] == 200
+    assert world.spapi.operations() == ["updateFulfillmentOrder"]  # no probe, no second call
+
+
+def test_a_kill_between_recording_the_chain_and_sending_its_first_check_is_restarted_once(
+    world: World,
+) -> None:
+    command = sample("acknowledge-po")
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    world.queue.failures_to_raise = [ProcessKilled()]  # type: ignore[list-item]
+    with pytest.raises(ProcessKilled):
+        world.process(message(command))
+    assert list(world.ledger.follow_ups) == [("acme", "tx-1")] and world.queue.scheduled == []
+
+    world.clock.current += LONG_AFTER
+    for replay in ("redelivery", "replay-1", "replay-2"):
+        assert world.process(message(command, message_id=replay)) is Disposition.DONE
+
+    # The ack's own record kept the transactionId: the redelivery restarted the chain, once.
+    [(check, _, _)] = world.queue.scheduled
+    assert json.loads(check)["payload"] == {"transactionId": "tx-1"}
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.spapi.operations() == ["submitAcknowledgement"]
+
+
+def test_a_kill_after_the_first_check_went_out_restarts_at_most_one_more_chain_and_one_final_event(
+    world: World,
+) -> None:
+    command = sample("acknowledge-po")
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    _fail_marks(world, ProcessKilled(), 1)
+    with pytest.raises(ProcessKilled):
+        world.process(message(command))
+    world.clock.current += LONG_AFTER
+    for replay in ("replay-1", "replay-2"):
+        world.process(message(command, message_id=replay))
+    assert len(world.queue.scheduled) == 2  # the record cannot tell the first went out: one restart
+
+    success = {"transactionStatus": {"transactionId": "tx-1", "status": "Success"}}
+    world.spapi.answer("getTransactionStatus", SpApiResponse(200, success), SpApiResponse(200, success))
+    for number, (check, _, context) in enumerate(world.queue.scheduled):
+        world.process(message(check, message_id=f"check-{number}", relay_context=context))
+
+    assert [kind for kind, _ in world.outcomes.events] == ["sp-relay transaction Success"]
+
+
+def test_two_copies_of_a_status_check_at_once_publish_one_final_event(world: World) -> None:
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(202, {"transactionId": "tx-1"}))
+    world.process(message(sample("acknowledge-po")))
+    [(check, _, context)] = world.queue.scheduled
+    failure = {"transactionStatus": {"transactionId": "tx-1", "status": "Failure", "errors": None}}
+    world.spapi.answer("getTransactionStatus", *[SpApiResponse(200, failure)] * 3)
+    original = world.outcomes.publish_event
+    copies: list[Disposition] = []
+
+    def publish_while_a_copy_runs(detail_type: str, detail: Any) -> None:
+        if not copies:  # the second copy reads the same final status while the first is publishing
+            copies.append(world.process(message(check, message_id="copy", relay_context=context)))
+        original(detail_type, detail)
+
+    world.outcomes.publish_event = publish_while_a_copy_runs  # type: ignore[method-assign]
+    assert world.process(message(check, message_id="check", relay_context=context)) is Disposition.DONE
+
+    assert copies == [Disposition.DONE] and len(world.queue.deferred) == 1  # it waits on the hold
+    world.clock.current += LONG_AFTER
+    [(deferred, _)] = world.queue.deferred
+    [deferred_context] = world.queue.deferred_contexts
+    again = message(deferred.body, message_id="copy-later", relay_context=deferred_context)
+    assert world.process(again) is Disposition.DONE
+    assert [kind for kind, _ in world.outcomes.events] == ["sp-relay transaction Failure"]
+
+
+@pytest.mark.parametrize("command_type", ["acknowledge-po", "acknowledge-retail-po"])
+def test_an_acknowledgement_settled_by_a_probe_says_no_transaction_is_followed_and_what_the_probe_saw(
+    world: World, command_type: str
+) -> None:
+    command = sample(command_type)
+    world.spapi.answer("submitAcknowledgement", SpApiResponse(500, {"errors": []}))
+    assert world.process(message(command)) is Disposition.RETRY
+    if command_type == "acknowledge-po":
+        [acknowledgement] = command["payload"]["orderAcknowledgements"]
+        world.spapi.answer("createRestrictedDataToken", rdt())
+        world.spapi.answer("getOrder", SpApiResponse(200, {"orderDetails": {"orderStatus": "ACCEPTED"}}))
+        state = "ACCEPTED"
+    else:
+        [acknowledgement] = command["payload"]["acknowledgements"]
+        world.spapi.answer(
+            "getPurchaseOrder", SpApiResponse(200, {"payload": {"purchaseOrderState": "Acknowledged"}})
+        )
+        state = "Acknowledged"
+
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    [outcome] = world.outcomes.published
+    assert outcome.result is not None
+    follow_up = outcome.result["transactionFollowUp"]
+    assert follow_up["status"] == "settledByProbe"
+    assert follow_up["orderStates"] == {acknowledgement["purchaseOrderNumber"]: state}
+    assert world.queue.scheduled == []  # no transactionId is known: no chain pretends to follow one
