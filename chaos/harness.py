@@ -454,7 +454,7 @@ class AwsFaultInjector:
     """Answers a share of AWS HTTP attempts with an error before they leave the process.
 
     Registered on ``before-send`` of a boto3 Session before the worker's clients are built, so the
-    SDK's own retries (standard mode, 3 attempts) see the fault just as they would see AWS's answer.
+    SDK's own retries (standard mode, 3 after the first attempt) see the fault as they would AWS's answer.
     ``rules`` map ``service.Operation`` (``dynamodb.PutItem``) to (probability, error code, status).
     """
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import boto3
 import httpx
 
-from adapters.aws import aws_client
+from adapters.aws import AwsDeadline, aws_client
 from adapters.clock import SystemClock
 from adapters.credentials import SecretsManagerAccounts, read_relay_context_key
 from adapters.ledger import DynamoDbWriteLedger
@@ -65,11 +65,14 @@ class Worker:
     limiter: DynamoDbGcraLimiter
     # EMF on Lambda (POWERTOOLS_METRICS_NAMESPACE set), in-memory totals locally; flushed per invocation.
     metrics: Metrics = field(default_factory=InMemoryMetrics)
+    # Registered on every AWS client of this graph; the handler binds it to the invocation's time left.
+    aws_deadline: AwsDeadline = field(default_factory=AwsDeadline)
 
 
-# Kept after an SP-API answer for the ledger writes and the outcome event that follow it (tens of ms each
-# on AWS; this leaves room for a slow one): the deadline guard's share of a message after its call.
-AFTER_CALL_SECONDS = 1.0
+# Kept after an SP-API answer for the ledger writes and the outcome event that follow it: the deadline
+# guard's share of a message after its call. The first of them must still find the least time an AWS
+# call is started with (AwsDeadline); one second more leaves room for the rest (tens of ms each on AWS).
+AFTER_CALL_SECONDS = AwsDeadline().min_attempt_seconds + 1.0
 
 # While SP-API keeps failing for an (account, operation), a container still tries it this often at least.
 FAILURE_HOLD_CAP_SECONDS = 30.0
@@ -156,12 +159,18 @@ def build_spapi_side(
     return SpApiSide(accounts, tokens, limiter, spapi_port, limiter_port, gateway, outcomes, metrics, clock)
 
 
-def _clients(settings: Settings, session: boto3.Session | None) -> Callable[[str], Any]:
+def _clients(
+    settings: Settings, session: boto3.Session | None, deadline: AwsDeadline
+) -> Callable[[str], Any]:
     session = session or boto3.Session()
 
     def client(service: str) -> Any:
         return aws_client(
-            service, session=session, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+            service,
+            session=session,
+            endpoint_url=settings.aws_endpoint_url,
+            region=settings.aws_region,
+            deadline=deadline,
         )
 
     return client
@@ -184,7 +193,8 @@ def build_worker(
         if not value:
             raise SettingsError(f"environment variable {variable} is required by the worker")
     assert settings.relay_context_key_secret_id is not None
-    client = _clients(settings, session)
+    aws_deadline = AwsDeadline()
+    client = _clients(settings, session, aws_deadline)
     side = build_spapi_side(settings, client, http=http, metrics=metrics, clock=clock)
     key_secret_id = settings.relay_context_key_secret_id
     secrets = client("secretsmanager")
@@ -222,6 +232,7 @@ def build_worker(
         tokens=side.tokens,
         limiter=side.limiter,
         metrics=side.metrics,
+        aws_deadline=aws_deadline,
     )
 
 
@@ -273,6 +284,7 @@ class Pollers:
 
     pollers: dict[str, tuple[Poller, tuple[tuple[str, str | None], ...]]]
     metrics: Metrics
+    aws_deadline: AwsDeadline = field(default_factory=AwsDeadline)
 
 
 def build_pollers(
@@ -282,7 +294,8 @@ def build_pollers(
     write ledger, no relay."""
     if not settings.poller_state_table_name:
         raise SettingsError("environment variable POLLER_STATE_TABLE_NAME is required by the pollers")
-    client = _clients(settings, session)
+    aws_deadline = AwsDeadline()
+    client = _clients(settings, session, aws_deadline)
     side = build_spapi_side(settings, client, http=http, metrics=None, clock=None)
     ports = PollerPorts(
         gateway=side.gateway,
@@ -296,7 +309,11 @@ def build_pollers(
         FulfillmentOrderPoller.name: settings.mcf_poll_accounts,
         RetailPurchaseOrderPoller.name: settings.retail_poll_accounts,
     }
-    return Pollers({name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()}, side.metrics)
+    return Pollers(
+        {name: (poller(ports), accounts[name]) for name, poller in POLLERS.items()},
+        side.metrics,
+        aws_deadline,
+    )
 
 
 _pollers: dict[Settings, Pollers] = {}
@@ -313,6 +330,7 @@ class Notifications:
 
     intake: NotificationIntake
     metrics: Metrics
+    aws_deadline: AwsDeadline = field(default_factory=AwsDeadline)
 
 
 def build_notifications(settings: Settings, *, session: boto3.Session | None = None) -> Notifications:
@@ -325,7 +343,8 @@ def build_notifications(settings: Settings, *, session: boto3.Session | None = N
         if not value:
             raise SettingsError(f"environment variable {variable} is required by the notifications handler")
     silence_library_debug_logs()
-    client = _clients(settings, session)
+    aws_deadline = AwsDeadline()
+    client = _clients(settings, session, aws_deadline)
     clock = SystemClock()
     metrics = metrics_from_env()
     dynamodb = client("dynamodb")
@@ -341,7 +360,9 @@ def build_notifications(settings: Settings, *, session: boto3.Session | None = N
         clock=clock,
         seller_accounts=dict(settings.notification_seller_accounts),
     )
-    return Notifications(NotificationIntake(ports, max_receive_count=settings.max_receive_count), metrics)
+    return Notifications(
+        NotificationIntake(ports, max_receive_count=settings.max_receive_count), metrics, aws_deadline
+    )
 
 
 _notifications: dict[Settings, Notifications] = {}

@@ -52,9 +52,10 @@ def handle_notifications(
         logger=cast("logging.Logger", logger),
     )
     try:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+        with built.aws_deadline.bound_to(remaining_seconds):
+            response = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
     finally:
         built.metrics.flush()
     return dict(response)

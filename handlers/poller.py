@@ -35,7 +35,10 @@ def run_pollers(event: dict[str, Any], context: LambdaContext, pollers: Pollers)
 
     poller, accounts = pollers.pollers[name]
     try:
-        reports = [_poll(name, poller, account, region, remaining_seconds) for account, region in accounts]
+        with pollers.aws_deadline.bound_to(remaining_seconds):
+            reports = [
+                _poll(name, poller, account, region, remaining_seconds) for account, region in accounts
+            ]
     finally:
         pollers.metrics.flush()
     return {"poller": name, "reports": reports}

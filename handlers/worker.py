@@ -80,9 +80,10 @@ def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) 
         logger=cast("logging.Logger", logger),
     )
     try:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+        with worker.aws_deadline.bound_to(remaining_seconds):
+            response = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
     finally:
         worker.metrics.flush()  # one EMF document per invocation (adapters/metrics.py)
     return dict(response)

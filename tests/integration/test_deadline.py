@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import httpx
@@ -29,6 +30,7 @@ from handlers.worker import handle_batch
 from local.runtime import LocalStack
 from local.worker_loop import LocalLambdaContext, lambda_sqs_record
 from tests.conftest import sample_command, unique
+from tests.stalled_endpoint import StalledEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -55,11 +57,20 @@ class Invocation(LocalLambdaContext):
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+@dataclass(frozen=True)
+class Stall:
+    """AWS requests that match are sent to an endpoint that never answers."""
+
+    endpoint: StalledEndpoint
+    matches: Callable[[Any], bool]
+
+
 @dataclass
 class Lambda:
     """Runs batches through the real handler within their deadline, as Lambda does."""
 
     current: Invocation | None = None
+    stall: Stall | None = None
     killed: int = 0
     # (path, seconds left) of every SP-API create as it left, and of every request killed.
     creates_left: list[float] = field(default_factory=list)
@@ -77,8 +88,10 @@ class Lambda:
     def on_http_response(self, _response: httpx.Response) -> None:
         self._past_deadline()  # the answer to a request in flight at the deadline is never seen
 
-    def before_aws_send(self, **_: Any) -> None:
+    def before_aws_send(self, request: Any, **_: Any) -> None:
         self._past_deadline()
+        if self.stall is not None and self.stall.matches(request):
+            request.url = self.stall.endpoint.url + urlsplit(request.url).path
 
     def invoke(
         self, worker: Worker, messages: list[dict[str, Any]], seconds: float, stack: LocalStack
@@ -203,4 +216,59 @@ def test_a_batch_short_of_time_defers_its_rest_and_every_write_is_applied_and_pu
     assert applied == {order_id: 1 for order_id in order_ids}, report
     assert sum(1 for n in applied.values() if n > 1) == 0
     assert outcomes == Counter({c["commandId"]: 1 for c in commands}), report
+    assert stack.dead_letters(max_rounds=1) == []
+
+
+def _is_success_save(request: Any) -> bool:
+    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+    target = str(request.headers.get("X-Amz-Target", b""), "utf-8", "replace")
+    return target.endswith(".UpdateItem") and b'"SUCCEEDED"' in body and b"effectsPending" in body
+
+
+def test_a_ledger_save_that_stalls_after_the_answer_ends_before_the_deadline_and_is_settled_once(
+    rig: tuple[LocalStack, Lambda, Worker],
+) -> None:
+    """The failure feared under DynamoDB faults: SP-API has applied the create, and the write ledger's
+    save of its success hangs. botocore alone waits out its read timeouts and retries (40 s here) far past
+    the invocation's end; bounded by the time left, the invocation ends in time, the outcome stays unknown,
+    and the next delivery's probe settles it without a second create."""
+    stack, runtime, worker = rig
+    state = stack.emulator.state  # type: ignore[union-attr]
+    command = unique(sample_command("create-fulfillment"))
+    order_id = command["payload"]["sellerFulfillmentOrderId"]
+    stack.send(command)
+    guard = (
+        worker.relay.gateway.worst_case_seconds(CATALOG["create-fulfillment"].operation) + AFTER_CALL_SECONDS
+    )
+    seconds = guard + 1.0
+    endpoint = StalledEndpoint()
+    try:
+        runtime.stall = Stall(endpoint, _is_success_save)
+        batch = _receive(stack, 1, seconds=5.0)
+        assert len(batch) == 1
+        started = time.monotonic()
+        _delete(stack, batch, runtime.invoke(worker, batch, seconds, stack))
+        took = time.monotonic() - started
+        stalled_saves = endpoint.connections
+    finally:
+        runtime.stall = None
+        endpoint.close()
+    assert stalled_saves >= 1, "the success save was never sent to the stalled endpoint"
+    assert runtime.killed == 0, f"the invocation ran past its {seconds:.2f}s ({took:.2f}s)"
+    assert state.effects().get(CREATE, {}) == {order_id: 1}
+
+    outcomes: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline:
+        batch = _receive(stack, 10)
+        if batch:
+            _delete(stack, batch, runtime.invoke(worker, batch, 60.0, stack))
+            continue
+        outcomes += [o for o in stack.outcomes(max_rounds=1) if o["commandId"] == command["commandId"]]
+        if outcomes and stack.worker.queue_is_drained():  # type: ignore[union-attr]
+            break
+    outcomes += [o for o in stack.outcomes(max_rounds=1) if o["commandId"] == command["commandId"]]
+    assert runtime.killed == 0
+    assert state.effects().get(CREATE, {}) == {order_id: 1}
+    assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
     assert stack.dead_letters(max_rounds=1) == []
