@@ -10,9 +10,11 @@ template.yaml), some of them more than once. For every message the intake:
    was published already is a duplicate and is dropped; one another worker holds comes back later;
 3. finds the relay's account of the notification's seller and, when the relay created the order it
    names, the ``commandId`` of that create (the write ledger's order pointer);
-4. publishes one event ``sp-relay notification <type>`` naming the order, with the payload's keys in
+4. for a FULFILLMENT_ORDER_STATUS of an account it knows, records the order's status as announced
+   (``domain.order_status.announcement_key``), so that the MCF poller, its backup, does not publish it;
+5. publishes one event ``sp-relay notification <type>`` naming the order, with the payload's keys in
    camelCase and redacted by the allow-list of ``domain/privacy.py``;
-5. remembers it as published. A crash between 4 and 5 repeats the event once the claim's lease ran out;
+6. remembers it as published. A crash between 5 and 6 repeats the event once the claim's lease ran out;
    it never loses one.
 """
 
@@ -26,7 +28,13 @@ from typing import Any, Protocol
 from domain.errors import InvalidNotification, RelayError, UnknownNotificationType
 from domain.events import notification_event
 from domain.json_schema import Schema, UnsupportedSchema
-from domain.order_status import ORDER_STATUS_FIELD, order_status
+from domain.order_status import (
+    ANNOUNCEMENT_TTL_SECONDS,
+    ORDER_STATUS_FIELD,
+    OrderStatusAnnouncements,
+    announcement_key,
+    order_status,
+)
 from domain.outcomes import Failure, OutcomeStatus
 from domain.ports import Clock, InboundMessage
 from domain.privacy import redact
@@ -307,6 +315,8 @@ class NotificationPorts:
     clock: Clock
     # The relay's account name of each SP-API seller id (NOTIFICATION_SELLER_ACCOUNTS).
     seller_accounts: Mapping[str, str] = field(default_factory=dict)
+    # Shared with the MCF poller (its state table), which then leaves announced statuses alone.
+    announcements: OrderStatusAnnouncements | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +373,22 @@ class NotificationIntake:
                 command_id = ports.creators.creator_of_order(account, order_id)
                 if command_id is not None:
                     break
+        self._announce(notification, account)
         ports.events.publish_event(notification_event(kind), event_detail(notification, account, command_id))
         ports.log.published(notification.notification_id)
         return IntakeResult(Disposition.DONE, "published", kind)
+
+    def _announce(self, notification: Notification, account: str | None) -> None:
+        """Tell the MCF poller this order's status is announced, before the event goes out: should the
+        publish fail, the claim brings the notification back (or to its DLQ), so nothing is lost, and the
+        poller does not publish the same change beside it."""
+        announcements = self._ports.announcements
+        order_id = notification.order.get("sellerFulfillmentOrderId")
+        if announcements is None or account is None or order_id is None or notification.order_status is None:
+            return
+        assert notification.status is not None  # order_status is derived from it
+        announcements.remember(
+            announcement_key(account, order_id, notification.status),
+            notification.notification_id,
+            ANNOUNCEMENT_TTL_SECONDS,
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from domain.paging import dig
 
@@ -88,3 +88,26 @@ def with_order_status(result: dict[str, Any], where: OrderStatusAt | None) -> di
         return result
     found = where.of(result.get("answer"))
     return result if found is None else {**result, ORDER_STATUS_FIELD: found}
+
+
+class OrderStatusAnnouncements(Protocol):
+    """Which MCF order statuses a FULFILLMENT_ORDER_STATUS notification has already announced.
+
+    Notifications are the first way a status change reaches upstream; the MCF poller is the backup
+    Amazon's guide asks for (a notification can be missed). The notifications intake records each
+    (account, order, normalized status) it announces before publishing it; the poller publishes a change
+    only when no notification announced that status of that order.
+    """
+
+    def recall(self, key: str) -> str | None: ...
+
+    def remember(self, key: str, fingerprint: str, ttl_seconds: int) -> None: ...
+
+
+# As long as the poller remembers an order's fingerprint: an announcement outlives every poll of it.
+ANNOUNCEMENT_TTL_SECONDS: Final = 60 * 24 * 3600
+
+
+def announcement_key(account: str, seller_fulfillment_order_id: str, status: str) -> str:
+    """The key of one announced status of an MCF order (``status``: Amazon's, of either version)."""
+    return f"announced#mcf#{account}#{seller_fulfillment_order_id}#{normalize(status)}"

@@ -5,7 +5,9 @@
 - ``RetailPurchaseOrderPoller`` publishes each new vendor Retail Procurement purchase order once
   (``sp-relay retail-purchase-order-received``): retail purchase orders have no notification.
 - ``FulfillmentOrderPoller`` follows MCF orders with listAllFulfillmentOrders since the last
-  watermark and publishes status and tracking changes (``sp-relay fulfillment-order-changed``).
+  watermark and publishes status and tracking changes (``sp-relay fulfillment-order-changed``). It is
+  the backup of the FULFILLMENT_ORDER_STATUS notifications: a change to a status a notification already
+  announced for that order (``domain.order_status.announcement_key``) is remembered, not published.
 
 Both keep a watermark per (account, region) and a fingerprint per order in the poller state store, and
 publish before they remember: a crash in between repeats an event, it never loses one. Events carry no
@@ -30,6 +32,7 @@ from domain.events import (
     RETAIL_PURCHASE_ORDER_RECEIVED,
 )
 from domain.gateway import SpApiGateway
+from domain.order_status import announcement_key
 from domain.paging import dig
 from domain.ports import Accounts, Clock, OutcomePublisher
 from domain.privacy import redact
@@ -62,6 +65,8 @@ class PollReport:
     region: str
     seen: int = 0
     published: int = 0
+    # MCF status changes a notification had announced already (not published again).
+    notified: int = 0
     since: str = ""
     until: str = ""
     # Cut at the page limit: the watermark went only as far as ``watermark`` (the orders seen).
@@ -276,6 +281,11 @@ class FulfillmentOrderPoller(Poller):
             key = f"order#{self.name}#{report.account}#{order_id}"
             previous = self._ports.state.recall(key)
             if previous == fingerprint:
+                continue
+            if self._ports.state.recall(announcement_key(report.account, order_id, status)) is not None:
+                # A notification announced this status already: the poller only backs notifications up.
+                self._ports.state.remember(key, fingerprint, SEEN_TTL_SECONDS)
+                report.notified += 1
                 continue
             answer = self._ports.gateway.send(
                 report.account, report.region, self.details, {"sellerFulfillmentOrderId": order_id}, remaining

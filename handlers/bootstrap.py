@@ -359,6 +359,9 @@ def build_notifications(settings: Settings, *, session: boto3.Session | None = N
         ),
         clock=clock,
         seller_accounts=dict(settings.notification_seller_accounts),
+        announcements=DynamoDbPollerState(dynamodb, settings.poller_state_table_name, clock=clock.now)
+        if settings.poller_state_table_name
+        else None,
     )
     return Notifications(
         NotificationIntake(ports, max_receive_count=settings.max_receive_count), metrics, aws_deadline

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from typing import Any
 
 import pytest
 
+from adapters.notification_log import load_notification_schemas
+from domain import env_vars
 from domain.catalog import CATALOG
-from domain.events import COMMAND_EVENT, FULFILLMENT_ORDER_CHANGED, PURCHASE_ORDER_RECEIVED, TRANSACTION_EVENT
+from domain.events import (
+    COMMAND_EVENT,
+    FULFILLMENT_ORDER_CHANGED,
+    PURCHASE_ORDER_RECEIVED,
+    TRANSACTION_EVENT,
+    notification_event,
+)
+from handlers.notifications import lambda_handler as notifications_handler
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from local.scenario import Tour
+from local.worker_loop import LocalEventSourceMapping
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.e2e
@@ -213,3 +224,50 @@ def test_orders_of_both_versions_carry_one_normalized_status(stack: LocalStack) 
 
     assert statuses["get-fulfillment-order"] == {"amazon": "Cancelled", "normalized": "cancelled"}
     assert statuses["get-mcf-order"] == {"amazon": "CANCELLED", "normalized": "cancelled"}
+
+
+def test_the_fulfillment_order_poller_backs_up_notifications_and_publishes_no_notified_status_twice(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status a FULFILLMENT_ORDER_STATUS notification announced (through the real notifications
+    handler) is not published again by the MCF poller; a change whose notification was missed is."""
+    assert stack.emulator is not None
+    order_id = new_order_id()
+    run(stack, command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id))
+    stack.events()
+    sqs = stack.client("sqs")
+    [queue] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationQueue")["QueueUrls"]
+    [dlq] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationDeadLetterQueue")["QueueUrls"]
+    monkeypatch.setenv(env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL, dlq)
+    monkeypatch.setenv(env_vars.NOTIFICATION_SELLER_ACCOUNTS, f"{SELLER}={DEMO_ACCOUNTS[0].name}")
+    body = copy.deepcopy(
+        load_notification_schemas()["FulfillmentOrderStatusNotification.json"]["examples"][0]
+    )
+    body["NotificationMetadata"]["NotificationId"] = str(uuid.uuid4())
+    status = body["Payload"]["FulfillmentOrderStatusNotification"]
+    status.update(SellerId=SELLER, SellerFulfillmentOrderId=order_id, FulfillmentOrderStatus="Received")
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    notifications = LocalEventSourceMapping(
+        sqs, queue, notifications_handler, batch_size=1, concurrency=1, function_name="sp-relay-notifications"
+    )
+    assert notifications.poll_once() == 1
+
+    stack.run_poller("mcf-orders")
+    stack.emulator.state.ship_order(order_id, SELLER)  # its notification never comes
+    stack.run_poller("mcf-orders")
+
+    events = stack.events()
+    notified = [
+        d
+        for k, d in events
+        if k == notification_event("FULFILLMENT_ORDER_STATUS")
+        and d["order"] == {"sellerFulfillmentOrderId": order_id}
+    ]
+    changes = [
+        (d["previousStatus"], d["status"])
+        for k, d in events
+        if k == FULFILLMENT_ORDER_CHANGED and d["sellerFulfillmentOrderId"] == order_id
+    ]
+    assert [d["status"] for d in notified] == ["Received"]
+    # The poller remembered the notified status: the change it publishes names it as the previous one.
+    assert changes == [("Received", "Complete")]

@@ -21,6 +21,7 @@ from domain.notifications import (
     NotificationPorts,
     compile_schemas,
 )
+from domain.order_status import OrderStatusAnnouncements
 from domain.outcomes import Failure
 from domain.ports import InboundMessage
 from domain.relay import Disposition
@@ -97,7 +98,9 @@ class StandingClock:
 
 
 def intake(
-    creates: Mapping[tuple[str, str], str] | None = None, bus: Bus | None = None
+    creates: Mapping[tuple[str, str], str] | None = None,
+    bus: Bus | None = None,
+    announcements: OrderStatusAnnouncements | None = None,
 ) -> tuple[NotificationIntake, Log, Bus, Letters]:
     log, bus, letters = Log(), bus or Bus(), Letters()
     ports = NotificationPorts(
@@ -108,6 +111,7 @@ def intake(
         dead_letters=letters,
         clock=StandingClock(),
         seller_accounts={"A2SELLER": "shop-a"},
+        announcements=announcements,
     )
     return NotificationIntake(ports), log, bus, letters
 

@@ -22,6 +22,7 @@ from tests.fakes import (
     Power,
     ProcessKilled,
 )
+from tests.unit.test_notifications import fulfillment_status, intake, message
 
 pytestmark = pytest.mark.unit
 
@@ -151,3 +152,45 @@ def test_an_mcf_order_is_published_again_only_when_its_status_changes() -> None:
     statuses = [[(d["status"], d["previousStatus"]) for _, d in run.events.events] for run in runs]
     assert statuses == [[("Processing", None)], [], [("Complete", "Processing")]]
     assert spapi.operations().count("getFulfillmentOrder") == 2
+
+
+def test_the_mcf_poller_backs_notifications_up_without_publishing_a_notified_status_twice() -> None:
+    """Amazon's notifications guide asks for a poller beside the notifications: one may be missed. The
+    intake and the poller share the poller's state: a status a FULFILLMENT_ORDER_STATUS notification
+    announced is remembered by the poller, not published again; one whose notification never came is."""
+    spapi, state = FakeSpApi(), FakePollerState()
+    relay, _, bus, _ = intake(announcements=state)
+    notified = fulfillment_status("n-1", "O-1")
+    notified["Payload"]["FulfillmentOrderStatusNotification"]["FulfillmentOrderStatus"] = "Processing"
+    assert relay.process(message(notified), lambda: 30.0).what == "published"
+
+    spapi.answer(
+        "listAllFulfillmentOrders",
+        fulfillment_orders(("O-1", "Processing"), ("O-2", "Processing")),
+        fulfillment_orders(("O-1", "Complete"), ("O-2", "Processing")),
+    )
+    first, second = Process(spapi, state), Process(spapi, state)
+    first_report = FulfillmentOrderPoller(first.ports).poll("shop-a", "na", lambda: 60.0)
+    second_report = FulfillmentOrderPoller(second.ports).poll("shop-a", "na", lambda: 60.0)
+
+    published = [
+        [(d["sellerFulfillmentOrderId"], d["status"]) for _, d in run.events.events]
+        for run in (first, second)
+    ]
+    # O-1's Processing came by notification; O-2's notification was missed; O-1's Complete too.
+    assert published == [[("O-2", "Processing")], [("O-1", "Complete")]]
+    assert (first_report.notified, first_report.published) == (1, 1)
+    assert (second_report.notified, second_report.published) == (0, 1)
+    assert len(bus.events) == 1
+    # The notified change costs no getFulfillmentOrder either.
+    assert spapi.operations().count("getFulfillmentOrder") == 2
+
+
+def test_a_notification_of_an_account_the_relay_does_not_know_announces_nothing() -> None:
+    state = FakePollerState()
+    relay, _, bus, _ = intake(announcements=state)
+    unknown_seller = fulfillment_status("n-2", "O-9")
+    unknown_seller["Payload"]["FulfillmentOrderStatusNotification"]["SellerId"] = "A9UNKNOWN"
+    relay.process(message(unknown_seller), lambda: 30.0)
+    assert len(bus.events) == 1
+    assert not [key for key in state.values if key.startswith("announced#")]
