@@ -133,10 +133,12 @@ def test_outcome_bus_and_tap(stack: LocalResources, sqs: SQSClient, events: Even
     tap_arn = _attributes(sqs, stack.outcome_tap_queue_url)["QueueArn"]
     assert [t["Arn"] for t in targets] == [tap_arn]
     policy = json.loads(_attributes(sqs, stack.outcome_tap_queue_url)["Policy"])
-    (statement,) = policy["Statement"]
+    statement, tls_only = policy["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Resource"] == tap_arn
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == rules[0]["Arn"]
+    assert (tls_only["Effect"], tls_only["Resource"]) == ("Deny", tap_arn)
+    assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_put_events_reach_the_tap_queue(

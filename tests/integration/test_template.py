@@ -386,27 +386,152 @@ def test_an_idempotency_record_outlives_the_dead_letter_queue_and_a_replay(resou
     assert retention + REPLAY_WINDOW_SECONDS < DEFAULT_RECORD_TTL_SECONDS
 
 
-def test_a_kms_key_parameter_encrypts_queues_tables_and_the_context_key(resources: dict[str, Any]) -> None:
-    key = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
-    for queue in ("CommandQueue", "DeadLetterQueue", "PollerFailureQueue"):
-        assert resources[queue]["Properties"]["KmsMasterKeyId"] == key
-    for table in ("IdempotencyTable", "RateLimitTable", "PollerStateTable"):
-        assert resources[table]["Properties"]["SSESpecification"]["KMSMasterKeyId"] == key
-    assert resources["RelayContextKey"]["Properties"]["KmsKeyId"] == key
-    for role in ("WorkerRole", "PollerRole"):
-        [conditional] = [p for p in resources[role]["Properties"]["Policies"] if "Fn::If" in p]
-        condition, policy, otherwise = conditional["Fn::If"]
-        assert (condition, otherwise) == ("HasKmsKey", {"Ref": "AWS::NoValue"})
-        [statement] = policy["PolicyDocument"]["Statement"]
-        assert "kms:Decrypt" in statement["Action"] and statement["Resource"] == {"Ref": "KmsKeyArn"}
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+_KMS_KEY = {"Ref": "KmsKeyArn"}
+# SP-API's own account writes to NotificationQueue: a customer-managed key would need a key policy for
+# that account, which the stack does not own (template.yaml says so beside the queue). Every other
+# queue follows the KmsKeyArn parameter.
+_SSE_SQS_ONLY_QUEUES = {"NotificationQueue"}
+# Written to by the roles, so they need to generate data keys (reading needs kms:Decrypt only).
+_WRITE_ACTIONS = {"sqs:SendMessage", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
 
-def test_queues_deny_every_request_without_tls(resources: dict[str, Any]) -> None:
-    policy = resources["CommandQueuesTlsOnlyPolicy"]["Properties"]
-    assert policy["Queues"] == [{"Ref": "CommandQueue"}, {"Ref": "DeadLetterQueue"}]
-    [statement] = policy["PolicyDocument"]["Statement"]
-    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "sqs:*")
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+def _with_kms_key(node: Any, has_key: bool) -> Any:
+    """A template fragment as CloudFormation resolves it with KmsKeyArn set (or left empty)."""
+    if isinstance(node, list):
+        return [item for item in (_with_kms_key(i, has_key) for i in node) if item != _NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if list(node) == ["Fn::If"] and node["Fn::If"][0] == "HasKmsKey":
+        _, if_true, if_false = node["Fn::If"]
+        return _with_kms_key(if_true if has_key else if_false, has_key)
+    resolved = {key: _with_kms_key(value, has_key) for key, value in node.items()}
+    return {key: value for key, value in resolved.items() if value != _NO_VALUE}
+
+
+def _queues(resources: dict[str, Any]) -> dict[str, Any]:
+    return {name: r for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
+
+
+def _uses_kms_key(node: Any) -> bool:
+    if node == _KMS_KEY:
+        return True
+    if isinstance(node, dict):
+        return any(_uses_kms_key(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_uses_kms_key(v) for v in node)
+    return False
+
+
+def _queue_encryption(properties: dict[str, Any]) -> dict[str, Any]:
+    return {k: properties[k] for k in ("SqsManagedSseEnabled", "KmsMasterKeyId") if k in properties}
+
+
+def test_every_queue_is_encrypted_with_the_kms_key_parameter_when_it_is_set(
+    resources: dict[str, Any],
+) -> None:
+    queues = _queues(resources)
+    assert len(queues) == 6, sorted(queues)
+    sse_sqs = {"SqsManagedSseEnabled": True}
+    # With the key: KmsMasterKeyId alone (SQS refuses it beside SqsManagedSseEnabled); without: SSE-SQS.
+    actual = {
+        name: (
+            _queue_encryption(_with_kms_key(queue["Properties"], has_key=True)),
+            _queue_encryption(_with_kms_key(queue["Properties"], has_key=False)),
+        )
+        for name, queue in queues.items()
+    }
+    expected = {
+        name: (sse_sqs if name in _SSE_SQS_ONLY_QUEUES else {"KmsMasterKeyId": _KMS_KEY}, sse_sqs)
+        for name in queues
+    }
+    assert actual == expected
+
+
+def test_tables_and_the_context_key_are_encrypted_with_the_kms_key_parameter(
+    resources: dict[str, Any],
+) -> None:
+    tables = [name for name, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert sorted(tables) == ["IdempotencyTable", "PollerStateTable", "RateLimitTable"]
+    for table in tables:
+        sse = resources[table]["Properties"]["SSESpecification"]
+        assert _with_kms_key(sse, has_key=True) == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": _KMS_KEY,
+        }
+        assert _with_kms_key(sse, has_key=False) == {"SSEEnabled": True}
+    context_key = resources["RelayContextKey"]["Properties"]
+    assert _with_kms_key(context_key, has_key=True)["KmsKeyId"] == _KMS_KEY
+    assert "KmsKeyId" not in _with_kms_key(context_key, has_key=False)
+
+
+def _granted_resources(role: dict[str, Any]) -> Iterator[tuple[str, set[str]]]:
+    """(logical id or "account secrets", actions) for each resource a role's statements name."""
+    for statement in _statements(role["Properties"]["Policies"]):
+        actions = set(_as_list(statement["Action"]))
+        for resource in _as_list(statement["Resource"]):
+            if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+                yield resource["Fn::GetAtt"][0], actions
+            elif isinstance(resource, dict) and "Ref" in resource:
+                yield resource["Ref"], actions
+            elif isinstance(resource, dict) and "${AccountSecretPrefix}" in str(resource.get("Fn::Sub")):
+                # Operators encrypt the account secrets with the same key (KmsKeyArn's description).
+                yield "account secrets", actions
+
+
+def test_every_role_may_use_the_kms_key_for_the_encrypted_resources_it_reads_or_writes(
+    resources: dict[str, Any],
+) -> None:
+    encrypted = {"account secrets"} | {
+        name
+        for name, r in resources.items()
+        if not r["Type"].startswith("AWS::IAM::")
+        and _uses_kms_key(_with_kms_key(r.get("Properties", {}), True))
+    }
+    roles = {name: r for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    needing_the_key = set()
+    for name, role in roles.items():
+        without_key = _with_kms_key(role, has_key=False)
+        assert not any(
+            a.startswith("kms:") for s in _statements(without_key) for a in _as_list(s["Action"])
+        ), name  # no grant on an empty key ARN
+        uses = [
+            (resource, actions)
+            for resource, actions in _granted_resources(without_key)
+            if resource in encrypted
+        ]
+        if not uses:
+            continue
+        needing_the_key.add(name)
+        granted = {
+            a
+            for s in _statements(_with_kms_key(role["Properties"]["Policies"], has_key=True))
+            if s["Effect"] == "Allow" and _as_list(s["Resource"]) == [_KMS_KEY]
+            for a in _as_list(s["Action"])
+        }
+        assert "kms:Decrypt" in granted, (name, uses)
+        if any(actions & _WRITE_ACTIONS for _, actions in uses):
+            assert "kms:GenerateDataKey" in granted, (name, uses)
+    assert needing_the_key == {"WorkerRole", "PollerRole", "NotificationRole"}
+
+
+def test_every_queue_denies_every_request_without_tls(resources: dict[str, Any]) -> None:
+    queues = _queues(resources)
+    policies = [r for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
+    actual: dict[str, list[Any]] = {}
+    for name, queue in queues.items():
+        own = [p for p in policies if {"Ref": name} in p["Properties"]["Queues"]]
+        # A conditional queue's policy exists exactly when the queue does.
+        assert [p.get("Condition") for p in own] == [queue.get("Condition")] * len(own), name
+        actual[name] = [
+            (s["Principal"], s["Action"], s.get("Condition"))
+            for policy in own
+            for s in _as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+            if s["Effect"] == "Deny" and {"Fn::GetAtt": [name, "Arn"]} in _as_list(s["Resource"])
+        ]
+    tls_only = ("*", "sqs:*", {"Bool": {"aws:SecureTransport": "false"}})
+    assert actual == {name: [tls_only] for name in queues}
 
 
 def test_both_functions_are_traced(template: dict[str, Any], resources: dict[str, Any]) -> None:
