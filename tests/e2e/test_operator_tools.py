@@ -24,6 +24,7 @@ from domain.attributes import (
 )
 from emulator.state import Fault
 from local.runtime import LocalStack
+from tests import personal_data
 from tests.conftest import sample_command, unique
 
 pytestmark = pytest.mark.e2e
@@ -155,6 +156,38 @@ def test_a_rejected_command_is_listed_shown_masked_fixed_replayed_and_succeeds(
     assert outcomes_of(stack, create["commandId"]) == ["succeeded"]
     assert stack.emulator.state.effect_count("createFulfillmentOrder", order_id) == 1
     assert on_dlq(stack) == []
+
+
+def test_dlq_show_masks_every_personal_value_in_the_body_and_in_sp_apis_message(
+    stack: LocalStack, stack_file: Path
+) -> None:
+    assert stack.emulator is not None
+    # Rejected by SP-API through the worker, whose message names a person's e-mail and phone ...
+    stack.emulator.state.add_fault(
+        Fault(
+            operation="createFulfillmentOrder",
+            status=400,
+            code="InvalidInput",
+            message=personal_data.FREE_TEXT,
+        )
+    )
+    rejected = personal_data.with_create_fields(unique(sample_command("create-fulfillment")))
+    run(stack, rejected)
+    # ... and a producer's body with every field among the needles (not a valid command).
+    carried = personal_data.with_every_field(unique(sample_command("create-fulfillment")))
+    put_dead_letter(stack, carried, reason="InvalidCommand")
+    # The DLQ holds the bodies as sent: every field's value is there for `show` to mask.
+    assert personal_data.leaks(json.dumps(on_dlq(stack))) == list(personal_data.FIELD_VALUES)
+
+    details = {}
+    for command in (rejected, carried):
+        shown = cli("dlq", "show", command["commandId"], "--stack-file", stack_file)
+        as_json = cli("dlq", "show", command["commandId"], "--stack-file", stack_file, "--json")
+        assert shown.exit_code == 0 and as_json.exit_code == 0, shown.output + as_json.output
+        assert command["payload"]["sellerFulfillmentOrderId"] in shown.output
+        assert personal_data.leaks(shown.output, as_json.output) == []
+        details[command["commandId"]] = json.loads(as_json.output)["detail"]
+    assert personal_data.FREE_TEXT_KEPT in details[rejected["commandId"]]  # SP-API's words stay
 
 
 def test_a_refused_fix_stays_on_the_dlq_with_the_reason(stack: LocalStack, stack_file: Path) -> None:

@@ -15,6 +15,7 @@ from domain.events import COMMAND_EVENT, TRANSACTION_EVENT
 from domain.privacy import REDACTED
 from emulator.state import Fault
 from local.runtime import DEMO_ACCOUNTS, LocalStack
+from tests import personal_data
 from tests.conftest import RecordingHandler, sample_command, unique
 
 pytestmark = pytest.mark.e2e
@@ -239,24 +240,46 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
     stack: LocalStack, captured_logs: RecordingHandler
 ) -> None:
     assert stack.emulator is not None
-    create = unique(sample_command("create-fulfillment"))
-    # Fields a deny-list once let through, with values that must not reach a log line or an event.
-    create["payload"]["displayableOrderComment"] = "Leave it with Mrs Pemberton-Smythe next door"
-    create["payload"]["notificationEmails"] = ["quillon.zebedee@example.org"]
+    # Fields a deny-list once let through, with values that must not reach a log line or an event:
+    # two in a create, three in a DF purchase order SP-API answers with, and an e-mail and a phone in
+    # SP-API's error message for a rejected acknowledgement.
+    create = personal_data.with_create_fields(unique(sample_command("create-fulfillment")))
     read = unique(sample_command("get-fulfillment-order"))
     read["payload"]["sellerFulfillmentOrderId"] = create["payload"]["sellerFulfillmentOrderId"]
+    vendor = next(account.seller_id for account in DEMO_ACCOUNTS if account.name == "demo-vendor")
+    purchase_order = unique(sample_command("get-df-purchase-order"))
+    number = purchase_order["payload"]["purchaseOrderNumber"]
+    personal_data.add_to_df_order(stack.emulator.state.df_order(vendor, number).order)
+    stack.emulator.state.add_fault(
+        Fault(
+            operation="submitAcknowledgement",
+            status=400,
+            code="InvalidInput",
+            message=personal_data.FREE_TEXT,
+        )
+    )
+    acknowledge = unique(sample_command("acknowledge-po"))
     stack.emulator.state.expire_tokens()  # force a token exchange and a refresh inside this test
-    run(stack, create, unique(sample_command("acknowledge-po")), "{not json")
-    run(stack, read)
+    run(stack, create, acknowledge, "{not json")
+    run(stack, read, purchase_order)
     stack.emulator.state.expire_tokens()
     run(stack, unique(sample_command("create-fulfillment")))
     outcomes = stack.outcomes()
-    [answer] = [o["result"]["answer"] for o in outcomes if o["commandId"] == read["commandId"]]
-    # The read's answer carried the fields (so the scan below could find them), redacted.
-    assert answer["payload"]["fulfillmentOrder"]["displayableOrderComment"] == REDACTED
-    assert answer["payload"]["fulfillmentOrder"]["notificationEmails"] == [REDACTED]
+    answers = {o["commandId"]: o["result"]["answer"] for o in outcomes if o["status"] == "succeeded"}
+    # The answers carried the fields (so the scan below could find them), redacted.
+    order = answers[read["commandId"]]["payload"]["fulfillmentOrder"]
+    assert order["displayableOrderComment"] == REDACTED
+    assert order["notificationEmails"] == [REDACTED]
+    details = answers[purchase_order["commandId"]]["orderDetails"]  # 2021-12-28: the Order itself
+    assert details["shipmentDetails"]["messageToCustomer"] == REDACTED
+    assert details["sellingParty"]["taxInfo"]["taxRegistrationNumber"] == REDACTED
+    assert details["items"][0]["buyerCustomizedInfo"]["customizedUrl"] == REDACTED
+    [rejected] = [o for o in outcomes if o["commandId"] == acknowledge["commandId"]]
+    assert rejected["status"] == "rejected"
+    assert personal_data.FREE_TEXT_KEPT in json.dumps(rejected)  # SP-API's words, with the person masked
     events = json.dumps(outcomes)
     dead_letter_attributes = json.dumps([m["attributes"] for m in stack.dead_letters()])
+    assert personal_data.FREE_TEXT_KEPT in dead_letter_attributes
 
     secrets = [
         value
@@ -266,13 +289,7 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
     ]
     tokens = stack.emulator.state.issued_token_values()
     address = create["payload"]["destinationAddress"]
-    personal = [
-        address["name"],
-        address["addressLine1"],
-        address["phone"],
-        create["payload"]["displayableOrderComment"],
-        create["payload"]["notificationEmails"][0],
-    ]
+    personal = [address["name"], address["addressLine1"], address["phone"], *personal_data.NEEDLES]
     assert tokens, "the test must have seen access tokens to look for"
     assert any(text.startswith("SP-API call") for text in captured_logs.texts), "no relay log to scan"
     assert any(text.startswith("command outcome") for text in captured_logs.texts)
@@ -285,3 +302,4 @@ def test_no_secret_token_or_address_reaches_logs_or_events(
         leaks = [text[:300] for text in captured_logs.texts if needle in text]
         assert not leaks, leaks
         assert needle not in events
+        assert needle not in dead_letter_attributes

@@ -21,6 +21,7 @@ from cli.targets import TargetError, resolve_operator_target
 from domain.attributes import FAILED_AT_ATTRIBUTE, REASON_ATTRIBUTE, RELAY_CONTEXT_ATTRIBUTE
 from domain.errors import SpApiRejected
 from domain.outcomes import Failure, OutcomeStatus
+from tests import personal_data
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.unit
@@ -51,8 +52,9 @@ def letter(
 
 
 def test_show_masks_the_customer_and_keeps_what_an_operator_needs() -> None:
-    command = sample_command("create-fulfillment")
+    command = personal_data.with_every_field(sample_command("create-fulfillment"))
     text = masked_body(letter(command))
+    assert personal_data.leaks(text) == []
     for personal in (
         "Jane Doe",
         "123 Example Street",
