@@ -24,8 +24,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from adapters.settings import DEFAULT_RETRY_BUDGET_HOURS
 from domain import env_vars
 from domain.events import COMMAND_EVENT
+from emulator.notification_delivery import NotificationDestination
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
+from handlers.notifications import lambda_handler as notifications_handler
 from handlers.poller import lambda_handler as poller_handler
 from handlers.worker import lambda_handler
 from local.assets import repository_path
@@ -92,6 +94,10 @@ class LocalStackOptions:
     start_worker: bool = True
     template_path: Path = field(default_factory=lambda: repository_path("template.yaml"))
     handler: LambdaHandler = field(default=lambda_handler)
+    # The notifications Lambda of template.yaml, on NotificationQueue (the emulator sends to it).
+    notification_handler: LambdaHandler = field(default=notifications_handler)
+    # The emulator delivers every Nth notification twice, as Amazon sometimes does (0: never).
+    notification_duplicate_every: int = 0
 
 
 class LocalStack:
@@ -101,6 +107,7 @@ class LocalStack:
         self.emulator: EmulatorServer | None = None
         self.resources: LocalResources | None = None
         self.worker: LocalEventSourceMapping | None = None
+        self.notification_worker: LocalEventSourceMapping | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._schedules: dict[str, float] = {}
         self._stopping = threading.Event()
@@ -118,7 +125,18 @@ class LocalStack:
             template_path=options.template_path,
         )
         if options.spapi_endpoint is None:
-            self.emulator = EmulatorServer(rate_scale=options.emulator_rate_scale).start()
+            # The emulator plays SP-API's notifications too: to NotificationQueue, as a destination would.
+            destination = NotificationDestination(
+                self.resources.notification_queue_url,
+                endpoint_url=self.moto.endpoint_url,
+                region=self.resources.region,
+            )
+            self.emulator = EmulatorServer(
+                rate_scale=options.emulator_rate_scale, notification_destination=destination
+            ).start()
+            self.emulator.state.notification_delivery.set_controls(
+                duplicate_every=options.notification_duplicate_every
+            )
             for account in options.accounts:
                 secret = account.secret
                 self.emulator.register_account(
@@ -141,9 +159,21 @@ class LocalStack:
             function_timeout_seconds=options.function_timeout_seconds,
             concurrency=options.workers,
         )
+        # The same real handler Lambda runs on NotificationQueue (template.yaml's NotificationFunction).
+        self.notification_worker = LocalEventSourceMapping(
+            self.client("sqs"),
+            self.resources.notification_queue_url,
+            options.notification_handler,
+            region=self.resources.region,
+            batch_size=options.batch_size,
+            function_timeout_seconds=options.function_timeout_seconds,
+            concurrency=1,
+            function_name="sp-relay-notifications",
+        )
         self._schedules = poller_schedules(load_template(options.template_path))
         if options.start_worker:
             self.worker.start()
+            self.notification_worker.start()
             self._start_scheduler()
         return self
 
@@ -179,6 +209,8 @@ class LocalStack:
             self._scheduler.join(timeout=30)
         if self.worker is not None:
             self.worker.stop()
+        if self.notification_worker is not None:
+            self.notification_worker.stop()
         if self.emulator is not None:
             self.emulator.stop()
         if self.moto is not None:
@@ -250,6 +282,11 @@ class LocalStack:
             env_vars.FOLLOW_UP_MAX_MINUTES: str(self.options.follow_up_max_minutes),
             env_vars.ACKNOWLEDGEMENT_WINDOW_SECONDS: str(self.options.acknowledgement_window_seconds),
             env_vars.POWERTOOLS_SERVICE_NAME: "sp-relay",
+            # The notifications handler's settings (template.yaml's NotificationFunction).
+            env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL: resources.notification_dead_letter_queue_url,
+            env_vars.NOTIFICATION_SELLER_ACCOUNTS: ",".join(
+                f"{account.seller_id}={account.name}" for account in self.options.accounts
+            ),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -266,6 +303,8 @@ class LocalStack:
             "idempotencyTableName": self.resources.idempotency_table_name,
             "rateLimitTableName": self.resources.rate_limit_table_name,
             "outcomeBusName": self.resources.outcome_bus_name,
+            "notificationQueueUrl": self.resources.notification_queue_url,
+            "notificationDeadLetterQueueUrl": self.resources.notification_dead_letter_queue_url,
             "accounts": [account.name for account in self.options.accounts],
             "environment": self.environment(),
         }
@@ -284,8 +323,13 @@ class LocalStack:
         return str(answer["MessageId"])
 
     def wait_until_drained(self, timeout: float = 60.0) -> bool:
-        assert self.worker is not None, "start() first"
-        return self.worker.wait_until_drained(timeout)
+        """Until the command queue and then the notification queue stay empty (the notifications the
+        commands caused are events by then)."""
+        assert self.worker is not None and self.notification_worker is not None, "start() first"
+        deadline = time.monotonic() + timeout
+        if not self.worker.wait_until_drained(timeout):
+            return False
+        return self.notification_worker.wait_until_drained(max(0.0, deadline - time.monotonic()))
 
     def events(self, max_rounds: int = 3) -> list[tuple[str, dict[str, Any]]]:
         """Every event delivered so far to the tap queue, as (detail-type, detail); each is read once."""

@@ -120,6 +120,9 @@ class LocalResources:
     region: str
     endpoint_url: str
     relay_context_key_secret_id: str
+    # SP-API writes notifications to NotificationQueue; the notifications handler keeps the unknown ones.
+    notification_queue_url: str = ""
+    notification_dead_letter_queue_url: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -142,6 +145,8 @@ class LocalResources:
             region=str(data["region"]),
             endpoint_url=str(data["endpoint_url"]),
             relay_context_key_secret_id=str(data["relay_context_key_secret_id"]),
+            notification_queue_url=str(data.get("notification_queue_url", "")),
+            notification_dead_letter_queue_url=str(data.get("notification_dead_letter_queue_url", "")),
         )
 
 
@@ -837,6 +842,8 @@ def deploy_local_stack(
             region=region,
             endpoint_url=endpoint_url,
             relay_context_key_secret_id=outputs["RelayContextKeySecretId"],
+            notification_queue_url=outputs["NotificationQueueUrl"],
+            notification_dead_letter_queue_url=outputs["NotificationDeadLetterQueueUrl"],
         )
     except KeyError as error:
         raise LocalStackError(f"template output or parameter {error} is missing") from error
