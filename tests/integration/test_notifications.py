@@ -1,7 +1,7 @@
 """A FULFILLMENT_ORDER_STATUS notification delivered twice to the local notification queue: one event.
 
 Real parts: the moto server over HTTP (queues, idempotency table, bus and tap from template.yaml), the
-real notifications Lambda handler driven by the local event source mapping.
+real notifications Lambda handler driven by the local stack's notifications event source mapping.
 """
 
 from __future__ import annotations
@@ -14,23 +14,24 @@ import pytest
 
 from adapters.notification_log import load_notification_schemas
 from domain.events import notification_event
-from handlers.notifications import lambda_handler
 from local.runtime import LocalStack
-from local.worker_loop import LocalEventSourceMapping
 
 pytestmark = pytest.mark.integration
 
+DRAIN_TIMEOUT = 30.0
+
 
 def test_a_notification_delivered_twice_gives_one_event_and_an_unknown_type_is_kept(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack,
 ) -> None:
-    # The session's stack: a stack of its own would redeploy the same names in moto's shared backends
-    # and its teardown would take the session's queues with it.
+    # The session stack's own notifications loop handles the queue. A second consumer here would race it
+    # for the two copies: the one that finds the other's claim is retried after the queue's visibility
+    # timeout (390 s), and every later wait_until_drained of the session timed out.
+    assert stack.resources is not None
     sqs = stack.client("sqs")
-    [queue] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationQueue")["QueueUrls"]
-    [dlq] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationDeadLetterQueue")["QueueUrls"]
-    monkeypatch.setenv("NOTIFICATION_DEAD_LETTER_QUEUE_URL", dlq)
-    monkeypatch.setenv("NOTIFICATION_SELLER_ACCOUNTS", "A2SELLERDEMO=demo-seller")
+    queue = stack.resources.notification_queue_url
+    dlq = stack.resources.notification_dead_letter_queue_url
+    sqs.purge_queue(QueueUrl=dlq)
     body = copy.deepcopy(
         load_notification_schemas()["FulfillmentOrderStatusNotification.json"]["examples"][0]
     )
@@ -42,22 +43,15 @@ def test_a_notification_delivered_twice_gives_one_event_and_an_unknown_type_is_k
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
     unknown = {**body, "NotificationType": "ANY_OFFER_CHANGED"}
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(unknown))
-    mapping = LocalEventSourceMapping(
-        sqs,
-        queue,
-        lambda_handler,
-        batch_size=1,
-        concurrency=1,
-        function_name="sp-relay-notifications",
-    )
-    for _ in range(6):
-        mapping.poll_once()
+    assert stack.wait_until_drained(DRAIN_TIMEOUT)
     events = [
         detail for kind, detail in stack.events() if kind == notification_event("FULFILLMENT_ORDER_STATUS")
     ]
     assert len(events) == 1
     assert events[0]["order"] == {"sellerFulfillmentOrderId": "ORDER-N1"}
     assert events[0]["account"] == "demo-seller"
-    letters = sqs.receive_message(QueueUrl=dlq, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+    letters = sqs.receive_message(
+        QueueUrl=dlq, MessageAttributeNames=["All"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
     [letter] = letters["Messages"]
     assert letter["MessageAttributes"]["sp-relay-reason"]["StringValue"] == "UnknownNotificationType"
