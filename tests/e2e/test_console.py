@@ -26,6 +26,7 @@ from domain.attributes import (
     REASON_ATTRIBUTE,
     SOURCE_MESSAGE_ID_ATTRIBUTE,
 )
+from domain.events import command_event, notification_event
 from local.runtime import LocalStack
 from tests.conftest import sample_command, unique
 from tests.sqs_move_tasks import move_task_sqs
@@ -401,9 +402,13 @@ def test_events_json_is_one_object_per_line_and_filters_by_command_id(
     result = cli("events", "--stack-file", stack_file, "--command-id", wanted["commandId"], "--json")
 
     assert result.exit_code == ExitCode.OK, result.output
-    [event] = [json.loads(line) for line in result.stdout.splitlines()]
-    assert event["detailType"] == "sp-relay command succeeded"
-    assert event["detail"]["commandId"] == wanted["commandId"]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    # The create's outcome, and the FULFILLMENT_ORDER_STATUS notification of its order, which names it.
+    assert sorted(event["detailType"] for event in events) == [
+        command_event("succeeded"),
+        notification_event("FULFILLMENT_ORDER_STATUS"),
+    ]
+    assert [event["detail"]["commandId"] for event in events] == [wanted["commandId"]] * 2
 
 
 def test_events_follow_prints_events_as_they_arrive_until_ctrl_c(stack: LocalStack, stack_file: Path) -> None:
