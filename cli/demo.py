@@ -18,7 +18,7 @@ from domain.attributes import (
     SOURCE_MESSAGE_ID_ATTRIBUTE,
 )
 from domain.catalog import CATALOG
-from domain.events import COMMAND_EVENT, TRANSACTION_EVENT, transaction_event
+from domain.events import COMMAND_EVENT, NOTIFICATION_EVENT, TRANSACTION_EVENT, transaction_event
 from local.runtime import LocalStack, LocalStackOptions
 from local.scenario import Tour, TourResult
 
@@ -45,7 +45,8 @@ def quiet_logs() -> None:
 def run_demo(console: Console, *, workers: int = 2, timeout: float = 60.0) -> int:
     quiet_logs()
     with console.status("Starting the local stack (moto server, template.yaml resources, SP-API emulator)…"):
-        stack = LocalStack(LocalStackOptions(workers=workers)).start()
+        # Every notification is delivered twice, as Amazon sometimes does: the demo shows one event each.
+        stack = LocalStack(LocalStackOptions(workers=workers, notification_duplicate_every=1)).start()
     try:
         console.print(
             f"Local stack up: AWS at {stack.describe()['awsEndpointUrl']}, SP-API at {stack.spapi_endpoint}"
@@ -62,12 +63,14 @@ def run_demo(console: Console, *, workers: int = 2, timeout: float = 60.0) -> in
         creates = stack.emulator.state.effect_count(
             "createFulfillmentOrder", duplicate["payload"]["sellerFulfillmentOrderId"]
         )
+        delivery = stack.emulator.state.notification_delivery.stats.to_json()
     finally:
         with console.status("Stopping the local stack…"):
             stack.stop()
     console.print(_outcome_table(result))
     console.print(_dead_letter_table(dead_letters))
-    problems = _verdict(result, dead_letters, creates)
+    console.print(_notification_table(result, delivery))
+    problems = _verdict(result, dead_letters, creates) + _notification_verdict(result, delivery)
     for problem in problems:
         console.print(f"[red]✗ {problem}[/red]")
     if not problems:
@@ -75,6 +78,12 @@ def run_demo(console: Console, *, workers: int = 2, timeout: float = 60.0) -> in
             f"[green]✓ all {len(CATALOG)} command types succeeded, both acknowledgements were followed to "
             "their final status, the duplicate create reached SP-API once, and both broken commands are on "
             "the DLQ with their reasons.[/green]"
+        )
+        console.print(
+            f"[green]✓ {delivery['notified']} SP-API notifications (FULFILLMENT_ORDER_STATUS), each "
+            f"delivered twice, became one '{NOTIFICATION_EVENT}' event each; the "
+            f"{delivery['notified'] - _test_notifications(result)} of the tour's orders name the commandId "
+            "of their create, the sendTestNotification's mock order names none.[/green]"
         )
     return 1 if problems else 0
 
@@ -95,6 +104,14 @@ def _outcome_table(result: TourResult) -> Table:
             colour = "green" if outcome["status"] == "succeeded" else "red"
             table.add_row(
                 f"[{colour}]{name}[/{colour}]", str(outcome.get("type")), str(outcome.get("commandId")), text
+            )
+        elif kind.startswith(NOTIFICATION_EVENT):
+            order = ", ".join((detail.get("order") or {}).values())
+            table.add_row(
+                f"[magenta]{name}[/magenta]",
+                order,
+                str(detail.get("commandId")),
+                f"status {detail.get('status')} (notification {str(detail.get('notificationId'))[:8]}…)",
             )
         else:
             table.add_row(
@@ -122,6 +139,29 @@ def _dead_letter_table(dead_letters: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _notification_table(result: TourResult, delivery: dict[str, int]) -> Table:
+    """One row per notification event: its order, the status, and the commandId of the create it names."""
+    table = Table(
+        "order",
+        "status",
+        "commandId named",
+        title="Notifications (FULFILLMENT_ORDER_STATUS)",
+        caption=(
+            f"emulator: {delivery['notified']} notifications, {delivery['delivered']} deliveries "
+            f"({delivery['duplicated']} duplicates, {delivery['missed']} missed, {delivery['failed']} failed)"
+        ),
+    )
+    table.columns[2].no_wrap = True
+    for kind, detail in result.events:
+        if kind.startswith(NOTIFICATION_EVENT):
+            table.add_row(
+                ", ".join(str(v) for v in (detail.get("order") or {}).values()),
+                str(detail.get("status")),
+                str(detail.get("commandId")),
+            )
+    return table
+
+
 def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: int) -> list[str]:
     problems = [f"step '{title}' did not finish in time" for title, drained in result.steps if not drained]
     succeeded = Counter(o["type"] for o in result.outcomes() if o["status"] == "succeeded")
@@ -144,3 +184,59 @@ def _verdict(result: TourResult, dead_letters: list[dict[str, Any]], creates: in
     if creates != 1:
         problems.append(f"the duplicated create reached SP-API {creates} times, expected once")
     return problems
+
+
+def _creates_by_order(result: TourResult) -> dict[tuple[str, str], str]:
+    """(account, order id) -> the commandId of the tour's create of that order (the catalog says which
+    commands create an order and where their payload names it)."""
+    creates: dict[tuple[str, str], str] = {}
+    for command_id, command in result.sent.items():
+        spec = CATALOG.get(str(command.get("type")))
+        sequence = spec.order_sequence if spec is not None else None
+        if sequence is not None and sequence.creates:
+            order = sequence.order_of(command.get("payload") or {})
+            if order is not None:
+                creates[(str(command.get("account")), order)] = command_id
+    return creates
+
+
+def _notification_verdict(result: TourResult, delivery: dict[str, int]) -> list[str]:
+    """Every notification the emulator sent (each twice) is exactly one event. One of an order the tour
+    created names that create's commandId; a sendTestNotification's mock order names none."""
+    events = [detail for kind, detail in result.events if kind.startswith(NOTIFICATION_EVENT)]
+    problems: list[str] = []
+    if not events or len(events) != delivery["notified"]:
+        problems.append(f"{delivery['notified']} notifications sent, {len(events)} notification events")
+    if delivery["duplicated"] != delivery["notified"] or delivery["missed"] or delivery["failed"]:
+        problems.append(f"expected every notification delivered twice, saw {delivery}")
+    ids = Counter(str(detail.get("notificationId")) for detail in events)
+    problems += [f"notification {i} published {n} times" for i, n in ids.items() if n != 1]
+    creates = _creates_by_order(result)
+    mocks = 0
+    for detail in events:
+        expected = {
+            creates.get((str(detail.get("account")), str(order))) for order in detail["order"].values()
+        }
+        if expected == {None}:
+            mocks += 1
+        if detail.get("commandId") not in expected:
+            problems.append(
+                f"notification event for {detail.get('order')} names commandId {detail.get('commandId')}, "
+                f"expected {sorted(str(e) for e in expected)}"
+            )
+    tests = _test_notifications(result)
+    if mocks != tests:
+        problems.append(
+            f"{mocks} notification events of orders the tour did not create, {tests} test notifications"
+        )
+    return problems
+
+
+def _test_notifications(result: TourResult) -> int:
+    """How many FULFILLMENT_ORDER_STATUS test notifications the tour asked for (sendTestNotification)."""
+    return sum(
+        1
+        for command in result.sent.values()
+        if command.get("type") == "send-test-notification"
+        and (command.get("payload") or {}).get("notificationType") == "FULFILLMENT_ORDER_STATUS"
+    )
