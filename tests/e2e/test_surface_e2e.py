@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from typing import Any
 
 import pytest
 
-from adapters.notification_log import load_notification_schemas
-from domain import env_vars
 from domain.catalog import CATALOG
 from domain.events import (
     COMMAND_EVENT,
@@ -19,10 +16,8 @@ from domain.events import (
     TRANSACTION_EVENT,
     notification_event,
 )
-from handlers.notifications import lambda_handler as notifications_handler
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from local.scenario import Tour
-from local.worker_loop import LocalEventSourceMapping
 from tests.conftest import sample_command
 
 pytestmark = pytest.mark.e2e
@@ -129,15 +124,23 @@ def test_the_purchase_order_poller_publishes_each_new_order_once(stack: LocalSta
 
 
 def test_the_fulfillment_order_poller_publishes_status_and_tracking_changes(stack: LocalStack) -> None:
+    """Every notification of this order is missed: the poller alone publishes its changes."""
     assert stack.emulator is not None
+    delivery = stack.emulator.state.notification_delivery
     order_id = new_order_id()
-    run(stack, command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id))
-    stack.events()
+    delivery.set_controls(miss_next=1_000)
+    try:
+        run(
+            stack,
+            command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id),
+        )
 
-    stack.run_poller("mcf-orders")
-    shipment = stack.emulator.state.ship_order(order_id, SELLER)
-    stack.run_poller("mcf-orders")
-    unchanged = stack.run_poller("mcf-orders")
+        stack.run_poller("mcf-orders")
+        shipment = stack.emulator.state.ship_order(order_id, SELLER)
+        stack.run_poller("mcf-orders")
+        unchanged = stack.run_poller("mcf-orders")
+    finally:
+        delivery.set_controls(miss_next=0)
 
     changes = [
         d
@@ -227,36 +230,26 @@ def test_orders_of_both_versions_carry_one_normalized_status(stack: LocalStack) 
 
 
 def test_the_fulfillment_order_poller_backs_up_notifications_and_publishes_no_notified_status_twice(
-    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+    stack: LocalStack,
 ) -> None:
     """A status a FULFILLMENT_ORDER_STATUS notification announced (through the real notifications
     handler) is not published again by the MCF poller; a change whose notification was missed is."""
     assert stack.emulator is not None
     order_id = new_order_id()
-    run(stack, command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id))
-    stack.events()
-    sqs = stack.client("sqs")
-    [queue] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationQueue")["QueueUrls"]
-    [dlq] = sqs.list_queues(QueueNamePrefix="sp-relay-local-NotificationDeadLetterQueue")["QueueUrls"]
-    monkeypatch.setenv(env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL, dlq)
-    monkeypatch.setenv(env_vars.NOTIFICATION_SELLER_ACCOUNTS, f"{SELLER}={DEMO_ACCOUNTS[0].name}")
-    body = copy.deepcopy(
-        load_notification_schemas()["FulfillmentOrderStatusNotification.json"]["examples"][0]
+    # The create's Received notification reaches the stack's notification queue and its real handler.
+    created = run(
+        stack, command("create-fulfillment", sellerFulfillmentOrderId=order_id, displayableOrderId=order_id)
     )
-    body["NotificationMetadata"]["NotificationId"] = str(uuid.uuid4())
-    status = body["Payload"]["FulfillmentOrderStatusNotification"]
-    status.update(SellerId=SELLER, SellerFulfillmentOrderId=order_id, FulfillmentOrderStatus="Received")
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
-    notifications = LocalEventSourceMapping(
-        sqs, queue, notifications_handler, batch_size=1, concurrency=1, function_name="sp-relay-notifications"
-    )
-    assert notifications.poll_once() == 1
+    delivery = stack.emulator.state.notification_delivery
+    delivery.set_controls(miss_next=1)
+    try:
+        stack.run_poller("mcf-orders")
+        stack.emulator.state.ship_order(order_id, SELLER)  # its notification never comes
+        stack.run_poller("mcf-orders")
+    finally:
+        delivery.set_controls(miss_next=0)
 
-    stack.run_poller("mcf-orders")
-    stack.emulator.state.ship_order(order_id, SELLER)  # its notification never comes
-    stack.run_poller("mcf-orders")
-
-    events = stack.events()
+    events = created + stack.events()
     notified = [
         d
         for k, d in events
