@@ -13,8 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.aws import aws_failures_are_retryable, error_code
-from domain.commands import Region, describe_validation_error
+from domain.commands import describe_validation_error
 from domain.errors import CredentialsRejected, UnknownAccount
+from domain.regions import DEFAULT_REGION, Region
 from domain.relay_context import MIN_KEY_BYTES
 
 
@@ -26,7 +27,7 @@ class AccountSecret(BaseModel):
     clientId: str = Field(min_length=1)  # noqa: N815 - the documented secret field names
     clientSecret: str = Field(min_length=1)  # noqa: N815
     refreshToken: str = Field(min_length=1)  # noqa: N815
-    region: Region = "na"
+    region: Region = DEFAULT_REGION
     sandbox: bool = False
 
 

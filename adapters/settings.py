@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 from adapters.rate_limiter import DEFAULT_ARRIVAL_MARGIN_SECONDS
 from domain import env_vars
-from domain.commands import REGIONS
 from domain.errors import PermanentError
+from domain.regions import LWA_HOST, LWA_TOKEN_URL, REGIONS, SPAPI_HOSTS
 from domain.spapi import ALL_OPERATIONS
 
-DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
+DEFAULT_LWA_TOKEN_URL = LWA_TOKEN_URL
 DEFAULT_SECRET_PREFIX = "sp-relay/accounts/"  # noqa: S105 - a name prefix
 
 
@@ -25,10 +25,7 @@ class SettingsError(PermanentError):
 
 # Every account's access token, refresh token and client secret is sent to these hosts: only Amazon's,
 # over https. ALLOW_LOOPBACK_ENDPOINTS=true (the local stack, the emulator) also admits this machine.
-SPAPI_HOSTS = frozenset(
-    f"{sandbox}sellingpartnerapi-{region}.amazon.com" for sandbox in ("", "sandbox.") for region in REGIONS
-)
-LWA_HOSTS = frozenset({"api.amazon.com"})
+LWA_HOSTS = frozenset({LWA_HOST})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -197,7 +194,9 @@ def parse_poll_accounts(variable: str, text: str) -> tuple[tuple[str, str | None
         if not name:
             continue
         if region and region not in REGIONS:
-            raise SettingsError(f"{variable}: region of {name!r} must be na, eu or fe, got {region!r}")
+            raise SettingsError(
+                f"{variable}: region of {name!r} must be one of {', '.join(REGIONS)}, got {region!r}"
+            )
         accounts.append((name, region or None))
     return tuple(accounts)
 

@@ -14,14 +14,13 @@ from aws_lambda_powertools import Logger
 from httpx import USE_CLIENT_DEFAULT
 from httpx._client import UseClientDefault
 
-from domain.commands import REGIONS
 from domain.errors import CredentialsRejected, DeadlineReached, SpApiUnavailable
 from domain.ports import Admission
+from domain.regions import spapi_host
 from domain.requests import SpApiRequest, SpApiResponse
 
 logger = Logger(service="sp-relay", child=True)
 
-REGION_HOSTS = {region: f"sellingpartnerapi-{region}.amazon.com" for region in REGIONS}
 USER_AGENT = "sp-relay/0.1 (Language=Python)"
 # Failures before the request left this process: SP-API cannot have applied it. Every other transport
 # failure (a read timeout, a reset after sending) may come after the effect.
@@ -66,8 +65,7 @@ class CredentialsSource(Protocol):
 def spapi_base_url(region: str, *, sandbox: bool, endpoint_override: str | None) -> str:
     if endpoint_override:
         return endpoint_override.rstrip("/")
-    host = REGION_HOSTS[region]
-    return f"https://{'sandbox.' if sandbox else ''}{host}"
+    return f"https://{spapi_host(region, sandbox=sandbox)}"
 
 
 @dataclass(slots=True)

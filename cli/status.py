@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,7 +29,7 @@ from cli.targets import (
 )
 from domain import env_vars
 from domain.catalog import CATALOG
-from domain.commands import Region
+from domain.regions import DEFAULT_REGION, REGIONS
 from domain.spapi import ALL_OPERATIONS
 from domain.spapi.spec import OperationSpec
 
@@ -168,7 +168,7 @@ def account_buckets(
     Without ``regions``: the regions the account has buckets in (``na`` when it has none yet).
     """
     found = {(level.region, level.operation): level for level in scan_buckets(dynamodb, table, account)}
-    wanted_regions = list(regions or sorted({region for region, _ in found}) or ["na"])
+    wanted_regions = list(regions or sorted({region for region, _ in found}) or [DEFAULT_REGION])
     keys = [*catalog_operations()]
     levels = [
         found.get((region, operation)) or _level(account, region, operation, None)
@@ -183,7 +183,6 @@ def account_buckets(
 
 # --- command -------------------------------------------------------------------------------------------
 
-REGIONS = get_args(Region)
 NO_QUEUES = "No queue URLs (--queue-url/--dlq-url, --stack-file, --stack-name or the environment)."
 NO_TABLE = "No rate-limit table (--rate-limit-table, --stack-file, --stack-name, RATE_LIMIT_TABLE_NAME)."
 
@@ -233,7 +232,9 @@ def status(  # noqa: PLR0917 - typer maps each option to a parameter
     ] = None,
     region: Annotated[
         list[str] | None,
-        typer.Option(help="SP-API region(s) of the account's buckets: na, eu, fe.", callback=_regions),
+        typer.Option(
+            help=f"SP-API region(s) of the account's buckets: {', '.join(REGIONS)}.", callback=_regions
+        ),
     ] = None,
     stack_file: StackFileOption = None,
     stack_name: StackNameOption = None,

@@ -13,15 +13,13 @@ import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, TypeAdapter, ValidationError, create_model
 
 from domain.catalog import CATALOG, CommandType
 from domain.errors import InvalidCommand, UnknownCommandType
-
-Region = Literal["na", "eu", "fe"]
-REGIONS: tuple[str, ...] = get_args(Region)
+from domain.regions import Region
 
 MAX_ERRORS_IN_REASON = 5
 # SQS caps a message at 256 KiB; a body beyond that was not produced by an honest producer.

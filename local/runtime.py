@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from adapters.settings import DEFAULT_RETRY_BUDGET_HOURS
 from domain import env_vars
 from domain.events import COMMAND_EVENT
+from domain.regions import DEFAULT_REGION, LWA_TOKEN_URL
 from emulator.notification_delivery import NotificationDestination
 from emulator.server import EmulatorServer
 from handlers.bootstrap import silence_library_debug_logs
@@ -42,7 +43,7 @@ class DemoAccount:
 
     name: str
     seller_id: str
-    region: str = "na"
+    region: str = DEFAULT_REGION
     sandbox: bool = False
 
     @property
@@ -245,7 +246,7 @@ class LocalStack:
             return self.options.lwa_token_url
         if self.emulator is not None:
             return self.emulator.lwa_token_url
-        return "https://api.amazon.com/auth/o2/token"
+        return LWA_TOKEN_URL
 
     def environment(self) -> dict[str, str]:
         """The worker's environment variables, as template.yaml sets them on AWS."""

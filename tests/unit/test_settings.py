@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.settings import DEFAULT_LWA_TOKEN_URL, Settings, SettingsError
+from domain.regions import LWA_TOKEN_URL, REGIONS, SPAPI_HOSTS
 
 pytestmark = pytest.mark.unit
 
@@ -74,7 +75,9 @@ def test_a_number_that_is_not_one_is_named() -> None:
 def test_poll_accounts_take_an_optional_region() -> None:
     settings = Settings.from_env({**REQUIRED, "DF_POLL_ACCOUNTS": " shop-a, shop-b:eu ,"})
     assert settings.df_poll_accounts == (("shop-a", None), ("shop-b", "eu"))
-    with pytest.raises(SettingsError, match=r"MCF_POLL_ACCOUNTS: region of 'shop' must be na, eu or fe"):
+    with pytest.raises(
+        SettingsError, match=r"MCF_POLL_ACCOUNTS: region of 'shop' must be one of na, eu, fe, got 'us'"
+    ):
         Settings.from_env({**REQUIRED, "MCF_POLL_ACCOUNTS": "shop:us"})
 
 
@@ -159,6 +162,12 @@ def test_the_template_allows_only_amazon_endpoints() -> None:
     assert not re.fullmatch(spapi, "https://sellingpartnerapi-eu.amazon.com.evil.example")
     assert re.fullmatch(lwa, "https://api.amazon.com/auth/o2/token")
     assert not re.fullmatch(lwa, "http://127.0.0.1:8000/auth/o2/token")
+    # The template cannot import domain/regions.py: its patterns admit exactly the hosts named there.
+    assert re.fullmatch(lwa, LWA_TOKEN_URL)
+    for host in SPAPI_HOSTS:
+        assert re.fullmatch(spapi, f"https://{host}"), host
+    [alternatives] = re.findall(r"\(((?:[a-z]+\|)+[a-z]+)\)", spapi)
+    assert tuple(alternatives.split("|")) == REGIONS
 
 
 def test_secret_max_age_is_a_setting() -> None:

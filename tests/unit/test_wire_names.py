@@ -121,3 +121,25 @@ def test_every_variable_the_settings_read_is_set_by_the_template_or_says_why_not
     # And the table names only variables that really are read and really are not in the template.
     assert set(env_vars.NOT_SET_BY_TEMPLATE) <= read
     assert set(env_vars.NOT_SET_BY_TEMPLATE) & set_by_template == set()
+
+
+# Regions and Amazon's endpoints for them (the hosts every account's tokens are sent to): the list of
+# regions, the default one, SP-API's host pattern and LWA's host.
+REGION_SPELLINGS = {
+    "the list of regions": re.compile(r"\bna\b\W{1,6}\beu\b(?:\W|\bor\b){1,8}\bfe\b"),
+    "the default region": re.compile(r"[\"']na[\"']"),
+    "SP-API's host": re.compile(r"sellingpartnerapi-"),
+    "LWA's host": re.compile(r"(?<![\w.-])api\.amazon\.com"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(REGION_SPELLINGS))
+def test_regions_and_their_hosts_are_spelled_only_in_domain_regions(what: str) -> None:
+    home = ROOT / "domain" / "regions.py"
+    assert REGION_SPELLINGS[what].search(home.read_text()), f"{what} is not in its home"
+    retyped = [
+        str(path.relative_to(ROOT))
+        for path in SOURCES
+        if path != home and REGION_SPELLINGS[what].search(path.read_text())
+    ]
+    assert retyped == [], f"{what} is retyped in {retyped}; import it from domain/regions.py"
