@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger
 
 from adapters.aws import aws_failures_are_retryable
 from domain.errors import DependencyUnavailable
-from domain.events import EVENT_SOURCE
+from domain.events import EVENT_SOURCE, with_event_id
 from domain.outcomes import Outcome
 
 logger = Logger(service="sp-relay", child=True)
@@ -49,7 +49,7 @@ class EventBridgeOutcomes:
         entry = {
             "Source": EVENT_SOURCE,
             "DetailType": detail_type,
-            "Detail": json.dumps(detail, default=str),
+            "Detail": json.dumps(with_event_id(detail_type, detail), default=str),
             "EventBusName": self._bus_name,
         }
         with aws_failures_are_retryable("publishing an event"):

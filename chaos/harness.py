@@ -27,6 +27,7 @@ import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from domain.attributes import REASON_ATTRIBUTE
+from domain.events import EVENT_ID
 from emulator.state import EmulatorState, Fault
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -347,6 +348,9 @@ class LedgerReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     without_outcome: list[str] = field(default_factory=list)
     several_outcomes: list[str] = field(default_factory=list)
+    # More than one *different* outcome event (by eventId): never allowed, even after a kill, where the
+    # saved event may go out twice, identical.
+    several_distinct_outcomes: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -377,6 +381,7 @@ class LedgerReport:
             ("outcome events by status", _fmt_counter(self.outcomes)),
             ("commandIds without any outcome event", str(len(self.without_outcome))),
             ("commandIds with more than one outcome event", str(len(self.several_outcomes))),
+            ("  of them with different events (eventId)", str(len(self.several_distinct_outcomes))),
         ]
 
 
@@ -405,6 +410,9 @@ def reconcile(
             report.dlq_reasons[str(reason)] += 1
         in_dlq.setdefault(command_id, message)
     outcome_ids = Counter(str(o.get("commandId")) for o in outcomes)
+    event_ids: dict[str, set[str]] = {}
+    for outcome in outcomes:
+        event_ids.setdefault(str(outcome.get("commandId")), set()).add(str(outcome.get(EVENT_ID)))
     report.outcomes.update(str(o.get("status")) for o in outcomes)
     seen: set[str] = set()
     for command in commands:
@@ -422,6 +430,8 @@ def reconcile(
             report.without_outcome.append(command_id)
         elif outcome_ids[command_id] > 1:
             report.several_outcomes.append(command_id)
+            if len(event_ids[command_id]) > 1:
+                report.several_distinct_outcomes.append(command_id)
         if count == 0:
             (report.dead_lettered if dead else _lost(report, command_id))[kind] += 1
         elif count == 1:

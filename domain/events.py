@@ -6,9 +6,17 @@ EventBridge rules match on them (``Source: sp-relay``, ``DetailType`` prefix ``s
 
 from __future__ import annotations
 
-from typing import Final
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
 
 EVENT_SOURCE: Final = "sp-relay"
+# In every event's detail: the same for the same event published again (a crash between publishing and
+# recording it repeats the saved event), different for any other. Subscribers deduplicate on it.
+EVENT_ID: Final = "eventId"
+_EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1d7c2e-4b8a-5e3f-9a61-2c0d5b7e8f14")
 # "sp-relay command succeeded" / "rejected" / "dead-lettered": every command ends in one of them.
 COMMAND_EVENT: Final = "sp-relay command"
 # A part of a paged read's answer, published as its pages arrive: not an ending, so not a "command" event
@@ -37,3 +45,12 @@ NOTIFICATION_EVENT: Final = "sp-relay notification"
 
 def notification_event(notification_type: str) -> str:
     return f"{NOTIFICATION_EVENT} {notification_type}"
+
+
+def with_event_id(detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The detail with its ``eventId``: a name-based UUID of the detail type and the detail's content, so
+    a repeat of the same event carries the same id without any record of the first."""
+    content = {name: value for name, value in detail.items() if name != EVENT_ID}
+    canonical = json.dumps([detail_type, content], sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return {**content, EVENT_ID: str(uuid.uuid5(_EVENT_ID_NAMESPACE, digest))}

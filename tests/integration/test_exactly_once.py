@@ -29,6 +29,7 @@ from adapters.ledger import DynamoDbWriteLedger
 from adapters.settings import Settings
 from domain.attributes import DETAIL_ATTRIBUTE, REASON_ATTRIBUTE
 from domain.commands import parse_command
+from domain.events import EVENT_ID
 from emulator.operations.easy_ship import handover_slots
 from emulator.state import Fault
 from handlers.bootstrap import Worker, build_worker
@@ -469,6 +470,7 @@ def test_an_unknown_outcome_is_probed_and_the_write_applied_exactly_once(
     copies = 2 if fault in EVENT_MAY_REPEAT else 1
     assert [o["status"] for o in outcomes] == ["succeeded"] * copies, outcomes
     assert len({json.dumps(o, sort_keys=True) for o in outcomes}) == 1, outcomes
+    assert len({o[EVENT_ID] for o in outcomes}) == 1, outcomes
 
 
 # --- one rejected event per command ------------------------------------------------------------------------

@@ -31,7 +31,11 @@ NOT_EVENTS = {("sp-relay command", "domain/commands.py"), ("sp-relay command", "
 
 
 def wire_names() -> list[str]:
-    names = [value for name, value in vars(events).items() if name.isupper() and name != "EVENT_SOURCE"]
+    names = [
+        value
+        for name, value in vars(events).items()
+        if name.isupper() and not name.startswith("_") and name != "EVENT_SOURCE"
+    ]
     names += [
         value
         for name, value in vars(attributes).items()
