@@ -22,6 +22,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from local.stalls import PROCESS_STALLS
+
 logger = Logger(service="sp-relay-local")
 # What SQS answers a receive on a deleted queue (the JSON and the query protocol name it differently).
 MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
@@ -78,10 +80,20 @@ class PollStats:
     failed: int = 0
     handler_errors: int = 0
     timeouts: int = 0
+    # Of the timeouts, those the local process's own pauses explain (local.stalls): the invocation's time
+    # without them was within the function timeout.
+    timeouts_in_rig_pauses: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(
-        self, received: int, deleted: int, failed: int, handler_error: bool, timed_out: bool = False
+        self,
+        received: int,
+        deleted: int,
+        failed: int,
+        handler_error: bool,
+        timed_out: bool = False,
+        *,
+        in_rig_pause: bool = False,
     ) -> None:
         with self._lock:
             self.batches += 1
@@ -90,6 +102,7 @@ class PollStats:
             self.failed += failed
             self.handler_errors += int(handler_error)
             self.timeouts += int(timed_out)
+            self.timeouts_in_rig_pauses += int(timed_out and in_rig_pause)
 
 
 class LocalEventSourceMapping:
@@ -136,6 +149,7 @@ class LocalEventSourceMapping:
             return 0
         event = {"Records": [lambda_sqs_record(m, self._queue_arn, self._region) for m in messages]}
         context = LocalLambdaContext(self._function_name, self._timeout)
+        invoked = time.monotonic()
         try:
             response = self._handler(event, context)
         except Exception:  # a crashed invocation fails the whole batch, as on Lambda
@@ -145,12 +159,23 @@ class LocalEventSourceMapping:
             self.stats.add(len(messages), 0, len(messages), handler_error=True)
             return len(messages)
         if context.get_remaining_time_in_millis() <= 0:
+            ended = time.monotonic()
+            paused = PROCESS_STALLS.paused_seconds_between(invoked, ended)
+            pauses = PROCESS_STALLS.pauses_between(invoked, ended)[:20]
             logger.error(
                 "handler invocation ran past the function timeout; Lambda would have ended it and the "
                 "whole batch returns after its visibility timeout",
-                extra={"function_timeout_seconds": self._timeout, "batch_size": len(messages)},
+                extra={
+                    "function_timeout_seconds": self._timeout,
+                    "batch_size": len(messages),
+                    "ran_seconds": round(ended - invoked, 3),
+                    "process_paused_seconds": round(paused, 3),
+                    "pauses": [f"{p.cause} {p.seconds:.2f}s at +{p.started - invoked:.2f}s" for p in pauses],
+                },
             )
-            self.stats.add(len(messages), 0, len(messages), handler_error=False, timed_out=True)
+            # Without the process's own pauses it would have ended in time: the rig stood still, not it.
+            in_rig_pause = ended - invoked - paused <= self._timeout
+            self.stats.add(len(messages), 0, len(messages), False, timed_out=True, in_rig_pause=in_rig_pause)
             return len(messages)
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -163,6 +188,7 @@ class LocalEventSourceMapping:
         return len(messages)
 
     def start(self) -> None:
+        PROCESS_STALLS.start()
         self._stop.clear()
         for index in range(self._concurrency):
             thread = threading.Thread(target=self._run, name=f"local-esm-{index}", daemon=True)

@@ -211,24 +211,31 @@ def test_dynamodb_and_secrets_manager_faults_are_retried_and_leave_no_stuck_reco
         ),
         ("handler invocations that crashed", str(mapping.stats.handler_errors)),
         ("invocations past the function timeout", str(mapping.stats.timeouts)),
+        ("  of them in pauses of the test process", str(mapping.stats.timeouts_in_rig_pauses)),
         *report.rows(),
         ("ledger records ATTEMPTED or UNKNOWN (live lease)", f"{len(in_progress)} ({len(live_leases)})"),
     ]
     print(format_table("DynamoDB and Secrets Manager faults", rows))
     assert sum(injector.injected.values()) > 0 and injector.injected["secretsmanager.GetSecretValue"] >= 4
     assert mapping.stats.handler_errors == 0
-    if mapping.stats.timeouts:
-        # Every AWS attempt is bounded by the invocation's time left now (adapters/aws.py AwsDeadline;
-        # tests/integration/test_aws_deadline.py and test_deadline.py prove it deterministically), and
-        # chaos-ci gave 0 in 3 runs. A residual remains, cause not found yet (issue 10): the full-size run
-        # of 2026-12-03 counted 1 of 108 invocations past the 8 s timeout, in a 5 s stretch in which no
-        # worker thread logged anything. Printed above and warned about until it is understood.
+    # Every AWS attempt is bounded by the invocation's time left (adapters/aws.py AwsDeadline; proved
+    # deterministically by tests/integration/test_aws_deadline.py and test_deadline.py). An invocation the
+    # test process's own pauses pushed past the timeout (local.stalls: without them it ended in time) is
+    # the rig's, not the relay's, and is printed; any other is a failure.
+    own_timeouts = mapping.stats.timeouts - mapping.stats.timeouts_in_rig_pauses
+    assert own_timeouts == 0, f"{own_timeouts} invocation(s) ran past the function timeout by themselves"
+    if mapping.stats.timeouts_in_rig_pauses:
         warnings.warn(
-            f"{mapping.stats.timeouts} invocation(s) ran past the function timeout under DynamoDB faults",
+            f"{mapping.stats.timeouts_in_rig_pauses} invocation(s) ran past the function timeout while the "
+            "test process stood still",
             stacklevel=1,
         )
     assert not report.violations, report.violations
     assert not report.without_outcome, report.without_outcome[:10]
-    assert not report.several_outcomes, report.several_outcomes[:10]
+    assert not report.several_distinct_outcomes, report.several_distinct_outcomes[:10]
+    if not mapping.stats.timeouts:
+        # A timed-out batch comes back whatever it published (as on Lambda): its saved event may go out
+        # again, identical. Without a timeout nothing may repeat.
+        assert not report.several_outcomes, report.several_outcomes[:10]
     # A record left ATTEMPTED or UNKNOWN (a save that failed after SP-API answered) is settled by the
     # state probe of its next delivery; none of them was lost or applied twice (the violations above).

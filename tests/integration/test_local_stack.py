@@ -16,7 +16,9 @@ import pytest
 from local import stack as stack_module
 from local.moto import MotoHandle, aws_client_kwargs, start_moto_server
 from local.stack import LocalResources, deploy_local_stack, load_template, seed_account_secret
+from local.stalls import PROCESS_STALLS
 from local.worker_loop import LocalEventSourceMapping
+from tests.process_pause import hold_the_interpreter
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -306,11 +308,35 @@ def test_an_invocation_past_the_function_timeout_is_a_lambda_timeout_and_its_bat
         time.sleep(context.get_remaining_time_in_millis() / 1000 + 0.05)
         return {"batchItemFailures": []}
 
+    PROCESS_STALLS.start()
     mapping = LocalEventSourceMapping(
         sqs, url, handler, concurrency=1, wait_seconds=0, function_timeout_seconds=0.2
     )
     assert mapping.poll_once() == 1
     assert (mapping.stats.timeouts, mapping.stats.deleted) == (1, 0)
+    assert mapping.stats.timeouts_in_rig_pauses == 0  # it was slow itself: the process never stood still
     time.sleep(1.2)
     again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", [])
     assert [m["Body"] for m in again] == ["slow"]
+
+
+def test_an_invocation_pushed_past_the_timeout_by_a_pause_of_the_whole_process_is_counted_apart(
+    sqs: SQSClient,
+) -> None:
+    url = sqs.create_queue(QueueName=f"paused-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
+    sqs.send_message(QueueUrl=url, MessageBody="paused")
+
+    def handler(_event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        hold_the_interpreter(1.5)  # every thread of the process stands still meanwhile
+        time.sleep(0.1)  # the monitor's thread runs again and records the pause
+        return {"batchItemFailures": []}
+
+    PROCESS_STALLS.start()
+    mapping = LocalEventSourceMapping(
+        sqs, url, handler, concurrency=1, wait_seconds=0, function_timeout_seconds=0.6
+    )
+    assert mapping.poll_once() == 1
+    # Still a timeout (its batch comes back), but the rig's: without the pause it ended in time.
+    assert (mapping.stats.timeouts, mapping.stats.timeouts_in_rig_pauses, mapping.stats.deleted) == (1, 1, 0)
