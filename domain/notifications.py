@@ -20,6 +20,7 @@ template.yaml), some of them more than once. For every message the intake:
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class NotificationKind:
     status_path: tuple[str, ...] | None
     # The status is an MCF order's: the event carries it normalized too (domain/order_status.py).
     order_status: bool = False
+    # Payload members the vendored schema lists as required (it was generated from one example message)
+    # that Amazon's documentation says appear only for some events: not required here.
+    sometimes_absent: tuple[str, ...] = ()
 
 
 KINDS: Mapping[str, NotificationKind] = {
@@ -68,6 +72,9 @@ KINDS: Mapping[str, NotificationKind] = {
             order_fields=((("SellerFulfillmentOrderId",), "sellerFulfillmentOrderId"),),
             status_path=("FulfillmentOrderStatus",),
             order_status=True,
+            # EventType "Order" / "Shipment" / "Return": the shipment comes only with Shipment events and
+            # the returned item only with Return events (FulfillmentOrderStatusNotification, Amazon's guide).
+            sometimes_absent=("FulfillmentShipment", "FulfillmentReturnItem"),
         ),
         NotificationKind(
             "FBA_OUTBOUND_SHIPMENT_STATUS",
@@ -145,10 +152,24 @@ def compile_schemas(documents: Mapping[str, Mapping[str, Any]]) -> dict[str, Sch
     schemas: dict[str, Schema] = {}
     for kind in KINDS.values():
         try:
-            schemas[kind.notification_type] = Schema(documents[kind.schema_file])
+            schemas[kind.notification_type] = Schema(as_documented(kind, documents[kind.schema_file]))
         except UnsupportedSchema:
             schemas[kind.notification_type] = Schema(envelope_schema(kind))
     return schemas
+
+
+def as_documented(kind: NotificationKind, document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The vendored schema without the ``required`` entries of ``kind.sometimes_absent``."""
+    if not kind.sometimes_absent:
+        return document
+    relaxed = copy.deepcopy(dict(document))
+    names = _names(kind.camel_case)
+    payload = (
+        relaxed.get("properties", {}).get(names["payload"], {}).get("properties", {}).get(kind.payload_key)
+    )
+    if isinstance(payload, dict) and isinstance(payload.get("required"), list):
+        payload["required"] = [name for name in payload["required"] if name not in kind.sometimes_absent]
+    return relaxed
 
 
 @dataclass(frozen=True, slots=True)

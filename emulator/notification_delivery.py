@@ -60,39 +60,36 @@ class OrderStatusChange:
     event_type: str = ORDER_EVENT
     # The order's latest shipment, in the notification's shape (see ``shipment_of_2020``), if it has one.
     shipment: Mapping[str, Any] | None = None
-    # The SKU of the order's first item: the vendored schema wants a FulfillmentReturnItem on every message.
-    first_sku: str = ""
 
 
 def fulfillment_order_status(
     change: OrderStatusChange, *, now: datetime, application_id: str = DEFAULT_APPLICATION_ID
 ) -> dict[str, Any]:
-    """One FULFILLMENT_ORDER_STATUS notification, valid against the vendored schema.
+    """One FULFILLMENT_ORDER_STATUS notification, as Amazon's guide describes it.
 
-    That schema requires ``FulfillmentShipment`` and ``FulfillmentReturnItem`` on every message, where
-    Amazon's guide fills them for shipment and return events: an order without a shipment (or a return)
-    carries them empty (``PENDING``, no id, no packages; no quantity returned), so that the message
-    validates and says nothing untrue. (The emulator's returns change no order status: no Return events.)
+    The shipment comes only with a Shipment event (the emulator has no Return events: its returns change
+    no order status). The vendored schema, generated from one example, lists ``FulfillmentShipment`` and
+    ``FulfillmentReturnItem`` as required on every message; an Order event without them is what Amazon
+    sends, and what the relay must take (domain/notifications.py ``sometimes_absent``).
     """
     when = notification_time(now)
-    shipment = dict(change.shipment) if change.shipment is not None else _no_shipment(change.status)
-    return_item = {"ReceivedDateTime": "", "ReturnedQuantity": 0, "SellerSKU": change.first_sku}
+    status: dict[str, Any] = {
+        "SellerId": change.seller_id,
+        "EventType": change.event_type,
+        "StatusUpdatedDateTime": notification_time(change.status_updated),
+        "SellerFulfillmentOrderId": change.order_id,
+        "FulfillmentOrderStatus": change.status,
+    }
+    if change.event_type == SHIPMENT_EVENT:
+        status["FulfillmentShipment"] = (
+            dict(change.shipment) if change.shipment is not None else _no_shipment(change.status)
+        )
     return {
         "NotificationVersion": "1.0",
         "NotificationType": FULFILLMENT_ORDER_STATUS,
         "PayloadVersion": "1.0",
         "EventTime": when,
-        "Payload": {
-            "FulfillmentOrderStatusNotification": {
-                "SellerId": change.seller_id,
-                "EventType": change.event_type,
-                "StatusUpdatedDateTime": notification_time(change.status_updated),
-                "SellerFulfillmentOrderId": change.order_id,
-                "FulfillmentOrderStatus": change.status,
-                "FulfillmentShipment": shipment,
-                "FulfillmentReturnItem": return_item,
-            }
-        },
+        "Payload": {"FulfillmentOrderStatusNotification": status},
         "NotificationMetadata": {
             "ApplicationId": application_id,
             "SubscriptionId": subscription_id(change.seller_id, FULFILLMENT_ORDER_STATUS),

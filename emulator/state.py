@@ -923,15 +923,11 @@ def status_change(
             status_updated=parse_timestamp(record.status_updated_date),
             event_type=event_type or ORDER_EVENT,
             shipment=shipment_of_2020(record.shipments[-1]) if record.shipments else None,
-            first_sku=str(record.items[0]["sellerSku"]) if record.items else "",
         )
-    items = record.request.get("lineItems") or [{}]
-    sku = ((items[0].get("product") or {}).get("productIdentifier") or {}).get("amazonSku", "")
     return OrderStatusChange(
         seller_id=record.seller_id,
         order_id=record.order_id,
         status=record.status,
         status_updated=parse_timestamp(record.status_update_time),
         event_type=event_type or ORDER_EVENT,
-        first_sku=str(sku),
     )

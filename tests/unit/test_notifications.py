@@ -144,6 +144,25 @@ def test_broken_notifications_are_refused_as_jsonschema_refuses_them(kind: str) 
         assert bool(ours) == bool(theirs) is True
 
 
+def test_an_order_event_without_shipment_or_returned_item_is_taken_as_amazon_documents_it() -> None:
+    """The vendored schema lists both as required; Amazon sends them only with Shipment / Return events."""
+    relay, _, bus, letters = intake()
+    body = fulfillment_status()
+    status = body["Payload"]["FulfillmentOrderStatusNotification"]
+    status["EventType"] = "Order"
+    del status["FulfillmentShipment"], status["FulfillmentReturnItem"]
+
+    result = relay.process(message(body), lambda: 30.0)
+
+    assert (result.disposition, result.what) == (Disposition.DONE, "published")
+    assert letters.letters == []
+    [(_, detail)] = bus.events
+    assert detail["order"] == {"sellerFulfillmentOrderId": "ORDER-1"}
+    # Only those two: a message without its order is still refused.
+    del status["SellerFulfillmentOrderId"]
+    assert SCHEMAS["FULFILLMENT_ORDER_STATUS"].errors(body)
+
+
 def test_an_unresolvable_ref_or_an_unknown_keyword_is_refused_when_compiled() -> None:
     with pytest.raises(UnsupportedSchema):
         Schema({"$ref": "#/definitions/Notification", "definitions": {}})
