@@ -113,7 +113,7 @@ class DynamoDbWriteLedger:
                 with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
                     raise
             found: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
-            return self._refused(command, found, now)
+            return self._refused(command, found, now, lease_until)
         except BotoCoreError:
             with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
                 raise
@@ -189,27 +189,26 @@ class DynamoDbWriteLedger:
         item: dict[str, Any] = answer.get("Item") or {}
         return item
 
-    def _refused(self, command: Command, found: dict[str, Any], now: float) -> Settled:
+    def _refused(self, command: Command, found: dict[str, Any], now: float, lease_until: float) -> Settled:
         if _s(found, "fingerprint") not in (None, fingerprint(command)):
             raise CommandIdReused(
                 f"commandId: {command.command_id!r} was already used by account {command.account!r} "
                 "with a different type or payload"
             )
-        lease_until = _n(found, "leaseUntil") or now
+        held_until = _n(found, "leaseUntil") or now
         if _state(found) is LedgerState.SUCCEEDED:
             pending = bool(found.get("effectsPending", {}).get("BOOL", False))
-            if pending and lease_until > now:
-                # The worker that saved it is publishing its outcome now: a duplicate that published the
-                # saved event beside it would put it on the bus twice.
-                raise CommandInProgress(
-                    f"commandId {command.command_id!r} succeeded; its outcome is being published",
-                    retry_after_seconds=lease_until - now,
-                )
+            fence = int(_n(found, "fence") or 0)
+            if pending:
+                # Saved, maybe not published: this delivery publishes the saved event only once it holds the
+                # record (a new fence, one conditional write). Two deliveries that found it so at once would
+                # both publish; the one that loses waits for the lease and then finds the mark.
+                fence = self._take_publish(command, now, lease_until, held_until)
             result = json.loads(_s(found, "result") or "{}")
             return Settled(
                 result=result if isinstance(result, dict) else {},
                 effects_pending=pending,
-                fence=int(_n(found, "fence") or 0),
+                fence=fence,
                 message_id=_s(found, "outcomeMessageId"),
                 transaction_id=_s(found, "transactionId"),
                 follow_up_scheduled=bool(found.get("followUpScheduled", {}).get("BOOL", False)),
@@ -221,8 +220,43 @@ class DynamoDbWriteLedger:
             )
         raise CommandInProgress(
             f"commandId {command.command_id!r} is being processed by another worker",
-            retry_after_seconds=max(0.0, lease_until - now),
+            retry_after_seconds=max(0.0, held_until - now),
         )
+
+    def _take_publish(self, command: Command, now: float, lease_until: float, held_until: float) -> int:
+        """The publish of a saved outcome, for this delivery alone: its new fence."""
+        in_progress = CommandInProgress(
+            f"commandId {command.command_id!r} succeeded; its outcome is being published",
+            retry_after_seconds=max(0.0, held_until - now),
+        )
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.key(command)}},
+                UpdateExpression="SET leaseUntil = :lease, fence = fence + :one",
+                ConditionExpression=(
+                    "#state = :succeeded AND effectsPending = :true "
+                    "AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":lease": {"N": _number(lease_until)},
+                    ":one": {"N": "1"},
+                    ":succeeded": {"S": LedgerState.SUCCEEDED.value},
+                    ":true": {"BOOL": True},
+                    ":now": {"N": _number(now)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                raise in_progress from None  # another delivery holds it (or it was published meanwhile)
+            with aws_failures_are_retryable(f"write ledger publish lease in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"write ledger publish lease in {self._table}"):
+                raise
+        return int(answer["Attributes"]["fence"]["N"])
 
     def succeed(
         self,

@@ -153,8 +153,11 @@ class FakeLedger:
             raise CommandIdReused(f"commandId: {command.command_id!r} reused with a different payload")
         if record.state is LedgerState.SUCCEEDED:
             assert record.result is not None
-            if record.effects_pending and record.lease_until > now:
-                raise CommandInProgress("publishing", retry_after_seconds=record.lease_until - now)
+            if record.effects_pending:
+                if record.lease_until > now:
+                    raise CommandInProgress("publishing", retry_after_seconds=record.lease_until - now)
+                self._fail("take publish")
+                record.fence, record.lease_until = record.fence + 1, lease_until
             return Settled(
                 record.result,
                 record.effects_pending,

@@ -190,13 +190,35 @@ def test_the_ledger_settles_a_success_once_and_answers_repeats_with_it(local_sta
     with pytest.raises(CommandInProgress) as publishing:
         ledger.claim(command, now=1001.0, lease_until=1061.0)
     assert publishing.value.retry_after_seconds == pytest.approx(59.0)
+    # After it, the repeat takes the publish over: the record's next fence is its own.
     repeat = ledger.claim(command, now=1061.0, lease_until=1121.0)
-    assert repeat == Settled({"answer": 1}, True, 1, message_id="m-1", transaction_id="tx-1")
-    ledger.effects_published(command, claim.fence)
+    assert repeat == Settled({"answer": 1}, True, 2, message_id="m-1", transaction_id="tx-1")
+    ledger.effects_published(command, repeat.fence)
 
     assert ledger.claim(command, now=1062.0, lease_until=1122.0) == Settled(
-        {"answer": 1}, False, 1, message_id="m-1", transaction_id="tx-1"
+        {"answer": 1}, False, 2, message_id="m-1", transaction_id="tx-1"
     )
+
+
+def test_of_two_deliveries_that_find_a_saved_outcome_unpublished_only_one_publishes(
+    local_stack: LocalStack,
+) -> None:
+    ledger, command = _ledger(local_stack), _command()
+    claim = ledger.claim(command, now=1000.0, lease_until=1060.0)
+    assert isinstance(claim, Claim)
+    ledger.succeed(command, claim.fence, {"answer": 1}, message_id="m-1")  # then the worker died
+
+    first = ledger.claim(command, now=1070.0, lease_until=1130.0)
+    with pytest.raises(CommandInProgress) as second:
+        ledger.claim(command, now=1070.5, lease_until=1130.5)
+
+    assert isinstance(first, Settled) and first.effects_pending and first.fence == claim.fence + 1
+    assert second.value.retry_after_seconds == pytest.approx(59.5)
+    with pytest.raises(LeaseLost):  # the saving worker, come back to life, can no longer mark it
+        ledger.effects_published(command, claim.fence)
+    ledger.effects_published(command, first.fence)
+    done = ledger.claim(command, now=1071.0, lease_until=1131.0)
+    assert isinstance(done, Settled) and not done.effects_pending
 
 
 def test_a_failed_publish_gives_up_the_lease_and_says_whether_the_follow_up_was_sent(
