@@ -230,8 +230,9 @@ def test_a_failed_publish_gives_up_the_lease_and_says_whether_the_follow_up_was_
     ledger.succeed(command, claim.fence, {"answer": 1}, message_id="m-1")
     ledger.release_publish(command, claim.fence, follow_up_scheduled=True)
 
+    # The lease is given up: the next delivery takes the publish over at once (the next fence).
     assert ledger.claim(command, now=1001.0, lease_until=1061.0) == Settled(
-        {"answer": 1}, True, 1, message_id="m-1", follow_up_scheduled=True
+        {"answer": 1}, True, claim.fence + 1, message_id="m-1", follow_up_scheduled=True
     )
 
 
