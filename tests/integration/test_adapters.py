@@ -136,16 +136,23 @@ def test_concurrent_workers_sharing_a_bucket_never_exceed_the_usage_plan(local_s
     bucket, plan = fresh_bucket(), UsagePlan(rate=20.0, burst=5)
     grants: list[float] = []
     lock = threading.Lock()
-    started = time.time()
     duration = 1.5
-
     table = local_stack.resources.rate_limit_table_name
+    # Each worker is its own container: its own client and its own memory of the bucket, built before
+    # the clock starts (building 8 clients on a loaded machine took longer than the whole run).
+    # No arrival margin: this is about the shared bucket under contention, not SP-API's clock.
+    limiters = [
+        DynamoDbGcraLimiter(local_stack.client("dynamodb"), table, arrival_margin_seconds=0) for _ in range(8)
+    ]
+    ready = threading.Barrier(len(limiters) + 1)
+    started = 0.0
 
-    def worker() -> None:
-        # Each worker is its own container: its own client and its own memory of the bucket.
-        # No arrival margin: this is about the shared bucket under contention, not SP-API's clock.
-        limiter = DynamoDbGcraLimiter(local_stack.client("dynamodb"), table, arrival_margin_seconds=0)
-        while time.time() - started < duration:
+    def worker(limiter: DynamoDbGcraLimiter) -> None:
+        ready.wait()
+        tries = 0
+        # At least a few tries each, however slow the machine: the burst must be granted to someone.
+        while time.time() - started < duration or tries < 3:
+            tries += 1
             wait = limiter.try_acquire(bucket, plan)
             if wait == 0:
                 with lock:
@@ -153,9 +160,11 @@ def test_concurrent_workers_sharing_a_bucket_never_exceed_the_usage_plan(local_s
             else:
                 time.sleep(min(wait, 0.2))
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker, args=(limiter,)) for limiter in limiters]
     for thread in threads:
         thread.start()
+    started = time.time()
+    ready.wait()
     for thread in threads:
         thread.join()
 
