@@ -18,6 +18,10 @@ metric                       counted when                                       
 ``SpApiFailureDeferrals``    a message was deferred without calling SP-API, which had   Count
                              just failed (5xx, timeout, connection error) for its
                              (account, operation)
+``StateProbes``              a write whose earlier attempt may have been applied ran    Count
+                             its state probe (``domain.relay.STATE_PROBES``)
+``StateProbeReads``          a state probe sent an SP-API read: one token of that read  Count
+                             operation's bucket, shared with the pollers
 ============================ ========================================================== ============
 
 Namespace ``SpRelay`` (``POWERTOOLS_METRICS_NAMESPACE``), one dimension ``service`` = ``sp-relay``.

@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from domain.attributes import REASON_ATTRIBUTE
 from domain.events import EVENT_ID
+from emulator.operations.easy_ship import handover_slots
 from emulator.state import EmulatorState, Fault
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,23 +65,34 @@ class ChaosSize:
 
 EffectKey = tuple[str, str]  # (emulator operation name, natural key)
 
+# The emulator's name of each write type's operation, as its effects are counted (api.operationId where two
+# APIs share an operationId), as in tests/integration/test_exactly_once.py. The chaos mix (WRITE_SHARES)
+# covers every write type with a state probe but create-scheduled-package-bulk (see WRITE_SHARES) and
+# the Notifications API's (application-level destinations, one subscription per seller and notification
+# type: tests/integration/test_exactly_once.py covers them); the sandbox-only writes
+# (submit-fulfillment-order-status-update, update-mcf-order-status, update-mcf-package,
+# send-test-notification) have no probe and are refused for production accounts.
 EFFECT_OPERATION = {
     "create-fulfillment": "createFulfillmentOrder",
     "update-fulfillment": "updateFulfillmentOrder",
     "cancel-fulfillment": "cancelFulfillmentOrder",
-    "acknowledge-po": "submitAcknowledgement",
+    "create-fulfillment-return": "createFulfillmentReturn",
+    "create-mcf-order": "createOrder",
+    "update-mcf-order": "updateOrder",
+    "cancel-mcf-order": "cancelOrder",
+    "acknowledge-po": "vendorDirectFulfillmentOrders.submitAcknowledgement",
+    "acknowledge-retail-po": "vendorOrders.submitAcknowledgement",
+    "create-scheduled-package": "createScheduledPackage",
+    "update-scheduled-packages": "updateScheduledPackages",
+    "create-scheduled-package-bulk": "createScheduledPackageBulk",
 }
-# The emulator names an operation by its operationId, or api.operationId when two APIs share it.
-EFFECT_API = {"submitAcknowledgement": "vendorDirectFulfillmentOrders"}
 
 
 def effect_count(effects: Mapping[str, Mapping[str, int]], operation: str, key: str) -> int:
-    names = {operation, f"{EFFECT_API.get(operation, '')}.{operation}"}
-    return sum(int(effects.get(name, {}).get(key, 0)) for name in names)
+    return int(effects.get(operation, {}).get(key, 0))
 
 
-# Where SP-API tells a repeat apart (create: "already exists" + getFulfillmentOrder; cancel:
-# DuplicateCancelRequest). A repeated update or acknowledgement is applied again: no signal exists.
+# Every write type is probed before any re-apply (domain/catalog.py): a repeat of any type is a violation.
 
 
 def _token(rng: random.Random, length: int = 8) -> str:
@@ -120,9 +132,7 @@ class CommandFactory:
         self._serial += 1
         return self._serial
 
-    def create(self, account: str = "demo-seller") -> dict[str, Any]:
-        n = self._next()
-        order_id = f"CH{self.run_id}-{n:05d}"
+    def _customer(self, n: int) -> CustomerData:
         customer = CustomerData(
             name=f"Quillon {_token(self._rng, 6).title()}",
             address_line=f"{n} Larkspur{_token(self._rng, 5).lower()} Lane",
@@ -131,6 +141,12 @@ class CommandFactory:
             email=f"{_token(self._rng, 8).lower()}@example.org",
         )
         self.customers.append(customer)
+        return customer
+
+    def create(self, account: str = "demo-seller") -> dict[str, Any]:
+        n = self._next()
+        order_id = f"CH{self.run_id}-{n:05d}"
+        customer = self._customer(n)
         return {
             "type": "create-fulfillment",
             "commandId": f"chaos-{self.run_id}-{n}-create",
@@ -212,13 +228,271 @@ class CommandFactory:
             },
         }
 
+    # The commands below start from the samples in events/*.json (what tests/integration/
+    # test_exactly_once.py sends for each write type), with ids of this run.
 
-def effect_key(command: Mapping[str, Any]) -> EffectKey:
-    operation = EFFECT_OPERATION[str(command["type"])]
+    def fulfillment_return(self, create: Mapping[str, Any], amazon_shipment_id: str) -> dict[str, Any]:
+        """A return of a shipped order (``ship_for_return``) of ``create``."""
+        order_id = create["payload"]["sellerFulfillmentOrderId"]
+        command = _sample("create-fulfillment-return")
+        command["commandId"] = f"{create['commandId'][:-7]}-return-{self._next()}"
+        command["account"] = create["account"]
+        command["payload"]["sellerFulfillmentOrderId"] = order_id
+        [item] = command["payload"]["items"]
+        item["sellerReturnItemId"] = f"R{order_id}-1"
+        item["sellerFulfillmentOrderItemId"] = create["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
+        item["amazonShipmentId"] = amazon_shipment_id
+        return command
+
+    def retail_acknowledge(self, account: str = "demo-vendor") -> dict[str, Any]:
+        n = self._next()
+        command = _sample("acknowledge-retail-po")
+        command["commandId"] = f"chaos-{self.run_id}-{n}-retail-ack"
+        command["account"] = account
+        command["payload"]["acknowledgements"][0]["purchaseOrderNumber"] = f"{self.run_id[:2]}{n:06d}"
+        return command
+
+    def mcf_create(self, account: str = "demo-seller") -> dict[str, Any]:
+        n = self._next()
+        order_id = f"MCF{self.run_id}-{n:05d}"
+        customer = self._customer(n)
+        command = _sample("create-mcf-order")
+        command["commandId"] = f"chaos-{self.run_id}-{n}-mcf-create"
+        command["account"] = account
+        payload = command["payload"]
+        payload["orderId"] = order_id
+        address = payload["destination"]["deliveryAddress"]
+        address.update(name=customer.name, addressLine1=customer.address_line, phone=customer.phone)
+        payload["destination"]["deliveryNotes"] = customer.comment
+        payload["lineItems"][0]["lineItemId"] = f"{order_id}-1"
+        return command
+
+    def mcf_update(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        command = _sample("update-mcf-order")  # HOLD -> SHIP
+        command["commandId"] = f"{create['commandId']}-update-{self._next()}"
+        command["account"] = create["account"]
+        command["payload"]["orderId"] = create["payload"]["orderId"]
+        return command
+
+    def mcf_cancel(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        command = _sample("cancel-mcf-order")
+        command["commandId"] = f"{create['commandId']}-cancel-{self._next()}"
+        command["account"] = create["account"]
+        command["payload"]["orderId"] = create["payload"]["orderId"]
+        return command
+
+    def _amazon_order_id(self) -> str:
+        # Easy Ship names orders by Amazon order id: the emulator knows every id of this form.
+        n = self._next()
+        return f"903-{self._rng.randint(1_000_000, 9_999_999)}-{n:07d}"
+
+    def scheduled_package(self, account: str = "demo-seller") -> dict[str, Any]:
+        order_id = self._amazon_order_id()
+        command = _sample("create-scheduled-package")
+        command["commandId"] = f"chaos-{self.run_id}-{order_id}-schedule"
+        command["account"] = account
+        command["payload"]["amazonOrderId"] = order_id
+        command["payload"]["packageDetails"]["packageTimeSlot"] = {"slotId": handover_slots()[0]["slotId"]}
+        return command
+
+    def scheduled_package_update(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        command = _sample("update-scheduled-packages")
+        command["commandId"] = f"{create['commandId']}-update-{self._next()}"
+        command["account"] = create["account"]
+        command["payload"]["updatePackageDetailsList"] = [
+            {
+                "scheduledPackageId": {"amazonOrderId": create["payload"]["amazonOrderId"]},
+                "packageTimeSlot": {"slotId": handover_slots()[1]["slotId"]},
+            }
+        ]
+        return command
+
+    def scheduled_package_bulk(self, account: str = "demo-seller") -> dict[str, Any]:
+        """Two orders in one request: the probe re-submits only those still missing."""
+        command = _sample("create-scheduled-package-bulk")
+        first, second = self._amazon_order_id(), self._amazon_order_id()
+        command["commandId"] = f"chaos-{self.run_id}-{first}-bulk"
+        command["account"] = account
+        command["payload"]["orderScheduleDetailsList"] = [
+            {"amazonOrderId": first},
+            {
+                "amazonOrderId": second,
+                "packageDetails": {"packageTimeSlot": {"slotId": handover_slots()[2]["slotId"]}},
+            },
+        ]
+        return command
+
+
+def _sample(name: str) -> dict[str, Any]:
+    command: dict[str, Any] = json.loads((REPO_ROOT / "events" / f"{name}.json").read_text())
+    return command
+
+
+# Share of the distinct commands per write type (the main reliability run). First-wave types need
+# nothing the run makes; the others are of orders a first-wave create of the run made (FOLLOWS).
+WRITE_SHARES = {
+    "create-fulfillment": 0.20,
+    "update-fulfillment": 0.07,
+    "cancel-fulfillment": 0.06,
+    "create-fulfillment-return": 0.05,
+    "acknowledge-po": 0.13,
+    "acknowledge-retail-po": 0.10,
+    "create-mcf-order": 0.10,
+    "update-mcf-order": 0.04,
+    "cancel-mcf-order": 0.04,
+    "create-scheduled-package": 0.07,
+    "update-scheduled-packages": 0.04,
+    # Not create-scheduled-package-bulk: the only restricted write (a Restricted Data Token before the
+    # call), it never fits the chaos stack's 8 s function timeout (token request + the write at full
+    # timeouts + the time kept after it): every delivery ends DeadlineReached, each after a probe of its
+    # orders on Easy Ship's 1 rps read bucket (a ci run: 10 of 10 dead-lettered, and the bucket starved
+    # the update probes). tests/integration/test_exactly_once.py covers it with a 20 s timeout.
+}
+FOLLOWS = {
+    "update-fulfillment": "create-fulfillment",
+    "create-fulfillment-return": "create-fulfillment",
+    "cancel-fulfillment": "create-fulfillment",
+    "update-mcf-order": "create-mcf-order",
+    "cancel-mcf-order": "create-mcf-order",
+    "update-scheduled-packages": "create-scheduled-package",
+}
+# Follow-ups that must come after the others of their order's wave (a cancel after the updates).
+LAST_WAVE = ("cancel-fulfillment", "cancel-mcf-order")
+
+
+def type_counts(total: int) -> dict[str, int]:
+    """``total`` commands split by WRITE_SHARES; rounding is made up by create-fulfillment."""
+    counts = {kind: round(total * share) for kind, share in WRITE_SHARES.items()}
+    counts["create-fulfillment"] += total - sum(counts.values())
+    return counts
+
+
+def first_wave(
+    factory: CommandFactory, counts: Mapping[str, int], accounts: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The commands that need nothing of the run. FBA creates and DF acknowledgements alternate between
+    the accounts as before; the others use their sample's account."""
+    commands = [
+        factory.create(account=accounts[i % len(accounts)]) for i in range(counts["create-fulfillment"])
+    ]
+    commands += [
+        factory.acknowledge(accounts[(i + 1) % len(accounts)]) for i in range(counts["acknowledge-po"])
+    ]
+    commands += [factory.retail_acknowledge() for _ in range(counts["acknowledge-retail-po"])]
+    commands += [factory.mcf_create() for _ in range(counts["create-mcf-order"])]
+    commands += [factory.scheduled_package() for _ in range(counts["create-scheduled-package"])]
+    commands += [
+        factory.scheduled_package_bulk() for _ in range(counts.get("create-scheduled-package-bulk", 0))
+    ]
+    return commands
+
+
+def follow_ups(
+    factory: CommandFactory,
+    state: EmulatorState,
+    creates: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int],
+    kinds: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Commands of ``kinds`` (FOLLOWS) for creates the emulator applied; each order gets one follow-up
+    (updates and returns from the front of the list, cancels from its back)."""
+    effects = state.effects()
+    live: dict[str, list[Mapping[str, Any]]] = {}
+    for create in creates:
+        if is_applied(effects, create):
+            live.setdefault(str(create["type"]), []).append(create)
+    taken: Counter[str] = Counter()
+    commands: list[dict[str, Any]] = []
+    for kind in kinds:
+        parent = FOLLOWS[kind]
+        pool = live.get(parent, [])
+        n = counts[kind]
+        if kind in LAST_WAVE:
+            chosen = pool[len(pool) - n :] if n else []
+        else:
+            chosen = pool[taken[parent] : taken[parent] + n]
+            taken[parent] += n
+        commands += [follow_up(factory, state, kind, create) for create in chosen]
+    return commands
+
+
+def follow_up(
+    factory: CommandFactory, state: EmulatorState, kind: str, create: Mapping[str, Any]
+) -> dict[str, Any]:
+    if kind == "update-fulfillment":
+        return factory.update(create)
+    if kind == "cancel-fulfillment":
+        return factory.cancel(create)
+    if kind == "create-fulfillment-return":
+        return factory.fulfillment_return(create, ship_for_return(state, create))
+    if kind == "update-mcf-order":
+        return factory.mcf_update(create)
+    if kind == "cancel-mcf-order":
+        return factory.mcf_cancel(create)
+    assert kind == "update-scheduled-packages", kind
+    return factory.scheduled_package_update(create)
+
+
+def is_applied(effects: Mapping[str, Mapping[str, int]], command: Mapping[str, Any]) -> bool:
+    """Every effect of ``command`` is there (its order exists for a follow-up)."""
+    return all(effect_count(effects, *key) for key in effect_keys(command))
+
+
+def _seller_id(account: str) -> str:
+    from local.runtime import DEMO_ACCOUNTS  # noqa: PLC0415 - the local stack's accounts
+
+    [seller] = [a.seller_id for a in DEMO_ACCOUNTS if a.name == account]
+    return seller
+
+
+def ship_for_return(state: EmulatorState, create: Mapping[str, Any]) -> str:
+    """Amazon ships the order of ``create`` (a return needs a shipment): its amazonShipmentId."""
+    shipped = state.ship_order(
+        create["payload"]["sellerFulfillmentOrderId"], _seller_id(str(create["account"]))
+    )
+    return str(shipped["amazonShipmentId"])
+
+
+def seed_purchase_orders(state: EmulatorState, commands: Iterable[Mapping[str, Any]]) -> None:
+    """The vendor purchase orders the acknowledgements name exist before they are sent (New), as Amazon
+    issued them: a probe that runs before an acknowledgement was applied reads the order, New."""
+    for command in commands:
+        seller = (
+            _seller_id(str(command["account"]))
+            if command["type"] in ("acknowledge-po", "acknowledge-retail-po")
+            else ""
+        )
+        if command["type"] == "acknowledge-po":
+            for ack in command["payload"]["orderAcknowledgements"]:
+                state.df_order(seller, str(ack["purchaseOrderNumber"]))
+        elif command["type"] == "acknowledge-retail-po":
+            for ack in command["payload"]["acknowledgements"]:
+                state.retail_order(seller, str(ack["purchaseOrderNumber"]), [dict(i) for i in ack["items"]])
+
+
+def effect_keys(command: Mapping[str, Any]) -> list[EffectKey]:
+    """Every effect one command is to have (a bulk schedules each of its orders)."""
+    kind = str(command["type"])
+    operation = EFFECT_OPERATION[kind]
     payload = command["payload"]
-    if command["type"] == "acknowledge-po":
-        return operation, str(payload["orderAcknowledgements"][0]["purchaseOrderNumber"])
-    return operation, str(payload["sellerFulfillmentOrderId"])
+    if kind == "acknowledge-po":
+        keys = [str(a["purchaseOrderNumber"]) for a in payload["orderAcknowledgements"]]
+    elif kind == "acknowledge-retail-po":
+        keys = [str(a["purchaseOrderNumber"]) for a in payload["acknowledgements"]]
+    elif kind == "create-fulfillment-return":
+        order_id = payload["sellerFulfillmentOrderId"]
+        keys = [f"{order_id}/{item['sellerReturnItemId']}" for item in payload["items"]]
+    elif kind in ("create-mcf-order", "update-mcf-order", "cancel-mcf-order"):
+        keys = [str(payload["orderId"])]
+    elif kind == "create-scheduled-package":
+        keys = [str(payload["amazonOrderId"])]
+    elif kind == "update-scheduled-packages":
+        keys = [str(u["scheduledPackageId"]["amazonOrderId"]) for u in payload["updatePackageDetailsList"]]
+    elif kind == "create-scheduled-package-bulk":
+        keys = [str(o["amazonOrderId"]) for o in payload["orderScheduleDetailsList"]]
+    else:
+        keys = [str(payload["sellerFulfillmentOrderId"])]
+    return [(operation, key) for key in keys]
 
 
 def with_duplicates(commands: Sequence[dict[str, Any]], share: float, rng: random.Random) -> list[str]:
@@ -342,6 +616,9 @@ class LedgerReport:
     lost: list[str] = field(default_factory=list)
     # Every write type is probed before any re-apply (the write ledger): any repeat is a violation.
     applied_twice: list[str] = field(default_factory=list)
+    applied_twice_by_type: Counter[str] = field(default_factory=Counter)
+    lost_by_type: Counter[str] = field(default_factory=Counter)
+    partly_applied: list[str] = field(default_factory=list)
     extra_effects: Counter[str] = field(default_factory=Counter)  # by type
     dlq_without_reason: list[str] = field(default_factory=list)
     dlq_reasons: Counter[str] = field(default_factory=Counter)
@@ -356,6 +633,7 @@ class LedgerReport:
     def violations(self) -> list[str]:
         problems = [f"lost: {c}" for c in self.lost[:10]]
         problems += [f"applied twice: {c}" for c in self.applied_twice[:10]]
+        problems += [f"partly applied: {c}" for c in self.partly_applied[:10]]
         problems += [f"DLQ without reason: {c}" for c in self.dlq_without_reason[:10]]
         return problems
 
@@ -382,6 +660,19 @@ class LedgerReport:
             ("commandIds without any outcome event", str(len(self.without_outcome))),
             ("commandIds with more than one outcome event", str(len(self.several_outcomes))),
             ("  of them with different events (eventId)", str(len(self.several_distinct_outcomes))),
+            ("per type", "commands / applied once / twice / DLQ not applied / applied+DLQ / lost"),
+            *self.type_rows(),
+        ]
+
+    def type_rows(self) -> list[tuple[str, str]]:
+        return [
+            (
+                f"  {kind}",
+                f"{self.by_type[kind]} / {self.applied_once[kind]} / {self.applied_twice_by_type[kind]} / "
+                f"{self.dead_lettered[kind]} / {self.applied_and_dead_lettered[kind]} / "
+                f"{self.lost_by_type[kind]}",
+            )
+            for kind in sorted(self.by_type)
         ]
 
 
@@ -423,9 +714,11 @@ def reconcile(
         kind = str(command["type"])
         report.commands += 1
         report.by_type[kind] += 1
-        operation, key = effect_key(command)
-        count = effect_count(effects, operation, key)
+        counts = [effect_count(effects, operation, key) for operation, key in effect_keys(command)]
         dead = command_id in in_dlq
+        if 0 < counts.count(0) < len(counts):
+            report.partly_applied.append(command_id)  # some of a bulk's orders, not all
+        count = max(counts)
         if command_id not in outcome_ids:
             report.without_outcome.append(command_id)
         elif outcome_ids[command_id] > 1:
@@ -438,14 +731,15 @@ def reconcile(
             (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
         else:
             report.applied_twice.append(command_id)
-            report.extra_effects[kind] += count - 1
+            report.applied_twice_by_type[kind] += 1
+            report.extra_effects[kind] += sum(c - 1 for c in counts if c > 1)
             (report.applied_and_dead_lettered if dead else report.applied_once)[kind] += 1
     return report
 
 
 def _lost(report: LedgerReport, command_id: str) -> Counter[str]:
     report.lost.append(command_id)
-    return Counter()
+    return report.lost_by_type
 
 
 # --- AWS faults through botocore events -------------------------------------------------------------------

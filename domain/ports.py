@@ -236,3 +236,17 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None: ...
+
+
+class Meter(Protocol):
+    """Counts what only the domain sees happen (a state probe and its reads, which pass through the same
+    SP-API port as the writes). The composition root passes the relay's metrics (adapters/metrics.py)."""
+
+    def count(self, name: str, value: float = 1) -> None: ...
+
+
+class NoMeter:
+    """Counts nothing: for relays built without metrics (tests, tools)."""
+
+    def count(self, name: str, value: float = 1) -> None:
+        return None

@@ -6,7 +6,7 @@ import contextlib
 import json
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -44,6 +44,8 @@ from domain.ports import (
     Clock,
     InboundMessage,
     MessageQueue,
+    Meter,
+    NoMeter,
     OutcomePublisher,
     RateLimiter,
     SpApi,
@@ -60,6 +62,11 @@ MAX_SQS_DELAY_SECONDS = 900
 SAVE_TRIES = 3
 # A create in these states may still bring its order into being: later writes of the order wait for it.
 OPEN_CREATE_STATES = frozenset({LedgerState.ATTEMPTED, LedgerState.NOT_APPLIED, LedgerState.UNKNOWN})
+
+# Metric names (the table in adapters/metrics.py): state probes run, and the SP-API reads they sent, one
+# token of the read operation's bucket each (buckets the pollers share).
+STATE_PROBES = "StateProbes"
+STATE_PROBE_READS = "StateProbeReads"
 
 # Fields of the relay's sealed context (domain/relay_context.py).
 DEFERRALS = "deferrals"
@@ -135,6 +142,7 @@ class RelayPorts:
     queue: MessageQueue
     clock: Clock
     seal: RelayContextSeal
+    meter: Meter = field(default_factory=NoMeter)
 
 
 class Relay:
@@ -370,8 +378,18 @@ class Relay:
         if probe is None:
             return Verdict("unsettled", f"{command.type.name} leaves no state that a read can see")
 
+        meter = self._ports.meter
+
         def read(operation: OperationSpec, parameters: Mapping[str, Any]) -> SpApiResponse:
-            return self.gateway.send(command.account, region, operation, parameters, remaining)
+            try:
+                response = self.gateway.send(command.account, region, operation, parameters, remaining)
+            except SpApiUnavailable:
+                meter.count(STATE_PROBE_READS)  # sent (a token spent), answer lost
+                raise
+            meter.count(STATE_PROBE_READS)
+            return response
+
+        meter.count(STATE_PROBES)
 
         context = ProbeContext(
             read, self._ports.clock.now(), attempted_at, self._policy.acknowledgement_window_seconds

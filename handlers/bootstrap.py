@@ -213,6 +213,7 @@ def build_worker(
         queue=metered_queue(queue, side.metrics),
         clock=side.clock,
         seal=seal,
+        meter=side.metrics,
     )
     policy = RetryPolicy(
         max_receive_count=settings.max_receive_count,

@@ -1,9 +1,10 @@
 """Exactly-once under injected SP-API faults, and no secret or personal data anywhere in the run.
 
-Mixed commands (create / update / cancel / acknowledge, 10% producer duplicates) go through the local
-stack while the emulator answers ~10% of calls with 5xx, ~5% with timeouts (2% after applying the
-call) and bursts of 429. A standard queue keeps no order, so the run has three phases: creates and
-acknowledgements; then updates of orders that exist; then cancels.
+Commands of every write type with a state probe (chaos.harness.WRITE_SHARES, 10% producer duplicates) go
+through the local stack while the emulator answers ~10% of calls with 5xx, ~5% with timeouts (2% after
+applying the call) and bursts of 429. A standard queue keeps no order, so the run has three phases: what
+needs nothing of the run (creates, schedules, acknowledgements of seeded purchase orders); then updates
+and returns of orders that exist; then cancels.
 """
 
 from __future__ import annotations
@@ -16,17 +17,24 @@ from typing import Any
 
 import pytest
 
+from adapters.metrics import InMemoryMetrics
 from chaos.harness import (
     ChaosSize,
     CommandFactory,
     FaultProgramme,
     find_leaks,
+    first_wave,
+    follow_ups,
     format_table,
     powertools_json_capture,
     reconcile,
+    seed_purchase_orders,
     send_bodies,
+    type_counts,
     with_duplicates,
 )
+from domain.relay import STATE_PROBE_READS, STATE_PROBES
+from handlers.bootstrap import container_worker
 from local.runtime import DEMO_ACCOUNTS, LocalStack
 from tests.chaos.conftest import HTTP_TIMEOUT_SECONDS
 from tests.conftest import RecordingHandler
@@ -58,13 +66,12 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     state = stack.emulator.state
     rng = random.Random(20261121)
     factory = CommandFactory(seed=3)
-    n = chaos_size.commands
-    n_create, n_ack = round(n * 0.40), round(n * 0.30)
-    n_update = round(n * 0.15)
-    n_cancel = n - n_create - n_ack - n_update
-    accounts = [a.name for a in DEMO_ACCOUNTS]
-    creates = [factory.create(account=accounts[i % 2]) for i in range(n_create)]
-    acks = [factory.acknowledge(account=accounts[(i + 1) % 2]) for i in range(n_ack)]
+    counts = type_counts(chaos_size.commands)
+    first = first_wave(factory, counts, [a.name for a in DEMO_ACCOUNTS])
+    seed_purchase_orders(state, first)
+    metrics = container_worker().metrics  # the in-process workers' (in-memory locally)
+    assert isinstance(metrics, InMemoryMetrics)
+    probes_before = [metrics.counts.get(name, 0) for name in (STATE_PROBES, STATE_PROBE_READS)]
     stats_before = (
         stack.worker.stats.received,
         stack.worker.stats.handler_errors,
@@ -80,14 +87,21 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     faults.start_429_bursts()
     phase_seconds = []
     try:
-        phase_seconds.append(
-            _run_phase(stack, with_duplicates([*creates, *acks], chaos_size.duplicate_share, rng))
+        phase_seconds.append(_run_phase(stack, with_duplicates(first, chaos_size.duplicate_share, rng)))
+        second = follow_ups(
+            factory,
+            state,
+            first,
+            counts,
+            (
+                "update-fulfillment",
+                "create-fulfillment-return",
+                "update-mcf-order",
+                "update-scheduled-packages",
+            ),
         )
-        existing = set(state.effects().get("createFulfillmentOrder", {}))
-        live = [c for c in creates if c["payload"]["sellerFulfillmentOrderId"] in existing]
-        updates = [factory.update(c) for c in live[:n_update]]
-        phase_seconds.append(_run_phase(stack, with_duplicates(updates, chaos_size.duplicate_share, rng)))
-        cancels = [factory.cancel(c) for c in live[len(live) - n_cancel :]]
+        phase_seconds.append(_run_phase(stack, with_duplicates(second, chaos_size.duplicate_share, rng)))
+        cancels = follow_ups(factory, state, first, counts, ("cancel-fulfillment", "cancel-mcf-order"))
         phase_seconds.append(_run_phase(stack, with_duplicates(cancels, chaos_size.duplicate_share, rng)))
     finally:
         faults.stop()
@@ -97,7 +111,11 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     calls = state.calls()
     outcomes = stack.outcomes()
     dead_letters = stack.dead_letters()
-    commands: list[dict[str, Any]] = [*creates, *acks, *updates, *cancels]
+    commands: list[dict[str, Any]] = [*first, *second, *cancels]
+    probes, probe_reads = (
+        metrics.counts.get(name, 0) - before
+        for name, before in zip((STATE_PROBES, STATE_PROBE_READS), probes_before, strict=True)
+    )
     report = reconcile(commands, state.effects(), dead_letters, outcomes)
     received = stack.worker.stats.received - stats_before[0]
     handler_errors = stack.worker.stats.handler_errors - stats_before[1]
@@ -106,10 +124,7 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
     statuses: dict[int, int] = {}
     for call in calls:
         statuses[call.status] = statuses.get(call.status, 0) + 1
-    applied_then_lost = sum(
-        faults.fired[f"timeout-after-apply@{op}"]
-        for op in ("updateFulfillmentOrder", "submitAcknowledgement")
-    )
+    applied_then_lost = sum(v for k, v in faults.fired.items() if k.startswith("timeout-after-apply@"))
 
     # --- secrets and personal data across the whole run ----------------------------------------------------
     captured = capfd.readouterr()
@@ -123,7 +138,7 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
 
     rows = [
         ("size", f"{chaos_size.name}: {len(commands)} distinct commands, ~{sent} messages sent"),
-        ("phases (creates+acks / updates / cancels)", " / ".join(f"{s:.1f}s" for s in phase_seconds)),
+        ("phases (first wave / updates+returns / cancels)", " / ".join(f"{s:.1f}s" for s in phase_seconds)),
         ("messages received by the worker loop", str(received)),
         ("handler invocations that crashed", str(handler_errors)),
         ("invocations past the function timeout", str(timeouts)),
@@ -133,7 +148,8 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
             ", ".join(f"{k}={v}" for k, v in sorted(faults.fired.items()) if "@" not in k),
         ),
         *report.rows(),
-        ("timeouts-after-apply on update/acknowledge (probed)", str(applied_then_lost)),
+        ("timeouts-after-apply fired (any call; writes probed)", str(applied_then_lost)),
+        ("state probes run / their SP-API reads (read tokens)", f"{probes:.0f} / {probe_reads:.0f}"),
         (
             "log records scanned (+ as Lambda JSON)",
             f"{len(captured_logs.texts)} ({len(json_lines.getvalue())} chars)",
@@ -145,6 +161,9 @@ def test_every_command_is_applied_once_or_dead_lettered_with_a_reason(
         print(format_table("reliability run under SP-API faults", rows))
 
     assert not report.violations, report.violations
+    assert set(report.by_type) == set(counts), report.by_type  # every write type of the mix was sent
+    # Exactly once per type, asserted as 0 for each.
+    assert {kind: report.applied_twice_by_type[kind] for kind in counts} == dict.fromkeys(counts, 0)
     assert not report.without_outcome, report.without_outcome[:10]
     assert not report.several_outcomes, report.several_outcomes[:10]
     assert handler_errors == 0

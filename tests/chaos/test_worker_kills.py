@@ -20,14 +20,20 @@ from typing import Any
 import pytest
 
 from chaos.harness import (
+    FOLLOWS,
     ChaosSize,
     CommandFactory,
     WorkerProcess,
     find_leaks,
+    first_wave,
+    follow_up,
     format_table,
+    is_applied,
     reconcile,
+    seed_purchase_orders,
     send_bodies,
     set_queue_visibility,
+    type_counts,
     with_duplicates,
 )
 from local.runtime import DEMO_ACCOUNTS, LocalStack
@@ -79,17 +85,21 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
         with log_path.open("wb") as log:
             worker = WorkerProcess(stack_file, log, concurrency=2, function_timeout=KILL_FUNCTION_TIMEOUT)
             worker.start()
+            counts = type_counts(chaos_size.commands_per_kill_run)
             for cycle in range(chaos_size.kill_runs):
-                n = chaos_size.commands_per_kill_run
-                batch = [factory.create(DEMO_ACCOUNTS[i % 2].name) for i in range(n // 2)]
-                batch += [factory.acknowledge(DEMO_ACCOUNTS[i % 2].name) for i in range(n // 4)]
-                earlier = [c for c in created if c["payload"]["sellerFulfillmentOrderId"]]
-                rng.shuffle(earlier)
-                older = earlier[: n - len(batch)]
-                batch += [factory.update(c) if i % 2 else factory.cancel(c) for i, c in enumerate(older)]
-                for c in older:
-                    created.remove(c)  # an order is updated or cancelled once, in a later cycle
-                created += [c for c in batch if c["type"] == "create-fulfillment"]
+                batch = first_wave(factory, counts, [a.name for a in DEMO_ACCOUNTS])
+                seed_purchase_orders(state, batch)
+                # Updates, returns and cancels of orders earlier cycles made: one follow-up per order.
+                effects = state.effects()
+                rng.shuffle(created)
+                for kind, parent in FOLLOWS.items():
+                    older = [c for c in created if c["type"] == parent and is_applied(effects, c)][
+                        : counts[kind]
+                    ]
+                    batch += [follow_up(factory, state, kind, c) for c in older]
+                    for c in older:
+                        created.remove(c)
+                created += [c for c in batch if c["type"] in FOLLOWS.values()]
                 commands += batch
                 calls_before = len(state.calls())
                 send_bodies(sqs, queue_url, with_duplicates(batch, chaos_size.duplicate_share, rng))
@@ -139,6 +149,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
 
     assert kills >= chaos_size.kill_runs
     assert not report.violations, report.violations
+    assert {kind: report.applied_twice_by_type[kind] for kind in counts} == dict.fromkeys(counts, 0)
     assert not report.without_outcome, report.without_outcome[:10]
     # A kill between an event and its published mark repeats that same event (same eventId); a second,
     # different outcome of one command would be a lie.

@@ -11,7 +11,7 @@ from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.authorization import AccountAuthorization
 from domain.catalog import CATALOG, RESTRICTED_OPERATIONS
 from domain.gateway import SpApiGateway
-from domain.ports import InboundMessage
+from domain.ports import InboundMessage, Meter, NoMeter
 from domain.rate_limits import FailureHolds, UsagePlanBook, bucket_for
 from domain.relay import Disposition, Relay, RelayPorts, RetryPolicy
 from domain.relay_context import RelayContextSeal
@@ -95,12 +95,21 @@ def make_world(
     seal: RelayContextSeal | None = None,
     request_seconds: float = 0.0,
     failure_hold_seconds: float = 0.0,
+    meter: Meter | None = None,
 ) -> World:
     spapi, limiter, ledger = FakeSpApi(), FakeLimiter(), FakeLedger()
     outcomes, clock, plans = FakeOutcomes(), FakeClock(), UsagePlanBook()
     queue = queue or FakeQueue()
     ports = RelayPorts(
-        spapi, FakeAccounts(), limiter, ledger, outcomes, queue, clock, seal or RelayContextSeal(TEST_KEY)
+        spapi,
+        FakeAccounts(),
+        limiter,
+        ledger,
+        outcomes,
+        queue,
+        clock,
+        seal or RelayContextSeal(TEST_KEY),
+        meter or NoMeter(),
     )
     policy = policy or RetryPolicy(max_receive_count=3, max_inline_wait_seconds=2.0)
     gateway = SpApiGateway(

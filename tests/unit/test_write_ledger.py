@@ -11,11 +11,11 @@ from domain.commands import parse_command
 from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
-from domain.relay import DEFERRALS, Disposition
+from domain.relay import DEFERRALS, STATE_PROBE_READS, STATE_PROBES, Disposition
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiResponse
 from tests.fakes import ProcessKilled
-from tests.unit.relay_world import TEST_KEY, World, existing_order, message, sample
+from tests.unit.relay_world import TEST_KEY, World, existing_order, make_world, message, sample
 
 pytestmark = pytest.mark.unit
 
@@ -562,3 +562,24 @@ def test_an_acknowledgement_settled_by_a_probe_says_no_transaction_is_followed_a
     assert follow_up["status"] == "settledByProbe"
     assert follow_up["orderStates"] == {acknowledgement["purchaseOrderNumber"]: state}
     assert world.queue.scheduled == []  # no transactionId is known: no chain pretends to follow one
+
+
+def test_a_probe_and_its_reads_are_counted_through_the_metrics_port() -> None:
+    """The chaos suite prints these: probes run and the read tokens they spent (one per read)."""
+    counts: dict[str, float] = {}
+
+    class CountingMeter:
+        def count(self, name: str, value: float = 1) -> None:
+            counts[name] = counts.get(name, 0) + value
+
+    world = make_world(meter=CountingMeter())
+    command = sample("update-fulfillment")
+    world.spapi.answer("updateFulfillmentOrder", SpApiUnavailable("read timeout"))
+    world.process(message(command))
+    assert counts == {}  # a first attempt probes nothing
+    order = {"displayableOrderComment": "before", "shippingSpeedCategory": "Standard"}
+    world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, {"payload": {"fulfillmentOrder": order}}))
+
+    assert world.process(message(command, receive_count=2)) is Disposition.DONE
+
+    assert counts == {STATE_PROBES: 1, STATE_PROBE_READS: 1}
