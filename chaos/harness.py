@@ -546,13 +546,16 @@ class FaultProgramme:
     _original: Callable[[tuple[str, ...]], Fault | None] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _burst_thread: threading.Thread | None = None
+    _throttled_until: float = 0.0
+    _refusal: Fault | None = None
 
     def install(self) -> FaultProgramme:
         original = self.state.take_fault
         self._original = original
 
         def counting(names: tuple[str, ...]) -> Fault | None:
-            fault = original(names)
+            refusing = self._refusal is not None and time.monotonic() < self._throttled_until
+            fault = self._refusal if refusing else original(names)
             if fault is not None:
                 label = self._labels.get(fault.id, "other")
                 operation = names[1] if len(names) > 1 else names[0]
@@ -578,18 +581,21 @@ class FaultProgramme:
         self.add("5xx-500", Fault(kind="status", status=500, probability=0.04))
         self.add("5xx-503", Fault(kind="status", status=503, probability=0.06))
 
-    def start_429_bursts(self, every_seconds: float = 6.0, burst: int = 8) -> None:
-        """A burst of ``burst`` 429s every ``every_seconds``, at most one pending: a burst still unused
-        when the next is due is not added to. (Added up, they piled up as traffic thinned out, until
-        every call a retry made was answered 429: SP-API throttling without end, not a burst.)"""
+    def start_429_bursts(self, every_seconds: float = 6.0, window_seconds: float = 1.0) -> None:
+        """Every ``every_seconds``, SP-API answers every call 429 for ``window_seconds``: another
+        application emptied the shared bucket, which refills with time, whoever calls.
+
+        Bursts counted in calls (the next 8 calls are refused) starved a lone caller: at the end of a
+        phase the one message still retrying met every burst alone, 4 refusals in a row, and, between
+        them, the ordinary 5xx and timeouts whose backoff grew to minutes (full size, 2026-12-03: phase 1
+        did not drain in 698 s, one getFulfillmentOrder deferred 62, 80, then 239 s)."""
+        refusal = Fault(kind="status", status=429, code="QuotaExceeded")
+        self._labels[refusal.id] = "429-burst"
+        self._refusal = refusal
 
         def run() -> None:
-            pending: Fault | None = None
             while not self._stop.wait(every_seconds):
-                if pending is not None and pending.count is not None and pending.count > 0:
-                    continue
-                pending = Fault(kind="status", status=429, count=burst, code="QuotaExceeded")
-                self.add("429-burst", pending)
+                self._throttled_until = time.monotonic() + window_seconds
 
         self._burst_thread = threading.Thread(target=run, name="chaos-429-bursts", daemon=True)
         self._burst_thread.start()
