@@ -298,6 +298,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _wait_for_interrupt() -> None:
+    # Set, not inherited: a process started in the background of a non-interactive shell (nohup, a CI
+    # job) begins with SIGINT ignored, and Python then never raises KeyboardInterrupt for it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
