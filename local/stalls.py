@@ -36,8 +36,11 @@ class Pause:
 
 class StallMonitor:
     def __init__(self) -> None:
+        # No lock around the pauses: the gc callback runs in whichever thread allocated, possibly one
+        # that holds such a lock (a reader building its list), and would wait for itself. Appending to
+        # a deque and copying it with ``list`` are each one step under the GIL.
         self._pauses: deque[Pause] = deque(maxlen=KEPT)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # only for starting the thread once
         self._gc_started: float | None = None
         self._thread: threading.Thread | None = None
 
@@ -50,8 +53,7 @@ class StallMonitor:
         gc.callbacks.append(self._on_gc)
 
     def pauses_between(self, start: float, end: float) -> list[Pause]:
-        with self._lock:
-            return [p for p in self._pauses if p.started < end and p.started + p.seconds > start]
+        return [p for p in list(self._pauses) if p.started < end and p.started + p.seconds > start]
 
     def paused_seconds_between(self, start: float, end: float) -> float:
         """How long the process stood still within [start, end] (overlapping pauses counted once)."""
@@ -67,8 +69,7 @@ class StallMonitor:
         return total
 
     def _record(self, pause: Pause) -> None:
-        with self._lock:
-            self._pauses.append(pause)
+        self._pauses.append(pause)
 
     def _tick(self) -> None:
         expected = time.monotonic() + TICK_SECONDS
