@@ -27,6 +27,7 @@ from botocore.compat import HTTPHeaders
 from adapters.clock import SystemClock
 from adapters.ledger import DynamoDbWriteLedger
 from adapters.settings import Settings
+from chaos import harness
 from domain.attributes import DETAIL_ATTRIBUTE, REASON_ATTRIBUTE
 from domain.commands import parse_command
 from domain.events import EVENT_ID
@@ -42,20 +43,10 @@ pytestmark = pytest.mark.integration
 
 SELLER = DEMO_ACCOUNTS[0]
 VENDOR = DEMO_ACCOUNTS[1]
-# The emulator's name of each write type's operation, as its effects are counted.
+# The emulator's name of each write type's operation, as its effects are counted (the chaos harness's,
+# and the Notifications API's writes, which the chaos mix leaves out).
 EFFECT_OPERATION = {
-    "create-fulfillment": "createFulfillmentOrder",
-    "update-fulfillment": "updateFulfillmentOrder",
-    "cancel-fulfillment": "cancelFulfillmentOrder",
-    "create-fulfillment-return": "createFulfillmentReturn",
-    "create-mcf-order": "createOrder",
-    "update-mcf-order": "updateOrder",
-    "cancel-mcf-order": "cancelOrder",
-    "acknowledge-po": "vendorDirectFulfillmentOrders.submitAcknowledgement",
-    "acknowledge-retail-po": "vendorOrders.submitAcknowledgement",
-    "create-scheduled-package": "createScheduledPackage",
-    "update-scheduled-packages": "updateScheduledPackages",
-    "create-scheduled-package-bulk": "createScheduledPackageBulk",
+    **harness.EFFECT_OPERATION,
     "create-destination": "createDestination",
     "delete-destination": "deleteDestination",
     "create-subscription": "createSubscription",
