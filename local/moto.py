@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from moto.core.common_models import BaseModel
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -162,6 +163,23 @@ def _one_receiver_at_a_time() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def _no_instance_tracking() -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance it ever creates to its class's
+    ``instances_tracked`` list, which only moto's dashboard reads. Nothing is ever removed: every item a
+    table ever held stays alive (seen: 75,182 live DynamoDB ``Item``s and 571,248 ``DynamoType``s after
+    240 chaos commands, while the tables held 689 items), and every garbage collection walks them all, in
+    pauses that grow with the run. Instances are created untracked here, so memory is what the tables
+    and queues hold."""
+    if getattr(BaseModel.__new__, "untracked", False):
+        return
+
+    def untracked_new(cls: type[BaseModel], *args: Any, **kwargs: Any) -> BaseModel:
+        return super(BaseModel, cls).__new__(cls)
+
+    untracked_new.untracked = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(untracked_new)  # type: ignore[method-assign]
+
+
 def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     """Start moto's threaded server on ``host:port`` (``port=0``: a free port chosen by the OS).
 
@@ -170,6 +188,7 @@ def start_moto_server(host: str = "127.0.0.1", port: int = 0) -> MotoHandle:
     # werkzeug logs every request at INFO: hundreds of lines that drown the relay's own logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _one_receiver_at_a_time()
+    _no_instance_tracking()
     server = _AtomicMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

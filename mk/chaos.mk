@@ -8,11 +8,13 @@
 
 .PHONY: chaos chaos-ci bench bench-coldstart
 
+# -p no:logging: pytest's log capture keeps every record of a test until it ends (the suites log at DEBUG
+# into their own handler): tens of thousands of live records that slow every garbage collection.
 CHAOS_PYTEST := $(BIN)/pytest tests/chaos tests/unit/test_malformed_commands.py -m "chaos or unit" \
-	-s -p no:cacheprovider --show-capture=no --ignore=tests/chaos/test_outage.py
+	-s -p no:cacheprovider -p no:logging --ignore=tests/chaos/test_outage.py
 # The outage test deploys a stack of its own (the deployed settings): in the same process moto's shared
 # backends would let its teardown delete the queues of the suite's session stack.
-CHAOS_OUTAGE_PYTEST := $(BIN)/pytest tests/chaos/test_outage.py -m chaos -s -p no:cacheprovider --show-capture=no
+CHAOS_OUTAGE_PYTEST := $(BIN)/pytest tests/chaos/test_outage.py -m chaos -s -p no:cacheprovider -p no:logging
 
 ## chaos: the reliability suite at full size (prints its figures)
 chaos: $(STAMP)

@@ -81,6 +81,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
     extra_before = 0
     extra_per_kill: list[int] = []
     dead_letters: list[dict[str, Any]] = []
+    worker: WorkerProcess | None = None
     try:
         with log_path.open("wb") as log:
             worker = WorkerProcess(stack_file, log, concurrency=2, function_timeout=KILL_FUNCTION_TIMEOUT)
@@ -122,8 +123,10 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
                 extra_per_kill.append(extra - extra_before)
                 extra_before = extra
                 assert not cycle_report.violations, (cycle, cycle_report.violations)
-            worker.stop()
     finally:
+        # Also after a failed cycle: a worker process left running would go on taking the suite's messages.
+        if worker is not None:
+            worker.stop()
         set_queue_visibility(sqs, queue_url, QUEUE_VISIBILITY_SECONDS)
         stack.worker.start()
 
