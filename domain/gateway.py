@@ -238,6 +238,12 @@ class SpApiGateway:
                 decided_at = self._clock.now()
                 wait = self._limiter.try_acquire(bucket, self.plans.plan_for(bucket, operation))
                 if wait <= 0:
+                    # The token's conditional write can itself be slow (DynamoDB stalled for seconds):
+                    # the request must still have its time ahead now, or a write would leave with its
+                    # timeout cut and end with its outcome unknown. The token granted is then lost:
+                    # handing it back would be a second write to the same table that may stall too, and
+                    # a token spent unused only paces the bucket one call lower, which SP-API never sees.
+                    self._check_deadline(operation, remaining, needed)
                     decided.append(decided_at)
                     return decided_at
                 # A token wait spends only the time beyond the request's own worst case.

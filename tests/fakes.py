@@ -89,11 +89,15 @@ class FakeLimiter:
 
     known_waits: dict[str, float] = field(default_factory=dict)
     pushed_back: list[Bucket] = field(default_factory=list)
+    # Called inside each decision (a test's clock moving by the time a slow conditional write takes).
+    during_acquire: Callable[[Bucket], None] | None = None
 
     def known_wait(self, bucket: Bucket, plan: UsagePlan) -> float:
         return self.known_waits.get(bucket.key, 0.0)
 
     def try_acquire(self, bucket: Bucket, plan: UsagePlan) -> float:
+        if self.during_acquire is not None:
+            self.during_acquire(bucket)
         self.taken.append((bucket, plan))
         return self.waits.pop(0) if self.waits else 0.0
 

@@ -14,6 +14,7 @@ from adapters.spapi import request_seconds, timeout_within
 from domain.gateway import DEADLINE_MARGIN_SECONDS
 from domain.outcomes import OutcomeStatus
 from domain.ports import InboundMessage
+from domain.rate_limits import Bucket
 from domain.relay import DEFERRALS, Disposition, RetryPolicy
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiRequest
@@ -137,6 +138,48 @@ def test_a_token_wait_spends_only_the_time_beyond_the_writes_worst_case(world: W
     assert len(world.queue.deferred) == 1
     ledger = world.ledger.records[("acme", "c-0")]
     assert ledger.state.value == "NOT_APPLIED"  # claimed, never sent: the copy sends it, no probe
+
+
+def _slow_token_writes(world: World, seconds: float) -> None:
+    """Every rate-limit decision takes ``seconds`` (DynamoDB's conditional write stalled), then grants."""
+
+    def stall(_bucket: Bucket) -> None:
+        world.clock.current += seconds
+
+    world.limiter.during_acquire = stall
+
+
+def test_a_write_whose_token_came_too_late_is_not_sent_and_goes_again_without_a_probe(
+    world: World,
+) -> None:
+    [create] = creates(1)
+    # Time for the write when its token is asked for; 3 s later, when it is granted, no longer.
+    _slow_token_writes(world, 3.0)
+    assert Invocation(world, WRITE_WORST_CASE + 1.0).run([create]) == [Disposition.DONE]
+    assert len(world.limiter.taken) == 1  # the token was granted, and is lost
+    assert world.spapi.calls == []
+    assert world.ledger.records[("acme", "c-0")].state.value == "NOT_APPLIED"
+    # Deferred at once, no receive counted, nothing published.
+    assert [delay for _, delay in world.queue.deferred] == [1]
+    assert world.queue.backed_off == [] and world.queue.dead_letters == []
+    assert world.outcomes.published == []
+
+    world.limiter.during_acquire = None
+    assert Invocation(world, 60.0).run(deferred_copies(world)) == [Disposition.DONE]
+    # Sent once, and without a state probe (getFulfillmentOrder) before it: nothing had gone out.
+    assert world.spapi.operations() == ["createFulfillmentOrder"]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+
+
+def test_a_slow_token_that_still_leaves_the_write_its_time_lets_it_go(world: World) -> None:
+    [create] = creates(1)
+    _slow_token_writes(world, 0.9)
+    invocation = Invocation(world, WRITE_WORST_CASE + 1.0)
+    assert invocation.run([create]) == [Disposition.DONE]
+    [(operation, left)] = invocation.started_with
+    assert operation == "createFulfillmentOrder"
+    assert left >= REQUEST_SECONDS + DEADLINE_MARGIN_SECONDS + AFTER_CALL_SECONDS
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
 
 
 def test_a_paged_read_stops_between_pages_at_the_deadline_and_goes_on_at_the_next_page(world: World) -> None:
