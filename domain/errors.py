@@ -249,10 +249,6 @@ class AwaitingCreate(RetryableError):
 
     code = "AwaitingCreate"
 
-    def __init__(self, message: str, retry_after_seconds: float) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
-
 
 class LeaseLost(RetryableError):
     """Another worker took over this command's ledger lease (this one's fencing token is stale)."""

@@ -79,6 +79,14 @@ FOLLOW_UP_CHECKS = "followUpChecks"
 # re-sent since. The retry budget is measured from the first; neither travels to the dead-letter queue.
 FIRST_ATTEMPT = "firstAttempt"
 RETRIES = "retries"
+# On the delayed copies of a write that overtook its order's create: when it first found the order
+# missing, and how often it has looked since (the ledger's record of the create, not SP-API).
+CREATE_AWAITED_SINCE = "createAwaitedSince"
+CREATE_AWAITED_TRIES = "createAwaitedTries"
+# Counters of one delivery's waiting: a replay from the dead-letter queue starts afresh.
+NOT_CARRIED_TO_DLQ = frozenset(
+    {DEFERRALS, FIRST_ATTEMPT, RETRIES, CREATE_AWAITED_SINCE, CREATE_AWAITED_TRIES}
+)
 # Retried by time budget (delayed copies, no receive counted): SP-API or a dependency failing. Anything
 # else retryable (a probe that cannot settle, a lease held, a create awaited) keeps counting receives.
 BUDGETED_FAILURES = (SpApiUnavailable, DependencyUnavailable, Throttled, LeaseLost)
@@ -123,8 +131,16 @@ class RetryPolicy:
     # An acknowledgement is processed asynchronously: a purchase order may read New for this long after
     # one was accepted. Only past it does a probe that still reads New mean "not applied".
     acknowledgement_window_seconds: float = 15 * 60
-    # A write that overtook its order's create looks again this often while the create is open.
+    # A write that overtook its order's create looks again after this, twice as long each time, while
+    # the create is open (see create_wait_seconds).
     create_poll_seconds: float = 5.0
+
+    def create_wait_seconds(self) -> float:
+        """How long a write waits for its order's create: as long as the create itself may be retried
+        (the retry budget), or, without a budget, as long as its deferrals would last at the first poll."""
+        if self.retry_budget_seconds > 0:
+            return self.retry_budget_seconds
+        return self.max_deferrals * self.create_poll_seconds
 
     def backoff_seconds(self, attempt: int, jitter: Callable[[], float] = random.random) -> int:
         """Exponential backoff with jitter: between half and all of base * 2^(attempt-1), capped."""
@@ -303,6 +319,7 @@ class Relay:
     ) -> Disposition:
         ledger = self._ports.ledger
         try:
+            self._check_create_still_awaited(message, command)
             region = self._prepare(command, remaining)
             now = self._ports.clock.now()
             lease_until = now + self._lease_seconds(remaining)
@@ -312,6 +329,8 @@ class Relay:
                 lease_until=lease_until,
                 creates_order=_order_created_by(command),
             )
+        except AwaitingCreate as waiting:
+            return self._await_create(message, command, waiting)
         except (Throttled, CommandInProgress, DeadlineReached) as waiting:
             return self._defer(message, command, waiting)
         except PermanentError as error:
@@ -327,7 +346,10 @@ class Relay:
         attempt = _Attempt(claim)
         try:
             result = self._attempt(command, region, attempt, self._call_time(remaining))
-        except (Throttled, CommandInProgress, AwaitingCreate, DeadlineReached) as waiting:
+        except AwaitingCreate as waiting:
+            self._settle_quietly(command, attempt, waiting)
+            return self._await_create(message, command, waiting)
+        except (Throttled, CommandInProgress, DeadlineReached) as waiting:
             self._settle_quietly(command, attempt, waiting)
             return self._defer(message, command, waiting)
         except OutcomeUnknown as unknown:
@@ -413,7 +435,8 @@ class Relay:
         try:
             raise_for_status(operation.operation_id, response)
         except PermanentError as rejection:
-            self._wait_for_open_create(command, response)
+            if response.status == 404:
+                self._raise_if_create_open(command)
             already_done = command.type.already_done
             if already_done is None or not already_done.matches(response.errors()):
                 raise
@@ -432,11 +455,17 @@ class Relay:
             }
         raise AssertionError("raise_for_status returned on a failed answer")  # pragma: no cover
 
-    def _wait_for_open_create(self, command: Command, response: SpApiResponse) -> None:
+    def _check_create_still_awaited(self, message: InboundMessage, command: Command) -> None:
+        """A copy that waits for its order's create asks the ledger, not SP-API, whether the create is
+        still open: SP-API has already said the order is missing, and only the create can change that."""
+        if CREATE_AWAITED_SINCE in message.relay_context:
+            self._raise_if_create_open(command)
+
+    def _raise_if_create_open(self, command: Command) -> None:
         """A write SP-API answers "order not found" waits while the relay's create of that order has
         no outcome yet (a standard queue delivered it first). Without such a create, the 404 stands."""
         sequence = command.type.order_sequence
-        if sequence is None or sequence.creates or response.status != 404:
+        if sequence is None or sequence.creates:
             return
         order_id = sequence.order_of(command.payload)
         if order_id is None:
@@ -446,8 +475,7 @@ class Relay:
             assert create is not None
             raise AwaitingCreate(
                 f"order {order_id} is not at Amazon yet, and the relay's create of it is "
-                f"{create.value}: this {command.type.name} waits for it",
-                retry_after_seconds=self._policy.create_poll_seconds,
+                f"{create.value}: this {command.type.name} waits for it"
             )
 
     def _settle_quietly(self, command: Command, attempt: _Attempt, error: RelayError) -> None:
@@ -672,7 +700,7 @@ class Relay:
         carried = {
             name: value
             for name, value in message.relay_context.items()
-            if name not in (DEFERRALS, FIRST_ATTEMPT, RETRIES) and name not in CURSOR_FIELDS
+            if name not in NOT_CARRIED_TO_DLQ and name not in CURSOR_FIELDS
         }
         try:
             sealed = self._ports.seal.seal(message.body, carried) if carried else None
@@ -761,6 +789,39 @@ class Relay:
             return Disposition.RETRY
         return Disposition.DONE
 
+    def _await_create(
+        self, message: InboundMessage, command: Command, waiting: AwaitingCreate
+    ) -> Disposition:
+        """A delayed copy, no receive counted, looking again later each time, for as long as the create
+        may still be retried; then the dead-letter queue, saying what to replay."""
+        context = message.relay_context
+        now = self._ports.clock.now()
+        since = _number(context.get(CREATE_AWAITED_SINCE), now)
+        tries = int(_number(context.get(CREATE_AWAITED_TRIES), 0)) + 1
+        waited = max(0.0, now - since)
+        bound = self._policy.create_wait_seconds()
+        if waited >= bound:
+            note = (
+                f"gave up waiting for the order's create after {tries} tries (about {waited / 60:.0f} min): "
+                f"nothing of this {command.type.name} was applied; replay it once that create has succeeded"
+            )
+            return self._dead_letter(
+                message, command, waiting, OutcomeStatus.DEAD_LETTERED, attempts=tries, note=note
+            )
+        poll = self._policy.create_poll_seconds * 2 ** min(tries - 1, 16)
+        delay = min(MAX_SQS_DELAY_SECONDS, int(poll + 0.999), max(1, int(bound - waited + 0.999)))
+        try:
+            sealed = self._ports.seal.seal(
+                message.body,
+                {**context, CREATE_AWAITED_SINCE: round(since, 3), CREATE_AWAITED_TRIES: tries},
+            )
+            self._ports.queue.defer(message, delay, sealed)
+        except MessageTooLarge:
+            return self._retry(message, command, waiting)
+        except RetryableError as error:
+            return self._retry(message, command, error)
+        return Disposition.DONE
+
     def _back_off(self, message: InboundMessage) -> None:
         # On failure the queue's own visibility timeout decides when the message returns.
         with contextlib.suppress(RetryableError):
@@ -770,7 +831,7 @@ class Relay:
         self,
         message: InboundMessage,
         command: Command,
-        waiting: Throttled | CommandInProgress | AwaitingCreate | DeadlineReached,
+        waiting: Throttled | CommandInProgress | DeadlineReached,
     ) -> Disposition:
         """Waiting (for a token, for another worker's lease, for an invocation with time for the message)
         is no failure: a delayed copy, no receive counted."""

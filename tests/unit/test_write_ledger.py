@@ -11,7 +11,14 @@ from domain.commands import parse_command
 from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
-from domain.relay import DEFERRALS, STATE_PROBE_READS, STATE_PROBES, Disposition
+from domain.relay import (
+    CREATE_AWAITED_SINCE,
+    CREATE_AWAITED_TRIES,
+    STATE_PROBE_READS,
+    STATE_PROBES,
+    Disposition,
+    RetryPolicy,
+)
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiResponse
 from tests.fakes import ProcessKilled
@@ -353,18 +360,72 @@ def test_a_not_found_order_whose_create_was_rejected_stays_a_rejection(world: Wo
     assert [f.status for _, f in world.queue.dead_letters] == [OutcomeStatus.REJECTED, OutcomeStatus.REJECTED]
 
 
-def test_a_write_waits_no_longer_than_its_deferrals_allow(world: World) -> None:
+def _waiting_copy(world: World, copy: int) -> Disposition:
+    """The newest delayed copy comes back once its delay is over."""
+    deferred, delay = world.queue.deferred[-1]
+    world.clock.current += delay
+    context = world.queue.deferred_contexts[-1]
+    return world.process(message(deferred.body, message_id=f"copy-{copy}", relay_context=context))
+
+
+def test_a_waiting_copy_reads_the_creates_ledger_record_instead_of_sp_api_and_waits_longer_each_time(
+    world: World,
+) -> None:
     create, update = sample("create-fulfillment"), sample("update-fulfillment")
     _claim_create(world, create)
     world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
-    body = json.dumps(update)
-    sealed = RelayContextSeal(TEST_KEY).seal(body, {DEFERRALS: 50})
-    waited_long = message(body, receive_count=3, relay_context=sealed)
+    assert world.process(message(update)) is Disposition.DONE
+    for copy in range(3):
+        assert _waiting_copy(world, copy) is Disposition.DONE
 
-    world.process(waited_long)
+    assert [delay for _, delay in world.queue.deferred] == [5, 10, 20, 40]
+    assert world.spapi.operations() == ["updateFulfillmentOrder"]  # only the first try asked SP-API
+    assert world.queue.dead_letters == [] and world.outcomes.published == []
 
-    [(_, failure)] = world.queue.dead_letters
+    world.ledger.succeed(parse_command(json.dumps(create)), 1, {"answer": None}, message_id="create")
+    world.spapi.answer("updateFulfillmentOrder", SpApiResponse(200, {}))
+    assert _waiting_copy(world, 3) is Disposition.DONE
+
+    assert world.spapi.operations() == ["updateFulfillmentOrder", "updateFulfillmentOrder"]
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+    assert world.ledger.state_of(update["commandId"]) is LedgerState.SUCCEEDED
+
+
+def test_a_write_waits_as_long_as_its_create_may_be_retried_then_says_what_to_replay() -> None:
+    world = make_world(policy=RetryPolicy(max_receive_count=3, retry_budget_seconds=1800))
+    create, update = sample("create-fulfillment"), sample("update-fulfillment")
+    _claim_create(world, create)
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+    assert world.process(message(update)) is Disposition.DONE
+    for copy in range(20):
+        if world.queue.dead_letters:
+            break
+        assert _waiting_copy(world, copy) is Disposition.DONE
+
+    # Twice as long each time, the last wait cut to the 30 min the create may still be retried.
+    assert [delay for _, delay in world.queue.deferred] == [5, 10, 20, 40, 80, 160, 320, 640, 525]
+    [(dead, failure)] = world.queue.dead_letters
     assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "AwaitingCreate"
+    assert failure.attempts == 10
+    assert failure.detail.startswith(
+        "gave up waiting for the order's create after 10 tries (about 30 min): nothing of this "
+        "update-fulfillment was applied; replay it once that create has succeeded"
+    )
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.DEAD_LETTERED]
+    assert world.ledger.state_of(update["commandId"]) is LedgerState.NOT_APPLIED
+    assert world.spapi.operations() == ["updateFulfillmentOrder"]
+    # A replay starts a wait of its own: the counters of this one stay behind.
+    [sealed] = world.queue.dead_letter_contexts
+    dead_context = RelayContextSeal(TEST_KEY).open(dead.body, sealed) if sealed else {}
+    assert CREATE_AWAITED_SINCE not in dead_context and CREATE_AWAITED_TRIES not in dead_context
+
+    world.ledger.succeed(parse_command(json.dumps(create)), 1, {"answer": None}, message_id="create")
+    world.spapi.answer("updateFulfillmentOrder", SpApiResponse(200, {}))
+    assert world.process(message(dead.body, message_id="replay")) is Disposition.DONE
+
+    assert world.spapi.operations() == ["updateFulfillmentOrder", "updateFulfillmentOrder"]
+    assert [o.status for o in world.outcomes.published][-1] is OutcomeStatus.SUCCEEDED
+    assert world.ledger.state_of(update["commandId"]) is LedgerState.SUCCEEDED
 
 
 # --- one outcome event per command: a late worker and a failed save publish nothing twice --------------
