@@ -20,8 +20,10 @@ from domain.pollers import POLLERS, Poller
 from handlers.bootstrap import Pollers, container_pollers
 
 logger = Logger(service="sp-relay")
-# X-Ray (Tracing: Active in template.yaml); off outside Lambda. Neither the response nor an exception's
-# text is put into a trace: they may quote a command.
+# X-Ray (Tracing: Active in template.yaml); off outside Lambda. The response is kept out of the trace (it
+# may name orders). An exception escaping the handler is not: X-Ray's subsegment records its type and
+# message whatever capture_error says (False only keeps it out of the metadata), so an account's
+# RelayError is reported, not raised (tests/unit/test_tracing.py).
 tracer = Tracer(service="sp-relay")
 
 

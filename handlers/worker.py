@@ -15,8 +15,11 @@ from domain.relay import Disposition
 from handlers.bootstrap import Worker, container_worker
 
 logger = Logger(service="sp-relay")
-# X-Ray (Tracing: Active in template.yaml); off outside Lambda. Neither the response nor an exception's
-# text is put into a trace: they may quote a command.
+# X-Ray (Tracing: Active in template.yaml); off outside Lambda. The response is kept out of the trace (it
+# may quote a command). An exception escaping the handler is not: X-Ray's subsegment records its type and
+# message whatever capture_error says (False only keeps it out of the metadata), which is why a record's
+# failure leaves the record handler as RetryLater(message_id), never with its text
+# (tests/unit/test_tracing.py).
 tracer = Tracer(service="sp-relay")
 
 

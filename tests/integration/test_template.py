@@ -546,6 +546,28 @@ def test_both_functions_are_traced(template: dict[str, Any], resources: dict[str
         assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= actions, role
 
 
+X_RAY_WRITE_MANAGED_POLICY = "AWSXRayDaemonWriteAccess"
+
+
+def test_every_deployed_function_is_traced_and_may_write_traces(template: dict[str, Any]) -> None:
+    """Over what CloudFormation receives: each Lambda function (Globals applied by the SAM transform) has
+    active tracing, and its role grants the X-Ray writes, inline or by AWS's managed policy."""
+    translated = sam_translate(template, parameters={}, region="us-east-1")["Resources"]
+    functions = {
+        name: resource["Properties"]
+        for name, resource in translated.items()
+        if resource["Type"] in {"AWS::Lambda::Function", "AWS::Serverless::Function"}
+    }
+    assert set(functions) == {"WorkerFunction", "PollerFunction", "NotificationFunction"}
+    for name, function in functions.items():
+        assert function.get("TracingConfig") == {"Mode": "Active"}, name
+        role_name = function["Role"]["Fn::GetAtt"][0]
+        role = translated[role_name]["Properties"]
+        actions = {a for s in _statements(role.get("Policies", [])) for a in _as_list(s.get("Action", []))}
+        managed = " ".join(str(arn) for arn in role.get("ManagedPolicyArns", []))
+        assert actions >= X_RAY_ACTIONS or X_RAY_WRITE_MANAGED_POLICY in managed, (name, role_name)
+
+
 def test_the_poller_runs_one_at_a_time_and_its_failures_are_kept_and_alarmed(
     resources: dict[str, Any],
 ) -> None:
