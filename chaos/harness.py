@@ -114,14 +114,61 @@ class CustomerData:
     def needles(self) -> list[str]:
         return [self.name, self.address_line, self.phone, self.comment, self.email]
 
+    def address(self) -> dict[str, str]:
+        """The customer's address as Fulfillment Outbound's Address has it."""
+        return {
+            "name": self.name,
+            "addressLine1": self.address_line,
+            "city": "Seattle",
+            "stateOrRegion": "WA",
+            "postalCode": "98101",
+            "countryCode": "US",
+            "phone": self.phone,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VendorParty:
+    """The selling party an acknowledgement names: a vendor may be a sole trader, so its name, address,
+    phone and VAT number are personal data as a customer's are; a log line must never contain any of it."""
+
+    party_id: str
+    name: str
+    address_line: str
+    phone: str
+    tax_registration_number: str
+
+    def needles(self) -> list[str]:
+        return [self.name, self.address_line, self.phone, self.tax_registration_number]
+
+    def identification(self) -> dict[str, Any]:
+        """PartyIdentification of both vendor APIs (DF orders 2021-12-28 and Retail vendorOrders)."""
+        return {
+            "partyId": self.party_id,
+            "address": {
+                "name": self.name,
+                "addressLine1": self.address_line,
+                "city": "Leipzig",
+                "stateOrRegion": "SN",
+                "postalCode": "04109",
+                "countryCode": "DE",
+                "phone": self.phone,
+            },
+            "taxInfo": {"taxRegistrationType": "VAT", "taxRegistrationNumber": self.tax_registration_number},
+        }
+
 
 @dataclass(slots=True)
 class CommandFactory:
-    """Valid commands with unique ids, order numbers and customer data, reproducible from a seed."""
+    """Valid commands with unique ids, order numbers and personal data, reproducible from a seed.
+
+    Every personal value a command carries is kept in ``needles_by_type`` under its command type: the
+    privacy scans look for all of them (``needles``), whatever the write type.
+    """
 
     seed: int = 7
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6].upper())  # noqa: PLW0108
-    customers: list[CustomerData] = field(default_factory=list)
+    needles_by_type: dict[str, list[str]] = field(default_factory=dict)
     _rng: random.Random = field(init=False)
     _serial: int = field(default=0, init=False)
 
@@ -132,7 +179,14 @@ class CommandFactory:
         self._serial += 1
         return self._serial
 
-    def _customer(self, n: int) -> CustomerData:
+    def needles(self) -> list[str]:
+        """Every personal value of every command this factory built."""
+        return [needle for needles in self.needles_by_type.values() for needle in needles]
+
+    def _carried(self, kind: str, *values: str) -> None:
+        self.needles_by_type.setdefault(kind, []).extend(values)
+
+    def _customer(self, kind: str, n: int) -> CustomerData:
         customer = CustomerData(
             name=f"Quillon {_token(self._rng, 6).title()}",
             address_line=f"{n} Larkspur{_token(self._rng, 5).lower()} Lane",
@@ -140,13 +194,30 @@ class CommandFactory:
             comment=f"Leave it with {_token(self._rng, 7).title()} next door",
             email=f"{_token(self._rng, 8).lower()}@example.org",
         )
-        self.customers.append(customer)
+        self._carried(kind, *customer.needles())
         return customer
+
+    def _vendor_party(self, kind: str, party_id: str) -> VendorParty:
+        party = VendorParty(
+            party_id=party_id,
+            name=f"Zebedee {_token(self._rng, 6).title()} Handelsagentur",
+            address_line=f"Mohnweg{_token(self._rng, 5).lower()} {self._rng.randint(1, 99)}",
+            phone=f"+49-341-{self._rng.randint(1_000_000, 9_999_999)}",
+            tax_registration_number=f"DE-VAT-{_token(self._rng, 9)}",
+        )
+        self._carried(kind, *party.needles())
+        return party
+
+    def _return_comment(self, kind: str) -> str:
+        # A customer's own words, naming a person: free text a deny-list of field names cannot see into.
+        comment = f"Mug cracked, ask {_token(self._rng, 7).title()} at the door"
+        self._carried(kind, comment)
+        return comment
 
     def create(self, account: str = "demo-seller") -> dict[str, Any]:
         n = self._next()
         order_id = f"CH{self.run_id}-{n:05d}"
-        customer = self._customer(n)
+        customer = self._customer("create-fulfillment", n)
         return {
             "type": "create-fulfillment",
             "commandId": f"chaos-{self.run_id}-{n}-create",
@@ -159,15 +230,7 @@ class CommandFactory:
                 "displayableOrderComment": customer.comment,
                 "notificationEmails": [customer.email],
                 "shippingSpeedCategory": "Standard",
-                "destinationAddress": {
-                    "name": customer.name,
-                    "addressLine1": customer.address_line,
-                    "city": "Seattle",
-                    "stateOrRegion": "WA",
-                    "postalCode": "98101",
-                    "countryCode": "US",
-                    "phone": customer.phone,
-                },
+                "destinationAddress": customer.address(),
                 "items": [
                     {
                         "sellerSku": "SKU-RED-MUG",
@@ -179,15 +242,20 @@ class CommandFactory:
         }
 
     def update(self, create: Mapping[str, Any]) -> dict[str, Any]:
+        """The order goes to someone else: every personal field UpdateFulfillmentOrderRequest has."""
         order_id = create["payload"]["sellerFulfillmentOrderId"]
+        n = self._next()
+        recipient = self._customer("update-fulfillment", n)
         return {
             "type": "update-fulfillment",
-            "commandId": f"{create['commandId'][:-7]}-update-{self._next()}",
+            "commandId": f"{create['commandId'][:-7]}-update-{n}",
             "account": create["account"],
             "payload": {
                 "sellerFulfillmentOrderId": order_id,
                 "marketplaceId": "ATVPDKIKX0DER",
-                "displayableOrderComment": "Gift wrapped, please.",
+                "displayableOrderComment": recipient.comment,
+                "destinationAddress": recipient.address(),
+                "notificationEmails": [recipient.email],
                 "items": [{"sellerFulfillmentOrderItemId": f"{order_id}-1", "quantity": 3}],
             },
         }
@@ -214,7 +282,7 @@ class CommandFactory:
                         "vendorOrderNumber": f"VO-{po}",
                         "acknowledgementDate": "2026-11-21T08:00:00Z",
                         "acknowledgementStatus": {"code": "00", "description": "Shipping 100 percent"},
-                        "sellingParty": {"partyId": "VENDOR1"},
+                        "sellingParty": self._vendor_party("acknowledge-po", "VENDOR1").identification(),
                         "shipFromParty": {"partyId": "WH01"},
                         "itemAcknowledgements": [
                             {
@@ -242,6 +310,7 @@ class CommandFactory:
         item["sellerReturnItemId"] = f"R{order_id}-1"
         item["sellerFulfillmentOrderItemId"] = create["payload"]["items"][0]["sellerFulfillmentOrderItemId"]
         item["amazonShipmentId"] = amazon_shipment_id
+        item["returnComment"] = self._return_comment("create-fulfillment-return")
         return command
 
     def retail_acknowledge(self, account: str = "demo-vendor") -> dict[str, Any]:
@@ -249,20 +318,25 @@ class CommandFactory:
         command = _sample("acknowledge-retail-po")
         command["commandId"] = f"chaos-{self.run_id}-{n}-retail-ack"
         command["account"] = account
-        command["payload"]["acknowledgements"][0]["purchaseOrderNumber"] = f"{self.run_id[:2]}{n:06d}"
+        [acknowledgement] = command["payload"]["acknowledgements"]
+        acknowledgement["purchaseOrderNumber"] = f"{self.run_id[:2]}{n:06d}"
+        party = self._vendor_party("acknowledge-retail-po", acknowledgement["sellingParty"]["partyId"])
+        acknowledgement["sellingParty"] = party.identification()
         return command
 
     def mcf_create(self, account: str = "demo-seller") -> dict[str, Any]:
         n = self._next()
         order_id = f"MCF{self.run_id}-{n:05d}"
-        customer = self._customer(n)
+        customer = self._customer("create-mcf-order", n)
         command = _sample("create-mcf-order")
         command["commandId"] = f"chaos-{self.run_id}-{n}-mcf-create"
         command["account"] = account
         payload = command["payload"]
         payload["orderId"] = order_id
         address = payload["destination"]["deliveryAddress"]
-        address.update(name=customer.name, addressLine1=customer.address_line, phone=customer.phone)
+        address.update(
+            name=customer.name, addressLine1=customer.address_line, phone=customer.phone, email=customer.email
+        )
         payload["destination"]["deliveryNotes"] = customer.comment
         payload["lineItems"][0]["lineItemId"] = f"{order_id}-1"
         return command

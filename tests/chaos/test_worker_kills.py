@@ -134,7 +134,7 @@ def test_sigkill_at_random_points_loses_nothing_and_repeats_nothing(
     report = reconcile(commands, state.effects(), dead_letters, outcomes)
     worker_log = log_path.read_text(errors="replace")
     secrets = [v for a in DEMO_ACCOUNTS for k, v in a.secret.items() if k in {"clientSecret", "refreshToken"}]
-    personal = [needle for customer in factory.customers for needle in customer.needles()]
+    personal = factory.needles()
     leaks = find_leaks([worker_log], [*secrets, *state.issued_token_values(), *personal])
     kills = len(extra_per_kill)
     # The worker processes count no timeouts for this test; their event source mapping logs each one
