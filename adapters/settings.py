@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import overload
 from urllib.parse import urlsplit
 
 from adapters.rate_limiter import DEFAULT_ARRIVAL_MARGIN_SECONDS
@@ -50,6 +51,101 @@ def checked_endpoint(variable: str, url: str, amazon_hosts: frozenset[str], *, a
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FunctionEnvironment:
+    """The environment variables one Lambda function's settings read, and which of them it cannot do
+    without. ``Settings.from_env`` reads no other, and template.yaml gives the function exactly these
+    (less the tuning ones of ``env_vars.NOT_SET_BY_TEMPLATE``, plus Powertools' own):
+    tests/unit/test_wire_names.py compares the two per function."""
+
+    function: str  # the function's logical id in template.yaml
+    variables: frozenset[str]
+    required: frozenset[str]
+
+
+# What the AWS SDK clients of every function read.
+_AWS_SDK_VARIABLES = frozenset({env_vars.AWS_ENDPOINT_URL, env_vars.AWS_REGION, env_vars.AWS_DEFAULT_REGION})
+# SP-API, its credentials, the shared limiter and the outcome bus (handlers/bootstrap.py build_spapi_side):
+# the worker's and the pollers'.
+_SPAPI_SIDE_VARIABLES = _AWS_SDK_VARIABLES | {
+    env_vars.RATE_LIMIT_TABLE_NAME,
+    env_vars.OUTCOME_BUS_NAME,
+    env_vars.ACCOUNT_SECRET_PREFIX,
+    env_vars.SPAPI_ENDPOINT_URL,
+    env_vars.LWA_TOKEN_URL,
+    env_vars.SPAPI_SANDBOX,
+    env_vars.ALLOW_LOOPBACK_ENDPOINTS,
+    env_vars.HTTP_TIMEOUT_SECONDS,
+    env_vars.SECRET_MAX_AGE_SECONDS,
+    env_vars.RATE_LIMIT_ARRIVAL_MARGIN_SECONDS,
+    env_vars.MAX_INLINE_WAIT_SECONDS,
+    env_vars.RETRY_BACKOFF_BASE_SECONDS,
+    env_vars.USAGE_PLAN_OVERRIDES,
+    env_vars.SHARED_RATE_BUCKETS,
+}
+WORKER_ENVIRONMENT = FunctionEnvironment(
+    "WorkerFunction",
+    _SPAPI_SIDE_VARIABLES
+    | {
+        env_vars.COMMAND_QUEUE_URL,
+        env_vars.DEAD_LETTER_QUEUE_URL,
+        env_vars.IDEMPOTENCY_TABLE_NAME,
+        env_vars.RELAY_CONTEXT_KEY_SECRET_ID,
+        env_vars.ALLOWED_ACCOUNTS,
+        env_vars.SENDER_ACCOUNTS,
+        env_vars.MAX_RECEIVE_COUNT,
+        env_vars.RETRY_BUDGET_HOURS,
+        env_vars.FOLLOW_UP_INTERVAL_SECONDS,
+        env_vars.FOLLOW_UP_MAX_MINUTES,
+        env_vars.ACKNOWLEDGEMENT_WINDOW_SECONDS,
+    },
+    # build_worker names the worker's own resources it misses.
+    frozenset({env_vars.RATE_LIMIT_TABLE_NAME, env_vars.OUTCOME_BUS_NAME}),
+)
+POLLER_ENVIRONMENT = FunctionEnvironment(
+    "PollerFunction",
+    _SPAPI_SIDE_VARIABLES
+    | {
+        env_vars.POLLER_STATE_TABLE_NAME,
+        env_vars.DF_POLL_ACCOUNTS,
+        env_vars.MCF_POLL_ACCOUNTS,
+        env_vars.RETAIL_POLL_ACCOUNTS,
+    },
+    frozenset({env_vars.RATE_LIMIT_TABLE_NAME, env_vars.OUTCOME_BUS_NAME}),
+)
+# No SP-API, no limiter: notifications arrive from SP-API, nothing is sent to it.
+NOTIFICATIONS_ENVIRONMENT = FunctionEnvironment(
+    "NotificationFunction",
+    _AWS_SDK_VARIABLES
+    | {
+        env_vars.NOTIFICATION_DEAD_LETTER_QUEUE_URL,
+        env_vars.IDEMPOTENCY_TABLE_NAME,
+        env_vars.OUTCOME_BUS_NAME,
+        env_vars.NOTIFICATION_SELLER_ACCOUNTS,
+        env_vars.POLLER_STATE_TABLE_NAME,
+        env_vars.MAX_RECEIVE_COUNT,
+    },
+    frozenset({env_vars.OUTCOME_BUS_NAME}),
+)
+FUNCTION_ENVIRONMENTS = (WORKER_ENVIRONMENT, POLLER_ENVIRONMENT, NOTIFICATIONS_ENVIRONMENT)
+
+
+class _FunctionVariables:
+    """The environment as one function's settings see it: a variable it does not use reads as unset, so
+    no function depends on a variable the template does not give it."""
+
+    def __init__(self, environ: Mapping[str, str], function: FunctionEnvironment) -> None:
+        self._environ = environ
+        self._function = function
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._environ.get(name, default) if name in self._function.variables else default
+
+
 # Several hours: SP-API incidents last minutes to hours; well within the command queue's retention
 # (4 days), and each retry is a fresh copy with a retention of its own.
 DEFAULT_RETRY_BUDGET_HOURS = 6.0
@@ -57,8 +153,9 @@ DEFAULT_RETRY_BUDGET_HOURS = 6.0
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    rate_limit_table_name: str
     outcome_bus_name: str
+    # The worker's and the pollers' (the notifications handler has no limiter).
+    rate_limit_table_name: str = ""
     # The worker's own resources (build_worker requires them; the pollers have none of them).
     command_queue_url: str = ""
     dead_letter_queue_url: str = ""
@@ -106,12 +203,15 @@ class Settings:
     notification_seller_accounts: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, function: FunctionEnvironment = WORKER_ENVIRONMENT
+    ) -> Settings:
+        """The settings of ``function``, from the variables it uses (any other is left at its default)."""
+        env = _FunctionVariables(os.environ if environ is None else environ, function)
 
         def required(name: str) -> str:
             value = env.get(name, "").strip()
-            if not value:
+            if not value and name in function.required:
                 raise SettingsError(f"environment variable {name} is required")
             return value
 

@@ -2,9 +2,10 @@
 
 template.yaml sets them on AWS, adapters/settings.py and adapters/metrics.py read them, the local stack
 (local/runtime.py) sets them as the template does, the operator's console falls back to them; all
-import the names from here. tests/unit/test_wire_names.py checks that every variable the template sets
-is named here and that every variable the settings read is set by the template or listed in
-``NOT_SET_BY_TEMPLATE`` with its reason.
+import the names from here. Which function reads which is adapters/settings.py's FunctionEnvironment
+of each. tests/unit/test_wire_names.py checks that every variable the template sets is named here, that
+every variable the settings read is set by the template or listed in ``NOT_SET_BY_TEMPLATE`` with its
+reason, and that the template gives each function exactly the variables its settings read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ SENDER_ACCOUNTS: Final = "SENDER_ACCOUNTS"
 MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
 RETRY_BUDGET_HOURS: Final = "RETRY_BUDGET_HOURS"
 
-# --- every function
+# --- the worker and the pollers (SP-API and its limiter; OUTCOME_BUS_NAME: every function)
 RATE_LIMIT_TABLE_NAME: Final = "RATE_LIMIT_TABLE_NAME"
 OUTCOME_BUS_NAME: Final = "OUTCOME_BUS_NAME"
 ACCOUNT_SECRET_PREFIX: Final = "ACCOUNT_SECRET_PREFIX"  # noqa: S105 - a name, not a secret

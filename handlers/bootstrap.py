@@ -33,7 +33,14 @@ from adapters.notification_log import DynamoDbNotificationLog, load_notification
 from adapters.outcomes import EventBridgeOutcomes
 from adapters.poller_state import DynamoDbPollerState
 from adapters.rate_limiter import DynamoDbGcraLimiter
-from adapters.settings import Settings, SettingsError
+from adapters.settings import (
+    NOTIFICATIONS_ENVIRONMENT,
+    POLLER_ENVIRONMENT,
+    WORKER_ENVIRONMENT,
+    FunctionEnvironment,
+    Settings,
+    SettingsError,
+)
 from adapters.spapi import CONNECT_TIMEOUT_SECONDS, LwaTokenCache, SpApiHttpClient, request_seconds
 from adapters.sqs import SqsMessageQueue
 from domain import env_vars
@@ -258,13 +265,16 @@ _workers: dict[Settings, Worker] = {}
 _workers_lock = threading.Lock()
 
 
-def _built_once(cache: dict[Settings, Built], build: Callable[[Settings], Built]) -> Built:
-    """What ``build`` makes from the environment's settings, made on first use and reused after.
+def _built_once(
+    cache: dict[Settings, Built], build: Callable[[Settings], Built], function: FunctionEnvironment
+) -> Built:
+    """What ``build`` makes from ``function``'s settings in the environment, made on first use and reused
+    after.
 
     Keyed by the settings, so a process that hosts several local stacks one after another (the test
     suite, the local runner) gets one per configuration; on Lambda there is exactly one.
     """
-    settings = Settings.from_env()
+    settings = Settings.from_env(function=function)
     built = cache.get(settings)
     if built is None:
         with _workers_lock:
@@ -276,7 +286,7 @@ def _built_once(cache: dict[Settings, Built], build: Callable[[Settings], Built]
 
 def container_worker() -> Worker:
     """The worker of this container."""
-    return _built_once(_workers, build_worker)
+    return _built_once(_workers, build_worker, WORKER_ENVIRONMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +332,7 @@ _pollers: dict[Settings, Pollers] = {}
 
 def container_pollers() -> Pollers:
     """The pollers of this container."""
-    return _built_once(_pollers, build_pollers)
+    return _built_once(_pollers, build_pollers, POLLER_ENVIRONMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,4 +384,4 @@ _notifications: dict[Settings, Notifications] = {}
 
 def container_notifications() -> Notifications:
     """The notifications handler of this container."""
-    return _built_once(_notifications, build_notifications)
+    return _built_once(_notifications, build_notifications, NOTIFICATIONS_ENVIRONMENT)

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from adapters.settings import DEFAULT_LWA_TOKEN_URL, Settings, SettingsError
+from adapters.settings import (
+    DEFAULT_LWA_TOKEN_URL,
+    NOTIFICATIONS_ENVIRONMENT,
+    POLLER_ENVIRONMENT,
+    Settings,
+    SettingsError,
+)
 from domain.regions import LWA_TOKEN_URL, REGIONS, SPAPI_HOSTS
 
 pytestmark = pytest.mark.unit
@@ -61,7 +67,8 @@ def test_the_pollers_need_none_of_the_workers_resources() -> None:
         "DF_POLL_ACCOUNTS": "shop-a",
         "RETAIL_POLL_ACCOUNTS": "vendor-b:eu",
     }
-    pollers = build_pollers(Settings.from_env(poller_only))  # nothing is called while building
+    # Nothing is called while building.
+    pollers = build_pollers(Settings.from_env(poller_only, function=POLLER_ENVIRONMENT))
     assert set(pollers.pollers) == {"df-purchase-orders", "retail-purchase-orders", "mcf-orders"}
     assert pollers.pollers["df-purchase-orders"][1] == (("shop-a", None),)
     assert pollers.pollers["retail-purchase-orders"][1] == (("vendor-b", "eu"),)
@@ -73,12 +80,14 @@ def test_a_number_that_is_not_one_is_named() -> None:
 
 
 def test_poll_accounts_take_an_optional_region() -> None:
-    settings = Settings.from_env({**REQUIRED, "DF_POLL_ACCOUNTS": " shop-a, shop-b:eu ,"})
+    settings = Settings.from_env(
+        {**REQUIRED, "DF_POLL_ACCOUNTS": " shop-a, shop-b:eu ,"}, function=POLLER_ENVIRONMENT
+    )
     assert settings.df_poll_accounts == (("shop-a", None), ("shop-b", "eu"))
     with pytest.raises(
         SettingsError, match=r"MCF_POLL_ACCOUNTS: region of 'shop' must be one of na, eu, fe, got 'us'"
     ):
-        Settings.from_env({**REQUIRED, "MCF_POLL_ACCOUNTS": "shop:us"})
+        Settings.from_env({**REQUIRED, "MCF_POLL_ACCOUNTS": "shop:us"}, function=POLLER_ENVIRONMENT)
 
 
 @pytest.mark.parametrize(
@@ -206,3 +215,22 @@ def test_shared_rate_buckets_put_an_operation_in_another_operations_bucket() -> 
         Settings.from_env({**REQUIRED, "SHARED_RATE_BUCKETS": json.dumps({new.key: "nope.nothing"})})
     with pytest.raises(SettingsError, match="JSON object"):
         Settings.from_env({**REQUIRED, "SHARED_RATE_BUCKETS": "[1]"})
+
+
+def test_the_notifications_handler_needs_no_rate_limit_table_nor_reads_the_workers_variables() -> None:
+    """NotificationFunction has no limiter (and NotificationRole no right on the table): its settings
+    neither require RATE_LIMIT_TABLE_NAME nor read the worker's or the pollers' variables."""
+    from handlers.bootstrap import build_notifications  # noqa: PLC0415
+
+    notifications_only = {
+        "OUTCOME_BUS_NAME": "outcomes",
+        "IDEMPOTENCY_TABLE_NAME": "idempotency",
+        "NOTIFICATION_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/notification-dlq",
+        "AWS_REGION": "us-east-1",
+    }
+    settings = Settings.from_env(
+        {**notifications_only, "COMMAND_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/commands"},
+        function=NOTIFICATIONS_ENVIRONMENT,
+    )
+    assert (settings.rate_limit_table_name, settings.command_queue_url) == ("", "")
+    build_notifications(settings)  # nothing is called while building

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.metrics import metrics_from_env
-from adapters.settings import Settings
+from adapters.settings import FUNCTION_ENVIRONMENTS, FunctionEnvironment, Settings
 from domain import attributes, env_vars, events
 from local.stack import load_template
 
@@ -99,11 +99,39 @@ class ReadRecorder(Mapping[str, str]):
         return len(self._given)
 
 
-def variables_read() -> set[str]:
+def variables_read_by(function: FunctionEnvironment) -> set[str]:
+    """What ``function``'s settings and metrics read from the environment."""
     env = ReadRecorder({env_vars.RATE_LIMIT_TABLE_NAME: "limits", env_vars.OUTCOME_BUS_NAME: "bus"})
-    Settings.from_env(env)
+    Settings.from_env(env, function=function)
     metrics_from_env(env)
     return env.read
+
+
+def variables_read() -> set[str]:
+    return set().union(*(variables_read_by(function) for function in FUNCTION_ENVIRONMENTS))
+
+
+# Read by Powertools' Logger itself (service name and level), not by the relay's settings.
+READ_BY_POWERTOOLS_LOGGER = {env_vars.POWERTOOLS_SERVICE_NAME, env_vars.POWERTOOLS_LOG_LEVEL}
+
+
+def test_each_function_environment_is_a_function_of_the_template() -> None:
+    assert sorted(f.function for f in FUNCTION_ENVIRONMENTS) == sorted(template_variables())
+
+
+@pytest.mark.parametrize("function", FUNCTION_ENVIRONMENTS, ids=lambda f: f.function)
+def test_the_template_gives_each_function_exactly_the_variables_its_settings_read(
+    function: FunctionEnvironment,
+) -> None:
+    read = variables_read_by(function)
+    # What the settings read is what the function's environment declares (plus the metrics' namespace).
+    assert read - {env_vars.POWERTOOLS_METRICS_NAMESPACE} == function.variables
+    wanted = (read | READ_BY_POWERTOOLS_LOGGER) - set(env_vars.NOT_SET_BY_TEMPLATE)
+    given = template_variables()[function.function]
+    assert {"given but not read": sorted(given - wanted), "read but not given": sorted(wanted - given)} == {
+        "given but not read": [],
+        "read but not given": [],
+    }
 
 
 def test_template_sets_only_variables_named_in_their_home() -> None:
