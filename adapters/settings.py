@@ -161,7 +161,9 @@ class Settings:
     dead_letter_queue_url: str = ""
     idempotency_table_name: str = ""
     account_secret_prefix: str = DEFAULT_SECRET_PREFIX
-    # Overrides the SP-API host of every region (local emulator, a proxy). Empty: Amazon's host by region.
+    # One base URL replacing the SP-API host of every region and account, sandbox ones too (it overrides
+    # spapi_sandbox): an Amazon SP-API host over https (a path and port 443 allowed; checked_endpoint),
+    # or the local emulator with ALLOW_LOOPBACK_ENDPOINTS. None: the region's host, or its sandbox twin.
     spapi_endpoint_url: str | None = None
     lwa_token_url: str = DEFAULT_LWA_TOKEN_URL
     spapi_sandbox: bool = False

@@ -159,6 +159,24 @@ def test_loopback_endpoints_need_the_explicit_local_setting() -> None:
         Settings.from_env({**REQUIRED, "ALLOW_LOOPBACK_ENDPOINTS": "sure"})
 
 
+def test_the_spapi_endpoint_takes_a_path_and_port_443_and_replaces_every_regions_host() -> None:
+    """What SpApiEndpointUrl's description (template.yaml, README) says of it, as the code does it."""
+    from adapters.spapi import spapi_base_url  # noqa: PLC0415
+
+    url = "https://sellingpartnerapi-eu.amazon.com:443/relay/"
+    assert Settings.from_env({**REQUIRED, "SPAPI_ENDPOINT_URL": url}).spapi_endpoint_url == url
+    with pytest.raises(SettingsError, match=r"^SPAPI_ENDPOINT_URL: "):
+        Settings.from_env({**REQUIRED, "SPAPI_ENDPOINT_URL": "https://sellingpartnerapi-eu.amazon.com:8443"})
+    # One URL for every region, and it wins over the sandbox (SpApiSandbox or the account's own flag).
+    bases = {spapi_base_url(r, sandbox=s, endpoint_override=url) for r in REGIONS for s in (False, True)}
+    assert bases == {"https://sellingpartnerapi-eu.amazon.com:443/relay"}
+    # Empty: the region's host, its sandbox twin when the sandbox is on.
+    assert (
+        spapi_base_url("fe", sandbox=True, endpoint_override=None)
+        == "https://sandbox.sellingpartnerapi-fe.amazon.com"
+    )
+
+
 def test_the_template_allows_only_amazon_endpoints() -> None:
     import re  # noqa: PLC0415
 
