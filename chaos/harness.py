@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from domain.attributes import REASON_ATTRIBUTE
 from domain.events import EVENT_ID
+from domain.outcomes import OutcomeStatus
 from emulator.operations.easy_ship import handover_slots
 from emulator.state import EmulatorState, Fault
 
@@ -708,6 +709,8 @@ class LedgerReport:
     # More than one *different* outcome event (by eventId): never allowed, even after a kill, where the
     # saved event may go out twice, identical.
     several_distinct_outcomes: list[str] = field(default_factory=list)
+    # Applied, yet an outcome event said rejected or dead-lettered: an untruthful ending.
+    applied_but_reported_failed: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[str]:
@@ -715,6 +718,9 @@ class LedgerReport:
         problems += [f"applied twice: {c}" for c in self.applied_twice[:10]]
         problems += [f"partly applied: {c}" for c in self.partly_applied[:10]]
         problems += [f"DLQ without reason: {c}" for c in self.dlq_without_reason[:10]]
+        if sum(self.applied_and_dead_lettered.values()):
+            problems.append(f"applied and on the DLQ: {_fmt_counter(self.applied_and_dead_lettered)}")
+        problems += [f"applied, reported failed: {c}" for c in self.applied_but_reported_failed[:10]]
         return problems
 
     def rows(self) -> list[tuple[str, str]]:
@@ -731,6 +737,7 @@ class LedgerReport:
                 f"{sum(self.dead_lettered.values())} ({_fmt_counter(self.dead_lettered)})",
             ),
             ("applied and on the DLQ (replay confirms)", str(sum(self.applied_and_dead_lettered.values()))),
+            ("applied, yet reported rejected or dead-lettered", str(len(self.applied_but_reported_failed))),
             ("DLQ reasons", _fmt_counter(self.dlq_reasons) or "-"),
             ("lost (no effect, not on the DLQ)", str(len(self.lost))),
             ("applied twice (any type)", str(len(self.applied_twice))),
@@ -760,6 +767,9 @@ def _fmt_counter(counter: Mapping[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(counter.items()))
 
 
+FAILED_OUTCOME_STATUSES = frozenset({OutcomeStatus.REJECTED.value, OutcomeStatus.DEAD_LETTERED.value})
+
+
 def reconcile(
     commands: Sequence[Mapping[str, Any]],
     effects: Mapping[str, Mapping[str, int]],
@@ -781,6 +791,9 @@ def reconcile(
             report.dlq_reasons[str(reason)] += 1
         in_dlq.setdefault(command_id, message)
     outcome_ids = Counter(str(o.get("commandId")) for o in outcomes)
+    reported_failed = {
+        str(o.get("commandId")) for o in outcomes if o.get("status") in FAILED_OUTCOME_STATUSES
+    }
     event_ids: dict[str, set[str]] = {}
     for outcome in outcomes:
         event_ids.setdefault(str(outcome.get("commandId")), set()).add(str(outcome.get(EVENT_ID)))
@@ -799,6 +812,8 @@ def reconcile(
         if 0 < counts.count(0) < len(counts):
             report.partly_applied.append(command_id)  # some of a bulk's orders, not all
         count = max(counts)
+        if count > 0 and command_id in reported_failed:
+            report.applied_but_reported_failed.append(command_id)
         if command_id not in outcome_ids:
             report.without_outcome.append(command_id)
         elif outcome_ids[command_id] > 1:
