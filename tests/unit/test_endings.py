@@ -15,7 +15,7 @@ from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
 from domain.relay import Disposition
 from domain.requests import SpApiResponse
-from tests.unit.relay_world import World, make_world, message, sample
+from tests.unit.relay_world import World, existing_order, make_world, message, sample
 
 pytestmark = pytest.mark.unit
 
@@ -95,6 +95,35 @@ def test_an_unexpected_failure_of_a_write_is_dead_lettered_as_outcome_unknown(wo
     assert "retries exhausted" not in failure.detail
     # The exception's own text may quote data: it is not carried.
     assert "jane@example.com" not in json.dumps(outcome.detail())
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_the_replay_of_an_unexpected_failure_of_a_write_probes_before_it_sends_again(
+    world: World, applied: bool
+) -> None:
+    """The failure struck after the request may have left: the ledger keeps the claim, and the replay
+    past its lease asks SP-API what happened before it sends anything."""
+    world.spapi.answer("createFulfillmentOrder", Surprise("the connection pool fell over"))
+    command = sample("create-fulfillment")
+    world.process(message(command))
+    [(dead, _)] = world.queue.dead_letters
+    assert world.ledger.state_of(command["commandId"]) is not LedgerState.NOT_APPLIED
+    world.clock.current += 3600.0  # past the claim's lease
+    if applied:
+        world.spapi.answer("getFulfillmentOrder", SpApiResponse(200, existing_order(command["payload"])))
+    else:
+        world.spapi.answer("getFulfillmentOrder", SpApiResponse(404, {"errors": [{"code": "NotFound"}]}))
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(200, {}))
+
+    assert world.process(message(dead.body, message_id="replay")) is Disposition.DONE
+
+    sent_again = [] if applied else ["createFulfillmentOrder"]
+    assert world.spapi.operations() == ["createFulfillmentOrder", "getFulfillmentOrder", *sent_again]
+    assert [o.status for o in world.outcomes.published] == [
+        OutcomeStatus.DEAD_LETTERED,
+        OutcomeStatus.SUCCEEDED,
+    ]
+    assert world.ledger.state_of(command["commandId"]) is LedgerState.SUCCEEDED
 
 
 def test_an_unexpected_failure_of_a_read_says_nothing_was_applied(world: World) -> None:

@@ -163,6 +163,33 @@ def test_already_exists_for_another_order_is_a_rejection_with_the_reason(world: 
     assert world.outcomes.published[0].status is OutcomeStatus.REJECTED
 
 
+def test_already_exists_for_an_order_to_another_address_is_a_rejection_naming_the_field_not_the_address(
+    world: World,
+) -> None:
+    command = sample("create-fulfillment")
+    exists = [{"code": "InvalidInput", "message": "A create request already exists for X"}]
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(400, {"errors": exists}))
+    elsewhere = {
+        **command["payload"]["destinationAddress"],
+        "addressLine1": "1 Other Street",
+        "city": "Elsewhere",
+    }
+    world.spapi.answer(
+        "getFulfillmentOrder",
+        SpApiResponse(200, existing_order(command["payload"], destinationAddress=elsewhere)),
+    )
+
+    world.process(message(command))
+
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.code == "ExistingOrderDiffers"
+    assert "destinationAddress" in failure.detail
+    published = json.dumps(world.outcomes.published[0].detail())
+    assert world.outcomes.published[0].status is OutcomeStatus.REJECTED
+    for value in ("1 Other Street", "Elsewhere", command["payload"]["destinationAddress"]["addressLine1"]):
+        assert value not in failure.detail and value not in published
+
+
 def test_an_acknowledgement_still_new_waits_out_the_window_then_resends_only_what_is_missing(
     world: World,
 ) -> None:
