@@ -810,17 +810,8 @@ class Relay:
             )
         poll = self._policy.create_poll_seconds * 2 ** min(tries - 1, 16)
         delay = min(MAX_SQS_DELAY_SECONDS, int(poll + 0.999), max(1, int(bound - waited + 0.999)))
-        try:
-            sealed = self._ports.seal.seal(
-                message.body,
-                {**context, CREATE_AWAITED_SINCE: round(since, 3), CREATE_AWAITED_TRIES: tries},
-            )
-            self._ports.queue.defer(message, delay, sealed)
-        except MessageTooLarge:
-            return self._retry(message, command, waiting)
-        except RetryableError as error:
-            return self._retry(message, command, error)
-        return Disposition.DONE
+        context = {**context, CREATE_AWAITED_SINCE: round(since, 3), CREATE_AWAITED_TRIES: tries}
+        return self._delayed_copy(message, command, waiting, delay, context)
 
     def _back_off(self, message: InboundMessage) -> None:
         # On failure the queue's own visibility timeout decides when the message returns.
@@ -843,9 +834,21 @@ class Relay:
             wait_for = min(wait_for, self._policy.lease_poll_seconds)
         wait = int(wait_for + 0.999)
         delay = min(MAX_SQS_DELAY_SECONDS, max(self._policy.min_defer_seconds, wait))
+        return self._delayed_copy(
+            message, command, waiting, delay, {**message.relay_context, DEFERRALS: deferrals + 1}
+        )
+
+    def _delayed_copy(
+        self,
+        message: InboundMessage,
+        command: Command,
+        waiting: RetryableError,
+        delay: int,
+        context: Mapping[str, ContextValue],
+    ) -> Disposition:
+        """A waiting message goes back as a fresh copy with its context sealed, no receive counted."""
         try:
-            sealed = self._ports.seal.seal(message.body, {**message.relay_context, DEFERRALS: deferrals + 1})
-            self._ports.queue.defer(message, delay, sealed)
+            self._ports.queue.defer(message, delay, self._ports.seal.seal(message.body, context))
         except MessageTooLarge:
             # A copy SQS would refuse waits on this receive instead, counting it like any retry.
             return self._retry(message, command, waiting)

@@ -129,6 +129,24 @@ class AwsTrap:
         return None
 
 
+def sqs_record(
+    body: str, region: str, message_id: str | None = None, receive_count: int = 1
+) -> dict[str, Any]:
+    """An SQS record as Lambda's event source mapping hands it to the handler (``message_id`` repeats a
+    message; the receipt handle is not on any queue, so the handler's own deletes are no-ops)."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "not-on-the-queue",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:commands",
+        "awsRegion": region,
+    }
+
+
 def _target(request: Any) -> str:
     """The AWS JSON protocol's operation, e.g. ``AWSEvents.PutEvents``, ``DynamoDB_20120810.UpdateItem``."""
     target = request.headers.get("X-Amz-Target", "")
@@ -168,17 +186,8 @@ class Rig:
     ) -> dict[str, Any]:
         """One delivery of ``command`` (a raw body as it is); ``message_id`` repeats an SQS message."""
         assert self.stack.resources is not None
-        record = {
-            "messageId": message_id or str(uuid.uuid4()),
-            "receiptHandle": "not-on-the-queue",
-            "body": command if isinstance(command, str) else json.dumps(command),
-            "attributes": {"ApproximateReceiveCount": str(receive_count)},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:commands",
-            "awsRegion": self.stack.resources.region,
-        }
+        body = command if isinstance(command, str) else json.dumps(command)
+        record = sqs_record(body, self.stack.resources.region, message_id, receive_count)
         context = LocalLambdaContext("sp-relay-worker", FUNCTION_TIMEOUT_SECONDS)
         return handle_batch({"Records": [record]}, context, self.worker)  # type: ignore[arg-type]
 

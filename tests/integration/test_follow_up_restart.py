@@ -32,7 +32,14 @@ from handlers.worker import handle_batch
 from local.runtime import LocalStack
 from local.worker_loop import LocalLambdaContext
 from tests.conftest import sample_command, unique
-from tests.integration.test_exactly_once import CLOCK_STEP_SECONDS, Killed, MovableClock, _refusal, _target
+from tests.integration.test_exactly_once import (
+    CLOCK_STEP_SECONDS,
+    Killed,
+    MovableClock,
+    _refusal,
+    _target,
+    sqs_record,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +92,7 @@ class Rig:
         self, command: dict[str, Any], message_id: str | None = None, receive_count: int = 1
     ) -> dict[str, Any]:
         assert self.stack.resources is not None
-        record = {
-            "messageId": message_id or str(uuid.uuid4()),
-            "receiptHandle": "not-on-the-queue",
-            "body": json.dumps(command),
-            "attributes": {"ApproximateReceiveCount": str(receive_count)},
-            "messageAttributes": {},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:commands",
-            "awsRegion": self.stack.resources.region,
-        }
+        record = sqs_record(json.dumps(command), self.stack.resources.region, message_id, receive_count)
         context = LocalLambdaContext("sp-relay-worker", FUNCTION_TIMEOUT_SECONDS)
         return handle_batch({"Records": [record]}, context, self.worker)  # type: ignore[arg-type]
 
