@@ -19,6 +19,7 @@ import boto3
 import httpx
 
 from adapters.clock import SystemClock
+from adapters.metrics import InMemoryMetrics
 from adapters.settings import Settings
 from benchmarks import coldstart
 from chaos.harness import (
@@ -29,6 +30,8 @@ from chaos.harness import (
     send_bodies,
 )
 from domain.catalog import CATALOG
+from domain.relay import STATE_PROBE_READS, STATE_PROBES
+from emulator.state import Fault
 from handlers.bootstrap import build_worker
 from handlers.worker import handle_batch
 from local.runtime import LocalStack, LocalStackOptions
@@ -37,6 +40,9 @@ from local.worker_loop import LocalEventSourceMapping
 # Workers sharing one bucket, each its own container (limiter memory, token cache, HTTP pool).
 WORKER_COUNTS = (2, 16, 32)
 TARGET_BOUND_RATIO = 0.97
+# The probe run: creates, and how many of them SP-API applies and then answers 500.
+PROBE_COMMANDS = 40
+PROBE_FAULTED = 8
 TARGET_THROTTLED_SHARE = 0.005
 # Half of the functions' 512 MB (template.yaml): the local worker process also runs two pollers and the CLI.
 TARGET_WORKER_PEAK_RSS_MIB = 256
@@ -237,6 +243,57 @@ def costs(stack: LocalStack, count: int, card: Scorecard) -> list[tuple[str, str
     ]
 
 
+def probe_costs(stack: LocalStack, count: int, faulted: int, card: Scorecard) -> list[tuple[str, str]]:
+    """``count`` creates, the first ``faulted`` of them applied by SP-API and then answered 500: each such
+    outcome is unknown, and its retry runs the state probe (a getFulfillmentOrder, one token of that
+    read's bucket, which the MCF poller shares) instead of sending the create again."""
+    assert stack.emulator is not None and stack.resources is not None
+    state = stack.emulator.state
+    state.reset()
+    metrics = InMemoryMetrics()
+    worker = build_worker(Settings.from_env(), metrics=metrics)
+    factory = CommandFactory(seed=4)
+    commands = [factory.create("demo-seller") for _ in range(count)]
+    state.add_fault(
+        Fault(operation="createFulfillmentOrder", status=500, count=faulted, apply_before_fault=True)
+    )
+    mapping = _mapping(stack, lambda e, c: handle_batch(e, c, worker), batch_size=1)
+    send_bodies(stack.client("sqs"), stack.resources.command_queue_url, [json.dumps(c) for c in commands])
+    mapping.start()
+    drained = mapping.wait_until_drained(count + 120)
+    mapping.stop()
+    orders = [str(c["payload"]["sellerFulfillmentOrderId"]) for c in commands]
+    applied = [state.effect_count("createFulfillmentOrder", order) for order in orders]
+    probes, reads = (int(metrics.counts.get(name, 0)) for name in (STATE_PROBES, STATE_PROBE_READS))
+    creates = len(state.calls("createFulfillmentOrder"))
+    twice = sum(1 for n in applied if n > 1)
+    if not drained or applied.count(1) != count:
+        card.misses.append(f"probes: {applied.count(1)} of {count} applied once (drained: {drained})")
+    return [
+        ("creates / answered 500 after SP-API applied them", f"{count} / {faulted}"),
+        (
+            "applied exactly once / twice",
+            f"{applied.count(1)} / {twice}  (target 0 twice) "
+            + card.check("probes: applied twice", twice, 0, at_most=True),
+        ),
+        (
+            "state probes (one per unknown outcome)",
+            f"{probes}  (target {faulted}) "
+            + card.check("probes: state probes", probes, faulted, at_most=True),
+        ),
+        (
+            "SP-API reads the probes sent (getFulfillmentOrder tokens)",
+            f"{reads}, {reads / max(probes, 1):.2f} per probe",
+        ),
+        (
+            "createFulfillmentOrder calls (none sent again)",
+            f"{creates}  (target {count}) "
+            + card.check("probes: create calls", creates, count, at_most=True),
+        ),
+        ("read tokens per 100 commands at this fault rate", f"{100 * reads / count:.1f}"),
+    ]
+
+
 def peak_rss(stack: LocalStack, count: int, card: Scorecard) -> list[tuple[str, str]]:
     assert stack.resources is not None
     factory = CommandFactory(seed=3)
@@ -300,6 +357,12 @@ def main() -> int:
             )
         )
         print(format_table("cost per command", costs(stack, count, card)))
+        print(
+            format_table(
+                "state probes after unknown outcomes (their token cost)",
+                probe_costs(stack, PROBE_COMMANDS, PROBE_FAULTED, card),
+            )
+        )
         print(format_table("worker memory", peak_rss(stack, count, card)))
     cold = coldstart.measure()
     print(coldstart.report(cold))
