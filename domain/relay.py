@@ -87,8 +87,9 @@ CREATE_AWAITED_TRIES = "createAwaitedTries"
 NOT_CARRIED_TO_DLQ = frozenset(
     {DEFERRALS, FIRST_ATTEMPT, RETRIES, CREATE_AWAITED_SINCE, CREATE_AWAITED_TRIES}
 )
-# Retried by time budget (delayed copies, no receive counted): SP-API or a dependency failing. Anything
-# else retryable (a probe that cannot settle, a lease held, a create awaited) keeps counting receives.
+# Retried by time budget (delayed copies, no receive counted): SP-API or a dependency failing. Waits
+# (a token, a lease held, a create awaited) are delayed copies too, each bounded on its own; anything
+# else retryable (a probe that cannot settle) keeps counting receives.
 BUDGETED_FAILURES = (SpApiUnavailable, DependencyUnavailable, Throttled, LeaseLost)
 
 
