@@ -165,6 +165,49 @@ class DynamoDbWriteLedger:
                 raise
         return True
 
+    def announce_create(self, command: Command, order_id: str, *, now: float) -> None:
+        record = {
+            ":not_applied": {"S": LedgerState.NOT_APPLIED.value},
+            ":fingerprint": {"S": fingerprint(command)},
+            ":type": {"S": command.type.name},
+            ":expiration": {"N": str(int(now) + self._ttl)},
+        }
+        pointer = {
+            "id": {"S": self.order_key(command.account, order_id)},
+            "createKey": {"S": self.key(command)},
+            "expiration": record[":expiration"],
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": self.key(command)}},
+                            "UpdateExpression": (
+                                "SET #state = :not_applied, fingerprint = :fingerprint, "
+                                "commandType = :type, expiration = :expiration"
+                            ),
+                            "ConditionExpression": "attribute_not_exists(id)",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": record,
+                        }
+                    },
+                    {"Put": {"TableName": self._table, "Item": pointer}},
+                ]
+            )
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if error_code(error) == "TransactionCanceledException" and any(
+                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+            ):
+                return  # the command has a record: its claim wrote the pointer, or an announcement did
+            with aws_failures_are_retryable(f"write ledger announcement in {self._table}"):
+                raise
+        except BotoCoreError:
+            with aws_failures_are_retryable(f"write ledger announcement in {self._table}"):
+                raise
+
     def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
         pointer = self._read(self.order_key(account, order_id))
         create_key = _s(pointer, "createKey")

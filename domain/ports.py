@@ -122,8 +122,14 @@ class WriteLedger(Protocol):
         ...
 
     def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
-        """The ledger state of the latest create of ``order_id`` the relay claimed (None: it never
-        claimed one). Reads only; asked only when SP-API does not know the order."""
+        """The ledger state of the latest create of ``order_id`` the relay claimed or announced (None:
+        it has neither). Reads only; asked only when SP-API does not know the order."""
+        ...
+
+    def announce_create(self, command: Command, order_id: str, *, now: float) -> None:
+        """Record a create that waits before its first claim (a token, a failing SP-API) as NOT_APPLIED,
+        with its order's pointer, so later writes of the order wait for it. One write; nothing when the
+        command has a record already."""
         ...
 
     def succeed(

@@ -332,11 +332,17 @@ class Relay:
             )
         except AwaitingCreate as waiting:
             return self._await_create(message, command, waiting)
-        except (Throttled, CommandInProgress, DeadlineReached) as waiting:
+        except CommandInProgress as waiting:
+            return self._defer(message, command, waiting)
+        except DeadlineReached as waiting:
+            return self._defer(message, command, waiting)  # at once: the invocation has no time to spend
+        except Throttled as waiting:
+            self._announce_waiting_create(message, command)
             return self._defer(message, command, waiting)
         except PermanentError as error:
             return self._dead_letter(message, command, error, OutcomeStatus.REJECTED)
         except RetryableError as error:
+            self._announce_waiting_create(message, command)
             return self._retry(message, command, error)
         if isinstance(claim, Settled):
             if not claim.effects_pending:
@@ -455,6 +461,18 @@ class Relay:
                 "alreadyDone": already_done.description,
             }
         raise AssertionError("raise_for_status returned on a failed answer")  # pragma: no cover
+
+    def _announce_waiting_create(self, message: InboundMessage, command: Command) -> None:
+        """A create that waits before its first claim (a token, SP-API failing for the operation, a
+        dependency; not the deadline, which comes back at once) is recorded as not applied yet, so a
+        later write of its order that SP-API answers 404 meanwhile waits for it instead of being
+        rejected. Once per command: its first delivery only (the relay's own copies carry a context);
+        best effort, as a lost announcement only leaves that later write to be replayed."""
+        order_id = _order_created_by(command)
+        if order_id is None or message.relay_context:
+            return
+        with contextlib.suppress(RetryableError):
+            self._ports.ledger.announce_create(command, order_id, now=self._ports.clock.now())
 
     def _check_create_still_awaited(self, message: InboundMessage, command: Command) -> None:
         """A copy that waits for its order's create asks the ledger, not SP-API, whether the create is

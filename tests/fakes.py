@@ -268,6 +268,13 @@ class FakeLedger:
         record = self.follow_ups[(account, transaction_id)]
         self.follow_ups[(account, transaction_id)] = replace(record, event_published=True)
 
+    def announce_create(self, command: Command, order_id: str, *, now: float) -> None:
+        self._fail("announce create")
+        key = (command.account, command.command_id)
+        if key not in self.records:
+            self.records[key] = LedgerRecord(LedgerState.NOT_APPLIED, 0, fingerprint(command))
+            self.creates[(command.account, order_id)] = command.command_id
+
     def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
         self.reads.append(f"create of {order_id}")
         command_id = self.creates.get((account, order_id))

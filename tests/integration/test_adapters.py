@@ -299,6 +299,32 @@ def test_a_live_lease_says_when_it_ends_and_an_expired_one_is_taken_over_to_prob
         ledger.succeed(command, first.fence, {"late": True}, message_id="late")
 
 
+def test_a_create_announced_before_its_claim_points_its_order_to_it_and_is_then_claimed_fresh(
+    local_stack: LocalStack,
+) -> None:
+    body = unique(sample_command("create-fulfillment"))
+    ledger, command = _ledger(local_stack), parse_command(json.dumps(body))
+    order_id = str(command.payload["sellerFulfillmentOrderId"])
+    assert ledger.create_of_order(command.account, order_id) is None
+
+    ledger.announce_create(command, order_id, now=1000.0)
+    ledger.announce_create(command, order_id, now=1001.0)  # a second one changes nothing
+
+    assert ledger.create_of_order(command.account, order_id) is LedgerState.NOT_APPLIED
+    claim = ledger.claim(command, now=1002.0, lease_until=1062.0, creates_order=order_id)
+    assert isinstance(claim, Claim) and claim.fence == 1 and not claim.must_probe
+    assert claim.previous is LedgerState.NOT_APPLIED
+    assert ledger.create_of_order(command.account, order_id) is LedgerState.ATTEMPTED
+    ledger.announce_create(command, order_id, now=1003.0)  # after the claim: the claim stands
+    assert ledger.create_of_order(command.account, order_id) is LedgerState.ATTEMPTED
+    # The announcement keeps the payload check: another payload under that commandId is refused.
+    other = parse_command(
+        json.dumps({**body, "payload": {**body["payload"], "displayableOrderComment": "x"}})
+    )
+    with pytest.raises(CommandIdReused):
+        ledger.claim(other, now=1004.0, lease_until=1064.0, creates_order=order_id)
+
+
 def test_not_applied_is_claimed_fresh_and_unknown_is_claimed_to_probe(local_stack: LocalStack) -> None:
     ledger, command = _ledger(local_stack), _command()
     first = ledger.claim(command, now=1000.0, lease_until=1060.0)

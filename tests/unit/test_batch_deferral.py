@@ -11,6 +11,7 @@ import pytest
 from adapters.metrics import SPAPI_FAILURE_DEFERRALS, InMemoryMetrics, metered_failing_buckets
 from domain.catalog import CATALOG
 from domain.errors import SpApiUnavailable
+from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
 from domain.ports import InboundMessage
 from domain.rate_limits import bucket_for
@@ -75,8 +76,12 @@ def test_a_503_defers_the_rest_of_the_batch_without_calling_and_all_ten_are_appl
     ]
     assert all(delay == 1 for _, delay in world.queue.deferred)
     assert metrics.counts[SPAPI_FAILURE_DEFERRALS] == 9
-    # The deferred ones were never claimed: nothing to probe when they come back.
-    assert [key for key in world.ledger.records] == [("acme", "acme-0")]
+    # The deferred ones were never claimed, only announced (so a later write of their order waits for
+    # them): nothing to probe when they come back.
+    assert {key[1]: record.state for key, record in world.ledger.records.items()} == {
+        "acme-0": LedgerState.UNKNOWN,
+        **{f"acme-{n}": LedgerState.NOT_APPLIED for n in range(1, 10)},
+    }
 
     # Later (the hold and the backoff are over): the failed one probes (a 503 may have applied), finds
     # the order missing and sends it; the deferred copies are sent; every order once.

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from domain.catalog import CATALOG
 from domain.commands import parse_command
 from domain.errors import DependencyUnavailable, SpApiUnavailable
 from domain.ledger import LedgerState
 from domain.outcomes import OutcomeStatus
+from domain.rate_limits import bucket_for
 from domain.relay import (
     CREATE_AWAITED_SINCE,
     CREATE_AWAITED_TRIES,
@@ -22,7 +24,14 @@ from domain.relay import (
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiResponse
 from tests.fakes import ProcessKilled
-from tests.unit.relay_world import TEST_KEY, World, existing_order, make_world, message, sample
+from tests.unit.relay_world import (
+    TEST_KEY,
+    World,
+    existing_order,
+    make_world,
+    message,
+    sample,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -385,6 +394,57 @@ def test_a_not_found_order_whose_create_was_rejected_stays_a_rejection(world: Wo
 
     assert world.queue.deferred == []
     assert [f.status for _, f in world.queue.dead_letters] == [OutcomeStatus.REJECTED, OutcomeStatus.REJECTED]
+
+
+def _create_bucket(create: dict[str, Any]) -> str:
+    return bucket_for(create["account"], create["region"], CATALOG["create-fulfillment"].operation).key
+
+
+@pytest.mark.parametrize("held_by", ["token", "failing SP-API"])
+def test_a_write_of_an_order_whose_create_waits_before_its_claim_waits_for_it_too(held_by: str) -> None:
+    world = make_world(failure_hold_seconds=30.0)
+    create, update = sample("create-fulfillment"), sample("update-fulfillment")
+    if held_by == "token":
+        world.limiter.known_waits[_create_bucket(create)] = 30.0
+    else:
+        other = sample("create-fulfillment", commandId="another-create")
+        other["payload"] = {**other["payload"], "sellerFulfillmentOrderId": "ORDER-OTHER"}
+        world.spapi.answer("createFulfillmentOrder", SpApiResponse(503, {"errors": []}))
+        world.process(message(other, message_id="another create"))
+        world.ledger.writes.clear()
+    assert world.process(message(create)) in (Disposition.DONE, Disposition.RETRY)
+    assert world.ledger.writes == ["announce create"]  # no claim: it waits before one
+    assert world.ledger.state_of(create["commandId"]) is LedgerState.NOT_APPLIED
+    world.spapi.answer("updateFulfillmentOrder", NOT_FOUND)
+
+    assert world.process(message(update, message_id="m-2")) is Disposition.DONE
+
+    assert world.queue.dead_letters == [] and world.outcomes.published == []
+    assert world.ledger.state_of(update["commandId"]) is LedgerState.NOT_APPLIED
+    # The create goes, once its bucket or SP-API lets it; then the update's waiting copy applies.
+    world.limiter.known_waits.clear()
+    world.clock.current += 60
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(200, {}))
+    assert world.process(message(create, message_id="create again", receive_count=2)) is Disposition.DONE
+    world.spapi.answer("updateFulfillmentOrder", SpApiResponse(200, {}))
+    assert _waiting_copy(world, 0) is Disposition.DONE
+
+    assert world.ledger.state_of(create["commandId"]) is LedgerState.SUCCEEDED
+    assert world.ledger.state_of(update["commandId"]) is LedgerState.SUCCEEDED
+    assert world.queue.dead_letters == []
+
+
+def test_a_create_is_announced_once_not_on_each_of_its_delayed_copies(world: World) -> None:
+    create = sample("create-fulfillment")
+    world.limiter.known_waits[_create_bucket(create)] = 30.0
+    world.process(message(create))
+    [(copy, _)] = world.queue.deferred
+    [context] = world.queue.deferred_contexts
+
+    world.process(message(copy.body, message_id="copy", relay_context=context))
+
+    assert world.ledger.writes == ["announce create"]
+    assert len(world.queue.deferred) == 2
 
 
 def _waiting_copy(world: World, copy: int) -> Disposition:
