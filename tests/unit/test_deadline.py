@@ -140,6 +140,26 @@ def test_a_token_wait_spends_only_the_time_beyond_the_writes_worst_case(world: W
     assert ledger.state.value == "NOT_APPLIED"  # claimed, never sent: the copy sends it, no probe
 
 
+def test_a_token_wait_leaves_the_tokens_own_decision_its_time_so_no_granted_token_is_lost(
+    world: World,
+) -> None:
+    [create] = creates(1)
+    world.limiter.waits = [1.5]  # the shared bucket has a token in 1.5 s
+
+    def second_decision_takes_a_moment(_bucket: Bucket) -> None:
+        if world.limiter.taken:  # the decision after the wait: a conditional write of 0.2 s
+            world.clock.current += 0.2
+
+    world.limiter.during_acquire = second_decision_takes_a_moment
+    # 1.5 s beyond the write's worst case: waiting all of it would leave the decision after it no time.
+    assert Invocation(world, WRITE_WORST_CASE + 1.5).run([create]) == [Disposition.DONE]
+
+    assert len(world.limiter.taken) == 1  # only the decision that said "wait": no token granted and lost
+    assert world.clock.slept == [] and world.spapi.calls == []
+    assert [delay for _, delay in world.queue.deferred] == [2]  # the copy comes when the token does
+    assert world.queue.backed_off == [] and world.outcomes.published == []
+
+
 def _slow_token_writes(world: World, seconds: float) -> None:
     """Every rate-limit decision takes ``seconds`` (DynamoDB's conditional write stalled), then grants."""
 
