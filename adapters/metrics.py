@@ -238,8 +238,10 @@ class _MeteredQueue(_Meter):
         self._inner.dead_letter(message, failure, relay_context)
         self._metrics.count(status_metric(str(failure.status.value)))
 
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
-        self._inner.defer(message, delay_seconds, relay_context)
+    def defer(
+        self, message: InboundMessage, delay_seconds: int, relay_context: str, *, reason: str = ""
+    ) -> None:
+        self._inner.defer(message, delay_seconds, relay_context, reason=reason)
         self._metrics.count(DEFERRALS)
 
 

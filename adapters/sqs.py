@@ -164,7 +164,9 @@ class SqsMessageQueue:
             },
         )
 
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+    def defer(
+        self, message: InboundMessage, delay_seconds: int, relay_context: str, *, reason: str = ""
+    ) -> None:
         producer = {name: _string(value, limit=None) for name, value in message.producer_attributes.items()}
         # The relay's context is what makes a deferral count; the producer's attributes are given up
         # first, the largest last in the list so it goes first.
@@ -183,10 +185,11 @@ class SqsMessageQueue:
                 MessageAttributes=attributes,
             )
         logger.info(
-            "message deferred for a rate-limit token",
+            "message deferred",
             extra={
                 "message_id": message.message_id,
                 "delay_seconds": delay_seconds,
+                "reason": reason or None,
                 **({"attributes_dropped": dropped} if dropped else {}),
             },
         )

@@ -222,9 +222,12 @@ class MessageQueue(Protocol):
         """Put the message on the dead-letter queue with the failure attached."""
         ...
 
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+    def defer(
+        self, message: InboundMessage, delay_seconds: int, relay_context: str, *, reason: str = ""
+    ) -> None:
         """Send the message again with a delay (a new receive count): waiting for a token is no failure.
-        The producer's attributes travel along; the relay's own are replaced by ``relay_context``."""
+        The producer's attributes travel along; the relay's own are replaced by ``relay_context``.
+        ``reason``: the error code that made it wait (for the log line)."""
         ...
 
     def schedule(self, body: str, delay_seconds: int, relay_context: str) -> None:

@@ -308,7 +308,7 @@ class Relay:
         delay = min(MAX_SQS_DELAY_SECONDS, self._policy.backoff_seconds(1))
         try:
             sealed = self._ports.seal.seal(message.body, message.relay_context)
-            self._ports.queue.defer(message, delay, sealed)
+            self._ports.queue.defer(message, delay, sealed, reason=error.code)
         except RetryableError:
             return self._retry(message, command, error)
         return Disposition.DONE
@@ -801,7 +801,7 @@ class Relay:
             sealed = self._ports.seal.seal(
                 message.body, {**context, FIRST_ATTEMPT: round(first, 3), RETRIES: retries + 1}
             )
-            self._ports.queue.defer(message, delay, sealed)
+            self._ports.queue.defer(message, delay, sealed, reason=error.code)
         except RelayError:
             # The copy could not be sent: this receive comes back instead, counted.
             self._back_off(message)
@@ -867,7 +867,8 @@ class Relay:
     ) -> Disposition:
         """A waiting message goes back as a fresh copy with its context sealed, no receive counted."""
         try:
-            self._ports.queue.defer(message, delay, self._ports.seal.seal(message.body, context))
+            sealed = self._ports.seal.seal(message.body, context)
+            self._ports.queue.defer(message, delay, sealed, reason=waiting.code)
         except MessageTooLarge:
             # A copy SQS would refuse waits on this receive instead, counting it like any retry.
             return self._retry(message, command, waiting)

@@ -329,6 +329,7 @@ class FakeQueue:
     scheduled: list[tuple[str, int, str]] = field(default_factory=list)
     dead_letter_contexts: list[str | None] = field(default_factory=list)
     deferred_contexts: list[str] = field(default_factory=list)
+    deferred_reasons: list[str] = field(default_factory=list)
     failures_to_raise: list[RetryableError] = field(default_factory=list)  # the next schedules fail
     dead_letter_failures: list[RetryableError] = field(default_factory=list)  # the next DLQ sends fail
 
@@ -343,9 +344,12 @@ class FakeQueue:
         self.dead_letters.append((message, failure))
         self.dead_letter_contexts.append(relay_context)
 
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+    def defer(
+        self, message: InboundMessage, delay_seconds: int, relay_context: str, *, reason: str = ""
+    ) -> None:
         self.deferred.append((message, delay_seconds))
         self.deferred_contexts.append(relay_context)
+        self.deferred_reasons.append(reason)
 
     def back_off(self, message: InboundMessage, delay_seconds: int) -> None:
         self.backed_off.append((message, delay_seconds))

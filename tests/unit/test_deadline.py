@@ -157,6 +157,7 @@ def test_a_token_wait_leaves_the_tokens_own_decision_its_time_so_no_granted_toke
     assert len(world.limiter.taken) == 1  # only the decision that said "wait": no token granted and lost
     assert world.clock.slept == [] and world.spapi.calls == []
     assert [delay for _, delay in world.queue.deferred] == [2]  # the copy comes when the token does
+    assert world.queue.deferred_reasons == ["Throttled"]
     assert world.queue.backed_off == [] and world.outcomes.published == []
 
 

@@ -180,7 +180,9 @@ def test_a_dead_letter_of_a_message_at_the_size_limit_still_fits() -> None:
 
 
 class TooLargeQueue(FakeQueue):
-    def defer(self, message: InboundMessage, delay_seconds: int, relay_context: str) -> None:
+    def defer(
+        self, message: InboundMessage, delay_seconds: int, relay_context: str, *, reason: str = ""
+    ) -> None:
         raise MessageTooLarge("too large")
 
 

@@ -466,6 +466,7 @@ def test_a_waiting_copy_reads_the_creates_ledger_record_instead_of_sp_api_and_wa
         assert _waiting_copy(world, copy) is Disposition.DONE
 
     assert [delay for _, delay in world.queue.deferred] == [5, 10, 20, 40]
+    assert world.queue.deferred_reasons == ["AwaitingCreate"] * 4  # the deferral's log line names it
     assert world.spapi.operations() == ["updateFulfillmentOrder"]  # only the first try asked SP-API
     assert world.queue.dead_letters == [] and world.outcomes.published == []
 
