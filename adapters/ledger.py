@@ -52,6 +52,10 @@ CLAIM_UPDATE = (
     "fingerprint = :fingerprint, commandType = :type, expiration = :expiration"
 )
 
+# A create that waits before its first claim (domain.relay: announced, so later writes of its order wait).
+ANNOUNCE_UPDATE = (
+    "SET #state = :not_applied, fingerprint = :fingerprint, commandType = :type, expiration = :expiration"
+)
 CLAIM_UPDATE_VALUES = (
     ":attempted",
     ":zero",
@@ -131,6 +135,23 @@ class DynamoDbWriteLedger:
         call). False when the command is not new: the caller claims it as any other (its first claim
         wrote the pointer already)."""
         claim_values = {name: value for name, value in values.items() if name in CLAIM_UPDATE_VALUES}
+        return self._new_record_with_pointer(command, order_id, CLAIM_UPDATE, claim_values, "claim")
+
+    def announce_create(self, command: Command, order_id: str, *, now: float) -> None:
+        values = {
+            ":not_applied": {"S": LedgerState.NOT_APPLIED.value},
+            ":fingerprint": {"S": fingerprint(command)},
+            ":type": {"S": command.type.name},
+            ":expiration": {"N": str(int(now) + self._ttl)},
+        }
+        # False: the command has a record already (its claim wrote the pointer, or an announcement did).
+        self._new_record_with_pointer(command, order_id, ANNOUNCE_UPDATE, values, "announcement")
+
+    def _new_record_with_pointer(
+        self, command: Command, order_id: str, update: str, values: dict[str, Any], what: str
+    ) -> bool:
+        """One transaction: the command's record, written only if it has none, and its order's pointer
+        to it. False when the record exists (nothing written)."""
         pointer = {
             "id": {"S": self.order_key(command.account, order_id)},
             "createKey": {"S": self.key(command)},
@@ -143,10 +164,10 @@ class DynamoDbWriteLedger:
                         "Update": {
                             "TableName": self._table,
                             "Key": {"id": {"S": self.key(command)}},
-                            "UpdateExpression": CLAIM_UPDATE,
+                            "UpdateExpression": update,
                             "ConditionExpression": "attribute_not_exists(id)",
                             "ExpressionAttributeNames": {"#state": "state"},
-                            "ExpressionAttributeValues": claim_values,
+                            "ExpressionAttributeValues": values,
                         }
                     },
                     {"Put": {"TableName": self._table, "Item": pointer}},
@@ -158,55 +179,12 @@ class DynamoDbWriteLedger:
                 reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
             ):
                 return False
-            with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+            with aws_failures_are_retryable(f"write ledger {what} in {self._table}"):
                 raise
         except BotoCoreError:
-            with aws_failures_are_retryable(f"write ledger claim in {self._table}"):
+            with aws_failures_are_retryable(f"write ledger {what} in {self._table}"):
                 raise
         return True
-
-    def announce_create(self, command: Command, order_id: str, *, now: float) -> None:
-        record = {
-            ":not_applied": {"S": LedgerState.NOT_APPLIED.value},
-            ":fingerprint": {"S": fingerprint(command)},
-            ":type": {"S": command.type.name},
-            ":expiration": {"N": str(int(now) + self._ttl)},
-        }
-        pointer = {
-            "id": {"S": self.order_key(command.account, order_id)},
-            "createKey": {"S": self.key(command)},
-            "expiration": record[":expiration"],
-        }
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"id": {"S": self.key(command)}},
-                            "UpdateExpression": (
-                                "SET #state = :not_applied, fingerprint = :fingerprint, "
-                                "commandType = :type, expiration = :expiration"
-                            ),
-                            "ConditionExpression": "attribute_not_exists(id)",
-                            "ExpressionAttributeNames": {"#state": "state"},
-                            "ExpressionAttributeValues": record,
-                        }
-                    },
-                    {"Put": {"TableName": self._table, "Item": pointer}},
-                ]
-            )
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if error_code(error) == "TransactionCanceledException" and any(
-                reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
-            ):
-                return  # the command has a record: its claim wrote the pointer, or an announcement did
-            with aws_failures_are_retryable(f"write ledger announcement in {self._table}"):
-                raise
-        except BotoCoreError:
-            with aws_failures_are_retryable(f"write ledger announcement in {self._table}"):
-                raise
 
     def create_of_order(self, account: str, order_id: str) -> LedgerState | None:
         pointer = self._read(self.order_key(account, order_id))

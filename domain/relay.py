@@ -332,10 +332,9 @@ class Relay:
             )
         except AwaitingCreate as waiting:
             return self._await_create(message, command, waiting)
-        except CommandInProgress as waiting:
+        except (CommandInProgress, DeadlineReached) as waiting:
+            # A record exists already (a lease held), or the invocation has no time to spend on one.
             return self._defer(message, command, waiting)
-        except DeadlineReached as waiting:
-            return self._defer(message, command, waiting)  # at once: the invocation has no time to spend
         except Throttled as waiting:
             self._announce_waiting_create(message, command)
             return self._defer(message, command, waiting)
