@@ -144,10 +144,10 @@ class SpApiGateway:
 
     def worst_case_seconds(self, operation: OperationSpec) -> float:
         """How long one ``send`` of ``operation`` may take at full timeouts: its request, a Restricted
-        Data Token's before it, and the margin kept before the deadline. A token wait is not counted:
-        it only ever spends the time beyond this (``_call``)."""
+        Data Token's before it, its rate-limit token's decision, and the margin kept before the deadline.
+        A token wait is not counted: it only ever spends the time beyond this (``_call``)."""
         requests = 2 if operation.key in self._restricted else 1
-        return requests * self.request_seconds + DEADLINE_MARGIN_SECONDS
+        return requests * self.request_seconds + TOKEN_DECISION_RESERVE_SECONDS + DEADLINE_MARGIN_SECONDS
 
     def _needed(self, full_timeout: bool) -> float:
         return max(self.request_seconds if full_timeout else 0.0, MIN_REQUEST_SECONDS)
