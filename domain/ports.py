@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -102,6 +103,10 @@ class FailingBuckets(Protocol):
 
     def held_for(self, bucket: Bucket) -> float:
         """Seconds the bucket is still held (0.0: not held). Asked once per message before its call."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One batch: a bucket that failed in it stays held until it ends."""
         ...
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from domain.spapi import ALL_OPERATIONS
@@ -39,7 +41,10 @@ class FailureHolds:
     A failure holds the (account, region, operation) for ``base_seconds``, twice as long for each further
     failure in a row (at most ``cap_seconds``); any answer that is no failure releases it. While held, the
     relay defers the bucket's messages without calling, as it does for a bucket it knows is empty: one
-    call per hold tells whether SP-API is back. ``base_seconds`` 0: nothing is ever held.
+    call per hold tells whether SP-API is back. Inside :meth:`batch` a failure also holds its bucket for
+    the rest of that batch, however long the batch's other messages take: a batch makes one failing call
+    per (account, operation), not one per hold that runs out while it defers the others. ``base_seconds``
+    0: nothing is ever held.
     """
 
     def __init__(
@@ -50,6 +55,16 @@ class FailureHolds:
         self._cap = cap_seconds
         self._holds: dict[str, tuple[float, int]] = {}  # bucket key -> (held until, failures in a row)
         self._lock = threading.Lock()
+        # Per thread of execution: the local stack runs several invocations at once on one worker.
+        self._failed_in_batch: ContextVar[set[str] | None] = ContextVar("failed_in_batch", default=None)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        token = self._failed_in_batch.set(set())
+        try:
+            yield
+        finally:
+            self._failed_in_batch.reset(token)
 
     def failed(self, bucket: Bucket) -> None:
         if self._base <= 0:
@@ -58,6 +73,9 @@ class FailureHolds:
             until, streak = self._holds.get(bucket.key, (0.0, 0))
             hold = min(self._cap, self._base * 2**streak)
             self._holds[bucket.key] = (max(until, self._clock() + hold), streak + 1)
+        failed_in_batch = self._failed_in_batch.get()
+        if failed_in_batch is not None:
+            failed_in_batch.add(bucket.key)
 
     def answered(self, bucket: Bucket) -> None:
         with self._lock:
@@ -66,7 +84,11 @@ class FailureHolds:
     def held_for(self, bucket: Bucket) -> float:
         with self._lock:
             until, _ = self._holds.get(bucket.key, (0.0, 0))
-        return max(0.0, until - self._clock())
+        held = max(0.0, until - self._clock())
+        failed_in_batch = self._failed_in_batch.get()
+        if failed_in_batch is not None and bucket.key in failed_in_batch:
+            return max(held, self._base)
+        return held
 
 
 def bucket_for(account: str, region: str, operation: OperationSpec) -> Bucket:

@@ -181,6 +181,10 @@ class Relay:
     def ports(self) -> RelayPorts:
         return self._ports
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Scope of one batch: an (account, operation) SP-API failed for is not called again in it."""
+        return self.gateway.failing.batch()
+
     def process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         """Relay one message. Every path ends in an outcome event, a deferral or a retry."""
         try:

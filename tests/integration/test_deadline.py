@@ -192,14 +192,15 @@ def test_a_batch_short_of_time_defers_its_rest_and_every_write_is_applied_and_pu
     while time.monotonic() < deadline:
         batch = _receive(stack, 10)
         if not batch:
-            if set(state.effects().get(CREATE, {})) == order_ids and stack.worker.queue_is_drained():  # type: ignore[union-attr]
+            if order_ids <= set(state.effects().get(CREATE, {})) and stack.worker.queue_is_drained():  # type: ignore[union-attr]
                 break
             continue
         receive_counts += [int(m["Attributes"]["ApproximateReceiveCount"]) for m in batch]
         _delete(stack, batch, runtime.invoke(worker, batch, 60.0, stack))
 
-    outcomes = Counter(o["commandId"] for o in stack.outcomes())
-    applied = state.effects().get(CREATE, {})
+    own = {c["commandId"] for c in commands}
+    outcomes = Counter(o["commandId"] for o in stack.outcomes() if o["commandId"] in own)
+    applied = {order_id: state.effect_count(CREATE, order_id) for order_id in order_ids}
     report = {
         "killed invocations": runtime.killed,
         "writes in the first invocation": first_writes,
@@ -216,7 +217,13 @@ def test_a_batch_short_of_time_defers_its_rest_and_every_write_is_applied_and_pu
     assert applied == {order_id: 1 for order_id in order_ids}, report
     assert sum(1 for n in applied.values() if n > 1) == 0
     assert outcomes == Counter({c["commandId"]: 1 for c in commands}), report
-    assert stack.dead_letters(max_rounds=1) == []
+    assert own_dead_letters(stack, own) == []
+
+
+def own_dead_letters(stack: LocalStack, command_ids: set[str]) -> list[dict[str, Any]]:
+    """The dead letters of these commands only: other modules' leftovers share the stack's DLQ, and so
+    do the emulator's effects and the outcome bus (checked per own order and command too)."""
+    return [m for m in stack.dead_letters(max_rounds=1) if any(c in str(m["body"]) for c in command_ids)]
 
 
 def _is_success_save(request: Any) -> bool:
@@ -271,4 +278,4 @@ def test_a_ledger_save_that_stalls_after_the_answer_ends_before_the_deadline_and
     assert runtime.killed == 0
     assert state.effect_count(CREATE, order_id) == 1
     assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
-    assert stack.dead_letters(max_rounds=1) == []
+    assert own_dead_letters(stack, {command["commandId"]}) == []

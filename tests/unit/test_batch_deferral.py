@@ -3,6 +3,7 @@ without calling, as for a bucket known to be empty, and a metric counts those me
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 
@@ -96,6 +97,28 @@ def test_a_503_defers_the_rest_of_the_batch_without_calling_and_all_ten_are_appl
     published = Counter(o.command_id for o in world.outcomes.published if o.status is OutcomeStatus.SUCCEEDED)
     assert published == Counter({f"acme-{n}": 1 for n in range(10)})
     assert metrics.counts[SPAPI_FAILURE_DEFERRALS] == 9
+
+
+@pytest.mark.parametrize("in_one_batch", [True, False], ids=["batch", "no-batch"])
+def test_a_failure_holds_its_bucket_for_the_rest_of_the_batch_however_long_the_batch_takes(
+    world: World, in_one_batch: bool
+) -> None:
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(503, None, "req-503"))
+    world.spapi.answer("createFulfillmentOrder", SpApiResponse(503, None, "req-503"))
+    with world.relay.batch() if in_one_batch else contextlib.nullcontext():
+        for m in creates(4):
+            world.process(m)
+            world.clock.current += 2 * HOLD_SECONDS  # each message outlasts the time-based hold
+
+    # In a batch: one call, three deferred. Outside one the time-based hold alone decides: the hold runs
+    # out after every message, so each one calls (and the third and fourth get through).
+    assert len(world.spapi.calls) == (1 if in_one_batch else 4)
+    assert len(world.queue.deferred) == (3 if in_one_batch else 0)
+    assert all(delay == 1 for _, delay in world.queue.deferred)
+    if in_one_batch:  # the batch's hold ends with it: the next batch calls to see whether SP-API is back
+        with world.relay.batch():
+            world.process(creates(5)[4])
+        assert len(world.spapi.calls) == 2
 
 
 @pytest.mark.parametrize(
