@@ -44,6 +44,7 @@ CARRIED = {
     "cancel-mcf-order": set(),
     "create-scheduled-package": set(),
     "update-scheduled-packages": set(),
+    "create-scheduled-package-bulk": set(),
 }
 
 
@@ -75,6 +76,7 @@ def one_of_each_type(factory: CommandFactory) -> dict[str, dict[str, Any]]:
         "acknowledge-retail-po": factory.retail_acknowledge(),
         "create-mcf-order": factory.mcf_create(),
         "create-scheduled-package": factory.scheduled_package(),
+        "create-scheduled-package-bulk": factory.scheduled_package_bulk(),
     }
     parents = {
         "update-fulfillment": "create-fulfillment",
