@@ -15,6 +15,7 @@ from httpx import USE_CLIENT_DEFAULT
 from httpx._client import UseClientDefault
 
 from domain.errors import CredentialsRejected, DeadlineReached, SpApiUnavailable
+from domain.gateway import MIN_REQUEST_SECONDS
 from domain.ports import Admission
 from domain.regions import spapi_host
 from domain.requests import SpApiRequest, SpApiResponse
@@ -28,9 +29,6 @@ NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, 
 # Refresh an access token this long before LWA says it expires: a request in flight must not carry a dead one.
 REFRESH_MARGIN_SECONDS = 60.0
 CONNECT_TIMEOUT_SECONDS = 5.0
-# A request with less time than this left of its call's ``timeout_seconds`` is not sent: it could only
-# time out (and a write that times out leaves its outcome unknown).
-MIN_REQUEST_SECONDS = 0.5
 
 # httpx's per-request timeouts (connect, read, write, pool), or the client's own.
 RequestTimeout = httpx.Timeout | UseClientDefault
@@ -295,7 +293,8 @@ class SpApiHttpClient:
 
     def _timeout_until(self, ends_by: float | None, what: str) -> RequestTimeout:
         """The client's timeouts, cut to end by ``ends_by`` (monotonic); DeadlineReached when too little
-        is left for a request to be worth sending."""
+        is left for a request to be worth sending: it could only time out, and a write that times out
+        leaves its outcome unknown."""
         if ends_by is None:
             return USE_CLIENT_DEFAULT
         left = ends_by - time.monotonic()

@@ -26,8 +26,8 @@ RemainingSeconds = Callable[[], float]
 # The invocation's last moments are never planned on: what follows a request (the answer handled, the
 # message ended) needs them. A request is sent only with at least this plus its own time ahead of it.
 DEADLINE_MARGIN_SECONDS = 0.5
-# The shortest timeout a request is sent with when timeouts shrink with the time left (a read's);
-# less could only time out.
+# The shortest timeout a request is sent with when timeouts shrink with the time left (here, and in the
+# HTTP adapter for each request of a call); less could only time out.
 MIN_REQUEST_SECONDS = 0.5
 # Kept back from an inline token wait for the token's own decision (a DynamoDB conditional write): a
 # wait that slept to the edge of the request's time left the decision none, and the token it granted was
