@@ -37,14 +37,16 @@ from chaos.harness import (
     with_duplicates,
 )
 from local.runtime import DEMO_ACCOUNTS, LocalStack
-from tests.chaos.conftest import QUEUE_VISIBILITY_SECONDS
+from tests.chaos.conftest import FUNCTION_TIMEOUT_SECONDS, QUEUE_VISIBILITY_SECONDS
 
 pytestmark = pytest.mark.chaos
 
-KILL_VISIBILITY_SECONDS = 12  # longer than the function timeout, as the template keeps it
-# The deadline guard needs a request at full timeouts (2 x 1.5 s) plus what follows it (1.5 s) ahead of
-# a write: the chaos stack's function timeout leaves room for a few writes per invocation.
-KILL_FUNCTION_TIMEOUT = 8.0
+# The chaos stack's function timeout (its proportions to a write's worst case are the template's: an 8 s
+# worker deferred most of each batch DeadlineReached, and never fitted the bulk Easy Ship write).
+KILL_FUNCTION_TIMEOUT = FUNCTION_TIMEOUT_SECONDS
+# Longer than the function timeout, as the template keeps it; short, since what a kill left in flight
+# comes back only after it.
+KILL_VISIBILITY_SECONDS = 25
 FIRST_CALL_TIMEOUT = 30.0
 DRAIN_TIMEOUT = 90.0
 
