@@ -104,6 +104,7 @@ class EmulatorApp:
             ("GET", "/df-orders", self._get_df_orders),
             ("POST", "/df-orders", self._post_df_orders),
             ("GET", "/easy-ship/packages", self._get_easy_ship_packages),
+            ("POST", "/retail-orders/state-lag", self._post_retail_state_lag),
             ("POST", "/transaction-outcome", self._post_transaction_outcome),
             ("GET", "/restricted-tokens", self._get_restricted_tokens),
             ("GET", "/grantless-token-requests", self._get_grantless_token_requests),
@@ -545,6 +546,15 @@ class EmulatorApp:
             ship_from_party_id=str(data.get("shipFromPartyId") or "WH1"),
         )
         return json_response(201, {"purchaseOrderNumbers": numbers})
+
+    def _post_retail_state_lag(self, request: Request, _: dict[str, str]) -> Response:
+        """``{"seconds": N}``: an acknowledged retail order's purchaseOrderState stays New N seconds."""
+        seconds = self._json_object(request).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= 86400:
+            raise StateError("seconds must be a number from 0 to 86400")
+        with self.state.lock:
+            self.state.retail_state_lag_seconds = float(seconds)
+        return json_response(200, {"seconds": self.state.retail_state_lag_seconds})
 
     def _get_easy_ship_packages(self, _request: Request, _: dict[str, str]) -> Response:
         with self.state.lock:

@@ -36,7 +36,8 @@ _SHIP_METHODS = ("UPS_GR_RES", "FEDEX_HOME_DELIVERY", "USPS_PRIORITY")
 TAX_RATE = Decimal("0.0700")
 
 
-def _format(moment: datetime) -> str:
+def format_timestamp(moment: datetime) -> str:
+    """A moment the way SP-API writes it: ``2020-02-07T01:23:30Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -102,7 +103,7 @@ def generate_df_order(number: str, created: datetime, status: str, ship_from_par
         "purchaseOrderNumber": number,
         "orderDetails": {
             "customerOrderNumber": customer_order,
-            "orderDate": _format(created),
+            "orderDate": format_timestamp(created),
             "orderStatus": status,
             "shipmentDetails": {
                 "isPriorityShipment": False,
@@ -111,8 +112,8 @@ def generate_df_order(number: str, created: datetime, status: str, ship_from_par
                 "isGift": False,
                 "shipMethod": random.choice(_SHIP_METHODS),
                 "shipmentDates": {
-                    "requiredShipDate": _format(created + timedelta(days=2)),
-                    "promisedDeliveryDate": _format(created + timedelta(days=5)),
+                    "requiredShipDate": format_timestamp(created + timedelta(days=2)),
+                    "promisedDeliveryDate": format_timestamp(created + timedelta(days=5)),
                 },
                 "messageToCustomer": "Thank you for your order.",
             },
@@ -188,15 +189,15 @@ def generate_retail_order(
         "purchaseOrderNumber": number,
         "purchaseOrderState": "New",
         "orderDetails": {
-            "purchaseOrderDate": _format(created),
-            "purchaseOrderStateChangedDate": _format(created),
+            "purchaseOrderDate": format_timestamp(created),
+            "purchaseOrderStateChangedDate": format_timestamp(created),
             "purchaseOrderType": "RegularOrder",
             "paymentMethod": "Invoice",
             "buyingParty": {"partyId": "AMZN_US"},
             "sellingParty": {"partyId": "VENDOR1"},
             "shipToParty": {"partyId": random.choice(_FULFILLMENT_CENTERS)},
             "billToParty": {"partyId": "AMZN_US"},
-            "shipWindow": f"{_format(created + timedelta(days=3))}--{_format(created + timedelta(days=7))}",
+            "shipWindow": "--".join(format_timestamp(created + timedelta(days=d)) for d in (3, 7)),
             "items": lines,
         },
     }

@@ -22,6 +22,7 @@ from typing import Any, Literal, get_args
 from domain.spapi.fulfillment_outbound_2020_07_01 import CurrentStatus
 from emulator.generators import (
     DF_ORDER_STATUSES,
+    format_timestamp,
     generate_df_order,
     generate_purchase_order_number,
     generate_retail_order,
@@ -63,11 +64,7 @@ DEFAULT_SLOW_DELAY = 3.0
 
 def timestamp() -> str:
     """Now, the way SP-API writes it: ``2020-02-07T01:23:30Z``."""
-    return _format(datetime.now(UTC))
-
-
-def _format(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(datetime.now(UTC))
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -186,6 +183,18 @@ class RetailOrderRecord:
     updated: datetime
     order: dict[str, Any]
     acknowledged: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # When an acknowledged New order's purchaseOrderState shows Acknowledged (None: nothing pending): its
+    # lines' confirmations show at once, the order's state only after the lag Amazon takes to process it.
+    state_shows_at: datetime | None = None
+
+    def show_state_if_due(self, now: datetime) -> None:
+        due = self.state_shows_at
+        if due is None or now < due:
+            return
+        self.state_shows_at = None
+        if self.order["purchaseOrderState"] == "New":
+            self.order["purchaseOrderState"] = "Acknowledged"
+            self.order["orderDetails"]["purchaseOrderStateChangedDate"] = format_timestamp(due)
 
 
 @dataclass
@@ -366,6 +375,8 @@ class EmulatorState:
         self.easy_ship_packages: dict[tuple[str, str], EasyShipPackageRecord] = {}
         # Retail purchase orders by (seller, purchaseOrderNumber); one acknowledged unseen is made then.
         self.retail_orders: dict[tuple[str, str], RetailOrderRecord] = {}
+        # Seconds an acknowledged retail order stays New in purchaseOrderState (0: it moves at once).
+        self.retail_state_lag_seconds = 0.0
         # Notifications API: the applications' destinations and the sellers' subscriptions.
         self.notifications = NotificationsState()
         self.page_cursors: dict[str, PageCursor] = {}
@@ -679,8 +690,8 @@ class EmulatorState:
                 raise StateError("a shipment needs at least one unit")
             package_number = next(self._package_numbers)
             now = datetime.now(UTC)
-            ship_date = _format(now)
-            arrival = _format(now + timedelta(days=3))
+            ship_date = format_timestamp(now)
+            arrival = format_timestamp(now + timedelta(days=3))
             shipment_id = "T" + "".join(random.choices(string.ascii_uppercase + string.digits, k=9))
             tracking = tracking_number or _tracking_number(carrier_code)
             shipment: dict[str, Any] = {
@@ -896,6 +907,7 @@ class EmulatorState:
             self.df_orders.clear()
             self.easy_ship_packages.clear()
             self.retail_orders.clear()
+            self.retail_state_lag_seconds = 0.0
             self.notifications.clear()
             self.page_cursors.clear()
             self.transactions.clear()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator.errors import ApiError
+from emulator.generators import format_timestamp
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 from emulator.state import EasyShipPackageRecord, parse_timestamp
 
@@ -37,10 +38,6 @@ DEFAULT_DIMENSIONS = {"length": 12.0, "width": 12.0, "height": 12.0, "unit": "cm
 DEFAULT_WEIGHT = {"value": 500.0, "unit": "g"}
 MAX_BULK_PACKAGES = 100
 MOVABLE_STATUSES = frozenset({"ReadyForPickup"})
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def resource_not_found() -> ApiError:
@@ -77,8 +74,8 @@ def handover_slots(now: datetime | None = None) -> list[dict[str, Any]]:
             slots.append(
                 {
                     "slotId": slot_id(start, end),
-                    "startTime": _when(start),
-                    "endTime": _when(end),
+                    "startTime": format_timestamp(start),
+                    "endTime": format_timestamp(end),
                     "handoverMethod": "PICKUP",
                 }
             )
@@ -96,7 +93,12 @@ def _time_slot(requested: dict[str, Any]) -> dict[str, Any]:
         start, end, method = decoded
         if end <= now:
             raise ApiError(400, "ScheduleWindowExpired", SLOT_EXPIRED)
-        return {"slotId": value, "startTime": _when(start), "endTime": _when(end), "handoverMethod": method}
+        return {
+            "slotId": value,
+            "startTime": format_timestamp(start),
+            "endTime": format_timestamp(end),
+            "handoverMethod": method,
+        }
     slot: dict[str, Any] = {
         k: requested[k] for k in ("slotId", "startTime", "endTime", "handoverMethod") if k in requested
     }
@@ -243,7 +245,7 @@ def create_scheduled_package_bulk(ctx: CallContext) -> HandlerResult:
         package = _new_package(order_id, details, slot)
         package["invoice"] = {
             "invoiceNumber": "IN-" + uuid.uuid4().hex[:8].upper(),
-            "invoiceDate": _when(now),
+            "invoiceDate": format_timestamp(now),
         }
         package["trackingDetails"] = {"trackingId": str(int(now.timestamp() * 1000) + len(scheduled))}
         ctx.state.easy_ship_packages[(ctx.seller_id, order_id)] = EasyShipPackageRecord(

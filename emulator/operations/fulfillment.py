@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from emulator.errors import ApiError
+from emulator.generators import format_timestamp
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 from emulator.state import FulfillmentOrderRecord, InventoryRecord, StateError, parse_timestamp, timestamp
 
@@ -225,10 +226,6 @@ UNIT_WEIGHT_POUNDS = Decimal("0.75")
 PER_ORDER_FEE = "1.00"
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _money(currency: str, amount: Decimal) -> dict[str, str]:
     return {"currencyCode": currency, "value": str(amount.quantize(Decimal("0.01")))}
 
@@ -296,10 +293,10 @@ def get_fulfillment_preview(ctx: CallContext) -> HandlerResult:
         if fulfillable and address_ok:
             preview["fulfillmentPreviewShipments"] = [
                 {
-                    "earliestShipDate": _when(now + timedelta(hours=4)),
-                    "latestShipDate": _when(now + timedelta(days=1)),
-                    "earliestArrivalDate": _when(now + timedelta(days=earliest)),
-                    "latestArrivalDate": _when(now + timedelta(days=latest)),
+                    "earliestShipDate": format_timestamp(now + timedelta(hours=4)),
+                    "latestShipDate": format_timestamp(now + timedelta(days=1)),
+                    "earliestArrivalDate": format_timestamp(now + timedelta(days=earliest)),
+                    "latestArrivalDate": format_timestamp(now + timedelta(days=latest)),
                     "shippingNotes": [],
                     "fulfillmentPreviewItems": [
                         {
@@ -322,8 +319,8 @@ def get_fulfillment_preview(ctx: CallContext) -> HandlerResult:
                 "deliveryTimeZone": "America/Los_Angeles",
                 "deliveryWindows": [
                     {
-                        "startDate": _when(day + timedelta(days=n)),
-                        "endDate": _when(day + timedelta(days=n, hours=4)),
+                        "startDate": format_timestamp(day + timedelta(days=n)),
+                        "endDate": format_timestamp(day + timedelta(days=n, hours=4)),
                     }
                     for n in range(3)
                 ],
@@ -350,8 +347,8 @@ def delivery_offers(ctx: CallContext) -> HandlerResult:
     now = datetime.now(UTC).replace(microsecond=0)
     earliest, latest = now + timedelta(days=2), now + timedelta(days=4)
     offer = {
-        "expiresAt": _when(now + timedelta(minutes=15)),
-        "dateRange": {"earliest": _when(earliest), "latest": _when(latest)},
+        "expiresAt": format_timestamp(now + timedelta(minutes=15)),
+        "dateRange": {"earliest": format_timestamp(earliest), "latest": format_timestamp(latest)},
         "policy": {
             "message": {
                 "text": f"Get it {earliest:%A, %B} {earliest.day} - {latest:%A, %B} {latest.day}",

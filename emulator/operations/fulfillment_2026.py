@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from emulator.errors import ApiError
+from emulator.generators import format_timestamp
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 from emulator.state import Mcf2026OrderRecord, StateError, parse_timestamp, timestamp
 
@@ -237,15 +238,11 @@ CURRENCIES = {"US": "USD", "CA": "CAD", "MX": "MXN", "GB": "GBP", "DE": "EUR", "
 OFFER_LIFETIME = timedelta(hours=4)
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _interval(tier: str, now: datetime) -> dict[str, str]:
     earliest, latest, _ = TIERS[tier]
     return {
-        "startTime": _when(now + timedelta(days=earliest)),
-        "endTime": _when(now + timedelta(days=latest)),
+        "startTime": format_timestamp(now + timedelta(days=earliest)),
+        "endTime": format_timestamp(now + timedelta(days=latest)),
     }
 
 
@@ -324,7 +321,7 @@ def get_offers(ctx: CallContext) -> HandlerResult:
         else:
             result["offers"] = [
                 {
-                    "expiryTime": _when(now + OFFER_LIFETIME),
+                    "expiryTime": format_timestamp(now + OFFER_LIFETIME),
                     "fulfillmentConfiguration": {
                         "serviceLevel": {"serviceTier": tier, "deliveryInterval": _interval(tier, now)}
                     },

@@ -2,10 +2,12 @@
 getPurchaseOrdersStatus and submitAcknowledgement, and the v1 transaction status API
 (``vendorTransactionStatus``) getTransaction. v1 answers wrap their result in ``payload``.
 
-Purchase orders are seeded with ``state.seed_retail_orders`` (or ``POST /_emulator/retail-orders``); an
-acknowledgement of one the emulator has not seen makes it (with the acknowledged lines). An
-acknowledgement moves the order to Acknowledged and sets each line's confirmation status (ACCEPTED,
-PARTIALLY_ACCEPTED or REJECTED from the acknowledged quantities), which getPurchaseOrdersStatus answers.
+Purchase orders are seeded with ``state.seed_retail_orders``; an acknowledgement of one the emulator has
+not seen makes it (with the acknowledged lines). An acknowledgement sets each line's confirmation status
+at once (ACCEPTED, PARTIALLY_ACCEPTED or REJECTED from the acknowledged quantities), which
+getPurchaseOrdersStatus answers, and moves the order's purchaseOrderState from New to Acknowledged after
+``state.retail_state_lag_seconds`` (0 unless ``POST /_emulator/retail-orders/state-lag {"seconds": N}``
+set it), as Amazon processes an acknowledgement asynchronously.
 Listings take a window of at most 7 days, as the model's descriptions say.
 
 A transaction reads ``Processing``, then what it settles into after ``transaction_settle_seconds``
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator.errors import ApiError
+from emulator.generators import format_timestamp
 from emulator.registry import CallContext, HandlerRegistry, HandlerResult
 from emulator.state import RetailOrderRecord, StateError, parse_timestamp
 
@@ -29,10 +32,6 @@ V1_TRANSACTION_OPERATIONS = frozenset({SUBMIT_ACKNOWLEDGEMENT})
 DEFAULT_LIMIT = 100
 MAX_WINDOW = timedelta(days=7)
 ACCEPTING_CODES = ("Accepted", "Backordered")
-
-
-def _format(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def submit_acknowledgement(ctx: CallContext) -> HandlerResult:
@@ -73,12 +72,21 @@ def _apply_acknowledgement(ctx: CallContext, number: str, acknowledgement: Mappi
         if line is not None:
             record.acknowledged[line["itemSequenceNumber"]] = {
                 **copy.deepcopy(item),
-                "acknowledgementDate": acknowledgement.get("acknowledgementDate") or _format(now),
+                "acknowledgementDate": acknowledgement.get("acknowledgementDate") or format_timestamp(now),
             }
-    if record.order["purchaseOrderState"] == "New":
-        record.order["purchaseOrderState"] = "Acknowledged"
-        record.order["orderDetails"]["purchaseOrderStateChangedDate"] = _format(now)
+    if record.order["purchaseOrderState"] == "New" and record.state_shows_at is None:
+        # From the unrounded moment: a lag under a second must not be eaten by the rounding.
+        exact = datetime.now(UTC)
+        record.state_shows_at = exact + timedelta(seconds=ctx.state.retail_state_lag_seconds)
+        record.show_state_if_due(exact)
     record.updated = now
+
+
+def _show_due_states(ctx: CallContext) -> None:
+    now = datetime.now(UTC)
+    for record in ctx.state.retail_orders.values():
+        if record.seller_id == ctx.seller_id:
+            record.show_state_if_due(now)
 
 
 def _known_order(ctx: CallContext, number: str) -> RetailOrderRecord:
@@ -87,7 +95,8 @@ def _known_order(ctx: CallContext, number: str) -> RetailOrderRecord:
 
 
 def get_purchase_order(ctx: CallContext) -> HandlerResult:
-    """The order with details: New until an acknowledgement of it arrives, then Acknowledged."""
+    """The order with details: New until an acknowledgement of it is processed, then Acknowledged."""
+    _show_due_states(ctx)
     record = _known_order(ctx, ctx.path_params["purchaseOrderNumber"])
     return 200, {"payload": copy.deepcopy(record.order)}
 
@@ -114,6 +123,12 @@ def _window(query: Mapping[str, Any], after_name: str, before_name: str) -> tupl
     if before - after > MAX_WINDOW:
         raise ApiError(400, "InvalidInput", f"The {after_name}/{before_name} range must not exceed 7 days.")
     return after, before
+
+
+def _last_week() -> tuple[datetime, datetime]:
+    """The creation window of a listing that names none: the 7 days before now."""
+    now = datetime.now(UTC)
+    return now - MAX_WINDOW, now
 
 
 def _within(moment: datetime | None, window: tuple[datetime, datetime] | None) -> bool:
@@ -152,11 +167,12 @@ def _changed(record: RetailOrderRecord) -> datetime | None:
 def get_purchase_orders(ctx: CallContext) -> HandlerResult:
     """Orders created (or changed) in a window of at most 7 days, filtered as the model describes,
     sorted by creation (sortOrder), ``limit`` (default 100) a page, ``payload.pagination.nextToken``."""
+    _show_due_states(ctx)
     query = ctx.query
     created = _window(query, "createdAfter", "createdBefore")
     changed = _window(query, "changedAfter", "changedBefore")
     if not ctx.query.get("nextToken") and created is None and changed is None:
-        created = _window({"createdBefore": _format(datetime.now(UTC))}, "createdAfter", "createdBefore")
+        created = _last_week()
     state, vendor = query.get("purchaseOrderState"), query.get("orderingVendorCode")
     is_changed = query.get("isPOChanged")
     cancelled_only = query.get("poItemState") == "Cancelled"
@@ -236,7 +252,7 @@ def _order_status(record: RetailOrderRecord) -> dict[str, Any]:
         "purchaseOrderNumber": record.purchase_order_number,
         "purchaseOrderStatus": "CLOSED" if record.order["purchaseOrderState"] == "Closed" else "OPEN",
         "purchaseOrderDate": details["purchaseOrderDate"],
-        "lastUpdatedDate": _format(record.updated),
+        "lastUpdatedDate": format_timestamp(record.updated),
         "sellingParty": copy.deepcopy(details["sellingParty"]),
         "shipToParty": copy.deepcopy(details["shipToParty"]),
         "itemStatus": [
@@ -249,12 +265,13 @@ def _order_status(record: RetailOrderRecord) -> dict[str, Any]:
 def get_purchase_orders_status(ctx: CallContext) -> HandlerResult:
     """Each order's status and its lines' confirmation and receive status, filtered as the model
     describes (a window of at most 7 days), paged like getPurchaseOrders."""
+    _show_due_states(ctx)
     query = ctx.query
     created = _window(query, "createdAfter", "createdBefore")
     updated = _window(query, "updatedAfter", "updatedBefore")
     number = query.get("purchaseOrderNumber")
     if not query.get("nextToken") and created is None and updated is None and number is None:
-        created = _window({"createdBefore": _format(datetime.now(UTC))}, "createdAfter", "createdBefore")
+        created = _last_week()
     wanted = {
         "purchaseOrderStatus": query.get("purchaseOrderStatus"),
         "itemConfirmationStatus": query.get("itemConfirmationStatus"),

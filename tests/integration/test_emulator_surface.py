@@ -654,6 +654,50 @@ def test_retail_purchase_order_reads_follow_acknowledgements_and_page(
     assert [s["purchaseOrderNumber"] for s in unconfirmed] == (numbers if more_lines else numbers[1:])
 
 
+def test_a_retail_order_state_lags_its_acknowledgement_while_its_lines_confirm_at_once(
+    emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
+) -> None:
+    for refused in ({"seconds": -1}, {"seconds": "soon"}, {"seconds": True}, {}):
+        assert http.post("/_emulator/retail-orders/state-lag", json=refused).status_code == 400
+    lag = http.post("/_emulator/retail-orders/state-lag", json={"seconds": 0.6})
+    assert lag.status_code == 200 and lag.json() == {"seconds": 0.6}
+    (number,) = emulator.state.seed_retail_orders(SELLER, 1)
+    line = emulator.state.retail_orders[(SELLER, number)].order["orderDetails"]["items"][0]
+    acknowledgement = {
+        "purchaseOrderNumber": number,
+        "sellingParty": {"partyId": "VENDOR1"},
+        "acknowledgementDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "items": [
+            {
+                "itemSequenceNumber": line["itemSequenceNumber"],
+                "orderedQuantity": line["orderedQuantity"],
+                "itemAcknowledgements": [
+                    {"acknowledgementCode": "Accepted", "acknowledgedQuantity": line["orderedQuantity"]}
+                ],
+            }
+        ],
+    }
+    submitted = http.post(
+        "/vendor/orders/v1/acknowledgements", json={"acknowledgements": [acknowledgement]}, headers=auth
+    )
+    assert submitted.status_code == 202
+
+    def state() -> str:
+        order = http.get(f"/vendor/orders/v1/purchaseOrders/{number}", headers=auth)
+        return str(assert_model("vendorOrders.json", order)["payload"]["purchaseOrderState"])
+
+    statuses = http.get(
+        "/vendor/orders/v1/purchaseOrdersStatus", params={"purchaseOrderNumber": number}, headers=auth
+    )
+    (status,) = assert_model("vendorOrders.json", statuses)["payload"]["ordersStatus"]
+    assert status["itemStatus"][0]["acknowledgementStatus"]["confirmationStatus"] == "ACCEPTED"
+    assert state() == "New"
+    time.sleep(0.7)
+    assert state() == "Acknowledged"
+    emulator.state.reset()
+    assert emulator.state.retail_state_lag_seconds == 0.0
+
+
 def test_retail_acknowledgement_transaction_processing_then_success(
     emulator: EmulatorServer, http: httpx.Client, auth: dict[str, str]
 ) -> None:
