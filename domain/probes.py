@@ -32,6 +32,7 @@ GET_FULFILLMENT_ORDER = find_operation("fulfillment_outbound_2020_07_01", "getFu
 GET_MCF_ORDER = find_operation("fulfillment_outbound_2026_07_04", "getOrder")
 GET_DF_ORDER = find_operation("vendor_df_orders_2021_12_28", "getOrder")
 GET_RETAIL_PURCHASE_ORDER = find_operation("vendor_orders_v1", "getPurchaseOrder")
+GET_RETAIL_ORDERS_STATUS = find_operation("vendor_orders_v1", "getPurchaseOrdersStatus")
 GET_SCHEDULED_PACKAGE = find_operation("easy_ship_2022_03_23", "getScheduledPackage")
 
 Read = Callable[[OperationSpec, Mapping[str, Any]], SpApiResponse]
@@ -347,19 +348,28 @@ def _probe_cancel_mcf_order(payload: Mapping[str, Any], context: ProbeContext) -
 # --- vendor acknowledgements --------------------------------------------------------------------------------
 
 
+# Whether every line an acknowledgement of a purchase order names shows a confirmation at Amazon.
+LinesConfirmed = Callable[[str, Mapping[str, Any], ProbeContext], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class _AcknowledgementProbe:
     """An acknowledgement applied when each acknowledged purchase order's state is past new: both vendor
-    APIs answer the same way, each with its own list field, order read, state field and "new" word."""
+    APIs answer the same way, each with its own list field, order read, state field and "new" word.
+
+    ``lines_confirmed`` (retail) is asked about an order still new: Amazon may confirm the acknowledged
+    lines before the order's state moves, and confirmed lines are an applied acknowledgement too."""
 
     list_field: str
     read: OperationSpec
     state_path: tuple[str, ...]
     new_state: str
+    lines_confirmed: LinesConfirmed | None = None
 
     def __call__(self, payload: Mapping[str, Any], context: ProbeContext) -> Verdict:
         acknowledgements = [a for a in payload.get(self.list_field, []) if isinstance(a, Mapping)]
         still_open: list[Mapping[str, Any]] = []
+        confirmed: list[str] = []
         seen: dict[str, str] = {}
         for acknowledgement in acknowledgements:
             number = str(acknowledgement.get("purchaseOrderNumber"))
@@ -368,32 +378,79 @@ class _AcknowledgementProbe:
                 return Verdict("unsettled", f"purchase order {number} is not found")
             state = dig(_answer(self.read, response), self.state_path)
             seen[number] = str(state)
-            if state == self.new_state:
+            if state != self.new_state:
+                continue
+            if self.lines_confirmed is not None and self.lines_confirmed(number, acknowledgement, context):
+                confirmed.append(number)
+            else:
                 still_open.append(acknowledgement)
         states = ", ".join(f"{number}={state}" for number, state in seen.items())
         if not still_open:
-            return Verdict("applied", f"every purchase order is past New ({states})", states=dict(seen))
+            lines = (
+                f"; {', '.join(confirmed)} still {self.new_state} with every acknowledged line confirmed"
+                if confirmed
+                else ""
+            )
+            saw = f"every purchase order is acknowledged ({states}{lines})"
+            return Verdict("applied", saw, states=dict(seen))
         total = len(acknowledgements)
         left = context.window_left()
         if left > 0:
             return Verdict(
                 "wait",
-                f"{len(still_open)} of {total} purchase orders still New ({states}); an acknowledgement is "
-                "processed asynchronously",
+                f"{len(still_open)} of {total} purchase orders still {self.new_state} ({states}); an "
+                "acknowledgement is processed asynchronously",
                 wait_seconds=left,
             )
         return Verdict(
             "missing",
-            f"{len(still_open)} of {total} purchase orders still New past the processing window ({states})",
+            f"{len(still_open)} of {total} purchase orders still {self.new_state} past the processing "
+            f"window ({states})",
             {**payload, self.list_field: list(still_open)},
         )
+
+
+def _line_keys(line: Mapping[str, Any], asin_field: str) -> set[tuple[str, str]]:
+    """The ids a line goes by: its sequence number, ASIN (the acknowledgement's amazonProductIdentifier is
+    the status's buyerProductIdentifier) and the vendor's own id."""
+    fields = (("sequence", "itemSequenceNumber"), ("asin", asin_field), ("vendor", "vendorProductIdentifier"))
+    return {(kind, str(line[name])) for kind, name in fields if line.get(name)}
+
+
+def _retail_lines_confirmed(number: str, acknowledgement: Mapping[str, Any], context: ProbeContext) -> bool:
+    items = [item for item in acknowledgement.get("items") or [] if isinstance(item, Mapping)]
+    if not items:
+        return False
+    body = _answer(
+        GET_RETAIL_ORDERS_STATUS, context.read(GET_RETAIL_ORDERS_STATUS, {"purchaseOrderNumber": number})
+    )
+    orders = dig(body, ("payload", "ordersStatus"))
+    lines = [
+        line
+        for order in (orders if isinstance(orders, list) else [])
+        if isinstance(order, Mapping) and order.get("purchaseOrderNumber") == number
+        for line in order.get("itemStatus") or []
+        if isinstance(line, Mapping)
+    ]
+    confirmed = [
+        _line_keys(line, "buyerProductIdentifier")
+        for line in lines
+        if dig(line, ("acknowledgementStatus", "confirmationStatus")) not in (None, "UNCONFIRMED")
+    ]
+    return all(
+        any(_line_keys(item, "amazonProductIdentifier") & keys for keys in confirmed) for item in items
+    )
 
 
 _probe_df_acknowledgement = _AcknowledgementProbe(
     "orderAcknowledgements", GET_DF_ORDER, ("orderDetails", "orderStatus"), "NEW"
 )
 _probe_retail_acknowledgement = _AcknowledgementProbe(
-    "acknowledgements", GET_RETAIL_PURCHASE_ORDER, ("payload", "purchaseOrderState"), "New"
+    "acknowledgements",
+    GET_RETAIL_PURCHASE_ORDER,
+    ("payload", "purchaseOrderState"),
+    "New",
+    _retail_lines_confirmed,
 )
 
 
@@ -484,8 +541,9 @@ DF_ACKNOWLEDGEMENT_PROBE = StateProbe(
     "getOrder: orderDetails.orderStatus is past NEW", (GET_DF_ORDER,), _probe_df_acknowledgement
 )
 RETAIL_ACKNOWLEDGEMENT_PROBE = StateProbe(
-    "getPurchaseOrder: purchaseOrderState is past New",
-    (GET_RETAIL_PURCHASE_ORDER,),
+    "getPurchaseOrder: purchaseOrderState is past New, or getPurchaseOrdersStatus: every acknowledged line "
+    "is confirmed",
+    (GET_RETAIL_PURCHASE_ORDER, GET_RETAIL_ORDERS_STATUS),
     _probe_retail_acknowledgement,
 )
 CREATE_SCHEDULED_PACKAGE_PROBE = StateProbe(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
@@ -471,6 +472,31 @@ def test_an_unknown_outcome_is_probed_and_the_write_applied_exactly_once(
     assert [o["status"] for o in outcomes] == ["succeeded"] * copies, outcomes
     assert len({json.dumps(o, sort_keys=True) for o in outcomes}) == 1, outcomes
     assert len({o[EVENT_ID] for o in outcomes}) == 1, outcomes
+
+
+def test_a_retail_acknowledgement_still_new_but_with_its_lines_confirmed_is_applied_once(
+    stack: LocalStack, rig: Rig
+) -> None:
+    """Amazon may confirm an acknowledgement's lines before the order's purchaseOrderState leaves New: the
+    probe reads the lines then, and a delivery after the processing window does not acknowledge again."""
+    lag = f"{stack.spapi_endpoint}/_emulator/retail-orders/state-lag"
+    assert httpx.post(lag, json={"seconds": 3600}).status_code == 200
+    try:
+        command = write_command(rig, "acknowledge-retail-po")
+        _first_delivery(rig, command, "500-after-apply")
+        for _ in range(3):
+            rig.clock.offset += CLOCK_STEP_SECONDS  # past the acknowledgement window every time
+            rig.deliver(command)
+    finally:
+        httpx.post(lag, json={"seconds": 0})
+
+    number = command["payload"]["acknowledgements"][0]["purchaseOrderNumber"]
+    outcomes = [o for o in stack.outcomes() if o.get("commandId") == command["commandId"]]
+    assert rig.state.retail_orders[(VENDOR.seller_id, number)].order["purchaseOrderState"] == "New"
+    assert rig.applied("acknowledge-retail-po") == {number: 1}
+    assert rig.ledger_state(command) == "SUCCEEDED"
+    assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
+    assert "every acknowledged line confirmed" in outcomes[0]["result"]["alreadyDone"]
 
 
 # --- one rejected event per command ------------------------------------------------------------------------
