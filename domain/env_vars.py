@@ -80,8 +80,6 @@ NOT_SET_BY_TEMPLATE: Final[dict[str, str]] = {
     ACKNOWLEDGEMENT_WINDOW_SECONDS: "tuning: the local stack shortens it",
     SECRET_MAX_AGE_SECONDS: "tuning: the default (300 s) is the documented one",
     RATE_LIMIT_ARRIVAL_MARGIN_SECONDS: "tuning: see docs/performance.md",
-    USAGE_PLAN_OVERRIDES: "optional: raised usage plans, set by hand on the function (README)",
-    SHARED_RATE_BUCKETS: "optional: shared buckets, set by hand on the function (README)",
     AWS_ENDPOINT_URL: "local only: points boto3 at a moto server",
     AWS_REGION: "set by the Lambda runtime",
     AWS_DEFAULT_REGION: "set by the Lambda runtime",
