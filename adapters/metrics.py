@@ -22,6 +22,10 @@ metric                       counted when                                       
                              its state probe (``domain.relay.STATE_PROBES``)
 ``StateProbeReads``          a state probe sent an SP-API read: one token of that read  Count
                              operation's bucket, shared with the pollers
+``CommandsNeverFit``         a command's worst case is longer than a whole invocation   Count
+                             of the worker: it is deferred, never sent, until the
+                             function's timeout is raised (``domain.relay.
+                             COMMANDS_NEVER_FIT``)
 ============================ ========================================================== ============
 
 Namespace ``SpRelay`` (``POWERTOOLS_METRICS_NAMESPACE``), one dimension ``service`` = ``sp-relay``.

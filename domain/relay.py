@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from domain import env_vars
 from domain.attributes import RELAY_CONTEXT_ATTRIBUTE
 from domain.authorization import AccountAuthorization
 from domain.catalog import CATALOG
@@ -67,6 +69,8 @@ OPEN_CREATE_STATES = frozenset({LedgerState.ATTEMPTED, LedgerState.NOT_APPLIED, 
 # token of the read operation's bucket each (buckets the pollers share).
 STATE_PROBES = "StateProbes"
 STATE_PROBE_READS = "StateProbeReads"
+# A command needs more than a whole invocation has: no delivery can ever send it (raise the timeout).
+COMMANDS_NEVER_FIT = "CommandsNeverFit"
 
 # Fields of the relay's sealed context (domain/relay_context.py).
 DEFERRALS = "deferrals"
@@ -176,14 +180,24 @@ class Relay:
         self._policy = policy or RetryPolicy()
         self._authorization = authorization or AccountAuthorization()
         self.gateway = gateway
+        # The time the invocation had when its batch began: what every invocation of the function has.
+        self._invocation_seconds: ContextVar[float | None] = ContextVar("invocation_seconds", default=None)
 
     @property
     def ports(self) -> RelayPorts:
         return self._ports
 
-    def batch(self) -> contextlib.AbstractContextManager[None]:
-        """Scope of one batch: an (account, operation) SP-API failed for is not called again in it."""
-        return self.gateway.failing.batch()
+    @contextlib.contextmanager
+    def batch(self, invocation_seconds: float | None = None) -> Iterator[None]:
+        """Scope of one batch: an (account, operation) SP-API failed for is not called again in it.
+        ``invocation_seconds``: the time the invocation had as the batch began (the function's timeout),
+        so that a command needing more than that is told apart from one that came late in a batch."""
+        token = self._invocation_seconds.set(invocation_seconds)
+        try:
+            with self.gateway.failing.batch():
+                yield
+        finally:
+            self._invocation_seconds.reset(token)
 
     def process(self, message: InboundMessage, remaining_seconds: Callable[[], float]) -> Disposition:
         """Relay one message. Every path ends in an outcome event, a deferral or a retry."""
@@ -239,6 +253,16 @@ class Relay:
         the middle of a call would redeliver the whole batch, the call in flight included."""
         needed = self.gateway.worst_case_seconds(command.type.operation) + self._policy.after_call_seconds
         left = remaining()
+        whole = self._invocation_seconds.get()
+        if whole is not None and whole < needed:
+            # Deferred all the same (nothing is lost, and a raised timeout lets it go), but said plainly.
+            self._ports.meter.count(COMMANDS_NEVER_FIT)
+            raise DeadlineReached(
+                f"{command.type.name} needs {needed:.2f}s at worst and an invocation of this function has "
+                f"{whole:.2f}s in all: no delivery can send it; raise the function's Timeout (or lower "
+                f"{env_vars.HTTP_TIMEOUT_SECONDS})",
+                retry_after_seconds=self._policy.min_defer_seconds,
+            )
         if left < needed:
             raise DeadlineReached(
                 f"{max(left, 0.0):.2f}s left of the invocation, {command.type.name} needs {needed:.2f}s "

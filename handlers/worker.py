@@ -83,7 +83,7 @@ def handle_batch(event: dict[str, Any], context: LambdaContext, worker: Worker) 
         logger=cast("logging.Logger", logger),
     )
     try:
-        with worker.aws_deadline.bound_to(remaining_seconds), worker.relay.batch():
+        with worker.aws_deadline.bound_to(remaining_seconds), worker.relay.batch(remaining_seconds()):
             response = process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context
             )

@@ -31,6 +31,7 @@ from adapters.metrics import (
 from domain.outcomes import Failure, Outcome, OutcomeStatus
 from domain.ports import InboundMessage
 from domain.rate_limits import Bucket, UsagePlan
+from domain.relay import COMMANDS_NEVER_FIT
 from domain.requests import SpApiRequest, SpApiResponse
 from local.stack import load_template
 from tests.fakes import FakeLimiter, FakeOutcomes, FakeQueue, FakeSpApi
@@ -84,6 +85,7 @@ def _worker_environment(template: dict[str, Any]) -> dict[str, Any]:
         ("WorkerErrorsAlarm", "AWS/Lambda", "Errors"),
         ("WorkerThrottlesAlarm", "AWS/Lambda", "Throttles"),
         ("SpApiThrottledAlarm", "SpRelay", "SpApiThrottled"),
+        ("CommandsNeverFitAlarm", "SpRelay", COMMANDS_NEVER_FIT),
     ],
 )
 def test_each_alarm_watches_its_metric_and_notifies_the_topic(
@@ -98,12 +100,13 @@ def test_each_alarm_watches_its_metric_and_notifies_the_topic(
     ]
 
 
-def test_the_429_alarm_reads_what_the_worker_emits(template: dict[str, Any]) -> None:
-    alarm = _alarm(template, "SpApiThrottledAlarm")
+@pytest.mark.parametrize("name", ["SpApiThrottledAlarm", "CommandsNeverFitAlarm"])
+def test_the_alarms_on_our_metrics_read_what_the_worker_emits(template: dict[str, Any], name: str) -> None:
+    alarm = _alarm(template, name)
     environment = _worker_environment(template)
     assert alarm["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
     assert alarm["Dimensions"] == [{"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}]
-    assert alarm["MetricName"] in EMITTED
+    assert alarm["MetricName"] in EMITTED | {COMMANDS_NEVER_FIT}
 
 
 def test_the_dashboard_shows_every_emitted_metric_and_nothing_else_of_ours(template: dict[str, Any]) -> None:

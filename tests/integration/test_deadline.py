@@ -21,9 +21,11 @@ import boto3
 import httpx
 import pytest
 
+from adapters.metrics import InMemoryMetrics
 from adapters.settings import Settings
 from domain.catalog import CATALOG
 from domain.gateway import DEADLINE_MARGIN_SECONDS, TOKEN_DECISION_RESERVE_SECONDS
+from domain.relay import COMMANDS_NEVER_FIT
 from emulator.state import Fault
 from handlers.bootstrap import AFTER_CALL_SECONDS, Worker, build_worker
 from handlers.worker import handle_batch
@@ -278,4 +280,37 @@ def test_a_ledger_save_that_stalls_after_the_answer_ends_before_the_deadline_and
     assert runtime.killed == 0
     assert state.effect_count(CREATE, order_id) == 1
     assert [o["status"] for o in outcomes] == ["succeeded"], outcomes
+    assert own_dead_letters(stack, {command["commandId"]}) == []
+
+
+def test_a_function_timeout_shorter_than_a_writes_worst_case_is_counted_and_the_write_waits_unsent(
+    rig: tuple[LocalStack, Lambda, Worker],
+) -> None:
+    stack, runtime, worker = rig
+    state = stack.emulator.state  # type: ignore[union-attr]
+    metrics = worker.metrics
+    assert isinstance(metrics, InMemoryMetrics)
+    command = unique(sample_command("create-fulfillment"))
+    order_id = command["payload"]["sellerFulfillmentOrderId"]
+    stack.send(command)
+    guard = worker.relay.gateway.worst_case_seconds(CATALOG["create-fulfillment"].operation)
+    never_fit_before = metrics.counts.get(COMMANDS_NEVER_FIT, 0)
+
+    # A function whose Timeout is shorter than the write's worst case: no invocation can send it.
+    batch = _receive(stack, 1, seconds=5.0)
+    _delete(stack, batch, runtime.invoke(worker, batch, guard * 0.9, stack))
+    assert metrics.counts.get(COMMANDS_NEVER_FIT, 0) == never_fit_before + 1
+    assert state.effect_count(CREATE, order_id) == 0
+    assert runtime.killed == 0
+
+    # The timeout raised: the waiting copy (a new message, no receive counted) is applied once.
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while state.effect_count(CREATE, order_id) == 0 and time.monotonic() < deadline:
+        batch = _receive(stack, 1)
+        if batch:
+            assert [int(m["Attributes"]["ApproximateReceiveCount"]) for m in batch] == [1] * len(batch)
+            _delete(stack, batch, runtime.invoke(worker, batch, 60.0, stack))
+    outcomes = [o for o in stack.outcomes() if o["commandId"] == command["commandId"]]
+    assert state.effect_count(CREATE, order_id) == 1
+    assert [o["status"] for o in outcomes] == ["succeeded"]
     assert own_dead_letters(stack, {command["commandId"]}) == []

@@ -15,7 +15,7 @@ from domain.gateway import DEADLINE_MARGIN_SECONDS
 from domain.outcomes import OutcomeStatus
 from domain.ports import InboundMessage
 from domain.rate_limits import Bucket
-from domain.relay import DEFERRALS, Disposition, RetryPolicy
+from domain.relay import COMMANDS_NEVER_FIT, DEFERRALS, Disposition, RetryPolicy
 from domain.relay_context import RelayContextSeal
 from domain.requests import SpApiRequest
 from tests.unit.relay_world import TEST_KEY, World, make_world, message, sample
@@ -98,6 +98,54 @@ def test_a_write_with_less_than_its_worst_case_left_is_deferred_before_anything_
     assert Invocation(world, 60.0).run(deferred_copies(world)) == [Disposition.DONE]
     assert world.spapi.operations() == ["createFulfillmentOrder"]
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.SUCCEEDED]
+
+
+class CountingMeter:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def count(self, name: str, value: float = 1) -> None:
+        self.counts[name] += int(value)
+
+
+def test_a_write_longer_than_a_whole_invocation_is_counted_and_ends_saying_raise_the_timeout() -> None:
+    meter = CountingMeter()
+    world = make_world(
+        policy=RetryPolicy(max_receive_count=1, max_deferrals=1, after_call_seconds=AFTER_CALL_SECONDS),
+        request_seconds=REQUEST_SECONDS,
+        meter=meter,
+    )
+    [create] = creates(1)
+    whole = WRITE_WORST_CASE - 0.5  # the function's timeout: every invocation starts with this much
+    with world.relay.batch(invocation_seconds=whole):
+        assert Invocation(world, whole).run([create]) == [Disposition.DONE]
+    # Deferred like any write short of time (nothing lost, a raised timeout lets it go), but counted.
+    assert world.spapi.calls == [] and world.ledger.writes == []
+    assert world.queue.deferred_reasons == ["DeadlineReached"]
+    assert meter.counts[COMMANDS_NEVER_FIT] == 1
+
+    # Its deferrals spent, it ends as any retry does (here: one receive allowed), with the reason said.
+    with world.relay.batch(invocation_seconds=whole):
+        Invocation(world, whole).run(deferred_copies(world))
+    [(_, failure)] = world.queue.dead_letters
+    assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "DeadlineReached"
+    assert "raise the function's Timeout" in failure.detail and "11.00s in all" in failure.detail
+    assert [o.status for o in world.outcomes.published] == [OutcomeStatus.DEAD_LETTERED]
+    assert world.spapi.calls == [] and meter.counts[COMMANDS_NEVER_FIT] == 2
+
+
+def test_a_write_that_came_late_in_a_batch_is_no_write_that_never_fits() -> None:
+    meter = CountingMeter()
+    world = make_world(
+        policy=RetryPolicy(max_receive_count=3, after_call_seconds=AFTER_CALL_SECONDS),
+        request_seconds=REQUEST_SECONDS,
+        meter=meter,
+    )
+    [create] = creates(1)
+    with world.relay.batch(invocation_seconds=60.0):
+        assert Invocation(world, WRITE_WORST_CASE - 0.5).run([create]) == [Disposition.DONE]
+    assert world.queue.deferred_reasons == ["DeadlineReached"]
+    assert meter.counts[COMMANDS_NEVER_FIT] == 0
 
 
 def test_the_rest_of_a_batch_goes_back_once_the_time_left_is_short_of_a_write(world: World) -> None:
