@@ -23,8 +23,8 @@ metric                       counted when                                       
 ``StateProbeReads``          a state probe sent an SP-API read: one token of that read  Count
                              operation's bucket, shared with the pollers
 ``CommandsNeverFit``         a command's worst case is longer than a whole invocation   Count
-                             of the worker: it is deferred, never sent, until the
-                             function's timeout is raised (``domain.relay.
+                             of the worker: never sent, retried, then the DLQ as
+                             ``LongerThanAnInvocation`` (``domain.relay.
                              COMMANDS_NEVER_FIT``)
 ============================ ========================================================== ============
 

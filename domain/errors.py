@@ -219,6 +219,14 @@ class DeadlineReached(RetryableError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class LongerThanAnInvocation(RetryableError):
+    """The message's worst case is longer than a whole invocation of the function (its timeout against
+    the request timeouts): no delivery could send it. Not a wait, so not deferred: retried as a failure,
+    a receive counted each time, then the DLQ with this reason; a raised timeout lets a replay go."""
+
+    code = "LongerThanAnInvocation"
+
+
 class SpApiFailing(Throttled):
     """SP-API failed for this (account, operation) moments ago (5xx, a timeout, a connection error):
     the message is deferred without calling, as for a bucket known to be empty."""

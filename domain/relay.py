@@ -23,6 +23,7 @@ from domain.errors import (
     DependencyUnavailable,
     ExistingOrderDiffers,
     LeaseLost,
+    LongerThanAnInvocation,
     MessageTooLarge,
     OutcomeUnknown,
     PermanentError,
@@ -255,13 +256,11 @@ class Relay:
         left = remaining()
         whole = self._invocation_seconds.get()
         if whole is not None and whole < needed:
-            # Deferred all the same (nothing is lost, and a raised timeout lets it go), but said plainly.
             self._ports.meter.count(COMMANDS_NEVER_FIT)
-            raise DeadlineReached(
+            raise LongerThanAnInvocation(
                 f"{command.type.name} needs {needed:.2f}s at worst and an invocation of this function has "
                 f"{whole:.2f}s in all: no delivery can send it; raise the function's Timeout (or lower "
-                f"{env_vars.HTTP_TIMEOUT_SECONDS})",
-                retry_after_seconds=self._policy.min_defer_seconds,
+                f"{env_vars.HTTP_TIMEOUT_SECONDS}), then replay it"
             )
         if left < needed:
             raise DeadlineReached(

@@ -10,6 +10,7 @@ the batch comes back after its visibility timeout with its receive counted.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ import pytest
 
 from adapters.metrics import InMemoryMetrics
 from adapters.settings import Settings
+from domain.attributes import DETAIL_ATTRIBUTE, REASON_ATTRIBUTE
 from domain.catalog import CATALOG
 from domain.gateway import DEADLINE_MARGIN_SECONDS, TOKEN_DECISION_RESERVE_SECONDS
 from domain.relay import COMMANDS_NEVER_FIT
@@ -283,7 +285,7 @@ def test_a_ledger_save_that_stalls_after_the_answer_ends_before_the_deadline_and
     assert own_dead_letters(stack, {command["commandId"]}) == []
 
 
-def test_a_function_timeout_shorter_than_a_writes_worst_case_is_counted_and_the_write_waits_unsent(
+def test_a_function_timeout_shorter_than_a_writes_worst_case_ends_on_the_dlq_saying_so_and_a_replay_goes(
     rig: tuple[LocalStack, Lambda, Worker],
 ) -> None:
     stack, runtime, worker = rig
@@ -296,21 +298,34 @@ def test_a_function_timeout_shorter_than_a_writes_worst_case_is_counted_and_the_
     guard = worker.relay.gateway.worst_case_seconds(CATALOG["create-fulfillment"].operation)
     never_fit_before = metrics.counts.get(COMMANDS_NEVER_FIT, 0)
 
-    # A function whose Timeout is shorter than the write's worst case: no invocation can send it.
-    batch = _receive(stack, 1, seconds=5.0)
-    _delete(stack, batch, runtime.invoke(worker, batch, guard * 0.9, stack))
-    assert metrics.counts.get(COMMANDS_NEVER_FIT, 0) == never_fit_before + 1
+    # A function whose Timeout is shorter than the write's worst case: no invocation can send it. It is
+    # retried as a failure (a receive counted each time), not deferred, then dead-lettered saying why.
+    receive_counts: list[int] = []
+    dead: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while not dead and time.monotonic() < deadline:
+        batch = _receive(stack, 1)
+        receive_counts += [int(m["Attributes"]["ApproximateReceiveCount"]) for m in batch]
+        if batch:
+            _delete(stack, batch, runtime.invoke(worker, batch, guard * 0.9, stack))
+        dead = own_dead_letters(stack, {command["commandId"]})
+    max_receives = Settings.from_env().max_receive_count
+    assert receive_counts == list(range(1, max_receives + 1))
+    assert metrics.counts.get(COMMANDS_NEVER_FIT, 0) == never_fit_before + max_receives
     assert state.effect_count(CREATE, order_id) == 0
     assert runtime.killed == 0
+    [letter] = dead
+    assert letter["attributes"][REASON_ATTRIBUTE] == "LongerThanAnInvocation"
+    assert "raise the function's Timeout" in letter["attributes"][DETAIL_ATTRIBUTE]
 
-    # The timeout raised: the waiting copy (a new message, no receive counted) is applied once.
+    # The timeout raised, the runbook's replay of the dead letter is applied once.
+    stack.send(json.loads(letter["body"]))
     deadline = time.monotonic() + DRAIN_SECONDS
     while state.effect_count(CREATE, order_id) == 0 and time.monotonic() < deadline:
         batch = _receive(stack, 1)
         if batch:
-            assert [int(m["Attributes"]["ApproximateReceiveCount"]) for m in batch] == [1] * len(batch)
             _delete(stack, batch, runtime.invoke(worker, batch, 60.0, stack))
     outcomes = [o for o in stack.outcomes() if o["commandId"] == command["commandId"]]
     assert state.effect_count(CREATE, order_id) == 1
-    assert [o["status"] for o in outcomes] == ["succeeded"]
+    assert [o["status"] for o in outcomes] == ["dead-lettered", "succeeded"]
     assert own_dead_letters(stack, {command["commandId"]}) == []

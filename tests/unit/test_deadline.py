@@ -108,30 +108,37 @@ class CountingMeter:
         self.counts[name] += int(value)
 
 
-def test_a_write_longer_than_a_whole_invocation_is_counted_and_ends_saying_raise_the_timeout() -> None:
+def test_a_write_longer_than_an_invocation_is_retried_as_a_failure_and_ends_saying_raise_timeout() -> None:
     meter = CountingMeter()
     world = make_world(
-        policy=RetryPolicy(max_receive_count=1, max_deferrals=1, after_call_seconds=AFTER_CALL_SECONDS),
+        policy=RetryPolicy(max_receive_count=2, after_call_seconds=AFTER_CALL_SECONDS),
         request_seconds=REQUEST_SECONDS,
         meter=meter,
     )
     [create] = creates(1)
     whole = WRITE_WORST_CASE - 0.5  # the function's timeout: every invocation starts with this much
     with world.relay.batch(invocation_seconds=whole):
-        assert Invocation(world, whole).run([create]) == [Disposition.DONE]
-    # Deferred like any write short of time (nothing lost, a raised timeout lets it go), but counted.
-    assert world.spapi.calls == [] and world.ledger.writes == []
-    assert world.queue.deferred_reasons == ["DeadlineReached"]
+        assert Invocation(world, whole).run([create]) == [Disposition.RETRY]
+    # Not a wait (no deferral would ever fit it): the queue brings it back, a receive counted. Nothing
+    # claimed; the create only announces itself, as any create that could not go yet does.
+    assert world.spapi.calls == [] and world.ledger.writes == ["announce create"]
+    assert world.queue.deferred == []
+    assert len(world.queue.backed_off) == 1 and world.queue.dead_letters == []
     assert meter.counts[COMMANDS_NEVER_FIT] == 1
 
-    # Its deferrals spent, it ends as any retry does (here: one receive allowed), with the reason said.
     with world.relay.batch(invocation_seconds=whole):
-        Invocation(world, whole).run(deferred_copies(world))
+        assert Invocation(world, whole).run([message(create.body, 2)]) == [Disposition.DONE]
     [(_, failure)] = world.queue.dead_letters
-    assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "DeadlineReached"
+    assert failure.status is OutcomeStatus.DEAD_LETTERED and failure.code == "LongerThanAnInvocation"
     assert "raise the function's Timeout" in failure.detail and "11.00s in all" in failure.detail
     assert [o.status for o in world.outcomes.published] == [OutcomeStatus.DEAD_LETTERED]
     assert world.spapi.calls == [] and meter.counts[COMMANDS_NEVER_FIT] == 2
+
+    # The timeout raised, the replay is applied once.
+    with world.relay.batch(invocation_seconds=60.0):
+        assert Invocation(world, 60.0).run([message(create.body, 1)]) == [Disposition.DONE]
+    assert world.spapi.operations() == ["createFulfillmentOrder"]
+    assert world.outcomes.published[-1].status is OutcomeStatus.SUCCEEDED
 
 
 def test_a_write_that_came_late_in_a_batch_is_no_write_that_never_fits() -> None:
