@@ -108,13 +108,14 @@ class CountingMeter:
         self.counts[name] += int(value)
 
 
-def test_a_write_longer_than_an_invocation_is_retried_as_a_failure_and_ends_saying_raise_timeout() -> None:
+def metered_world(max_receive_count: int) -> tuple[World, CountingMeter]:
     meter = CountingMeter()
-    world = make_world(
-        policy=RetryPolicy(max_receive_count=2, after_call_seconds=AFTER_CALL_SECONDS),
-        request_seconds=REQUEST_SECONDS,
-        meter=meter,
-    )
+    policy = RetryPolicy(max_receive_count=max_receive_count, after_call_seconds=AFTER_CALL_SECONDS)
+    return make_world(policy=policy, request_seconds=REQUEST_SECONDS, meter=meter), meter
+
+
+def test_a_write_longer_than_an_invocation_is_retried_as_a_failure_and_ends_saying_raise_timeout() -> None:
+    world, meter = metered_world(max_receive_count=2)
     [create] = creates(1)
     whole = WRITE_WORST_CASE - 0.5  # the function's timeout: every invocation starts with this much
     with world.relay.batch(invocation_seconds=whole):
@@ -142,12 +143,7 @@ def test_a_write_longer_than_an_invocation_is_retried_as_a_failure_and_ends_sayi
 
 
 def test_a_write_that_came_late_in_a_batch_is_no_write_that_never_fits() -> None:
-    meter = CountingMeter()
-    world = make_world(
-        policy=RetryPolicy(max_receive_count=3, after_call_seconds=AFTER_CALL_SECONDS),
-        request_seconds=REQUEST_SECONDS,
-        meter=meter,
-    )
+    world, meter = metered_world(max_receive_count=3)
     [create] = creates(1)
     with world.relay.batch(invocation_seconds=60.0):
         assert Invocation(world, WRITE_WORST_CASE - 0.5).run([create]) == [Disposition.DONE]
