@@ -437,9 +437,8 @@ def _retail_lines_confirmed(number: str, acknowledgement: Mapping[str, Any], con
         for line in lines
         if dig(line, ("acknowledgementStatus", "confirmationStatus")) not in (None, "UNCONFIRMED")
     ]
-    return all(
-        any(_line_keys(item, "amazonProductIdentifier") & keys for keys in confirmed) for item in items
-    )
+    wanted = [_line_keys(item, "amazonProductIdentifier") for item in items]
+    return all(any(keys & shown for shown in confirmed) for keys in wanted)
 
 
 _probe_df_acknowledgement = _AcknowledgementProbe(
